@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Build the Kubernetes, etcd, KWOK and Helm binaries the local cluster runs, from Go modules.
+#
+# No registry reachable from our machines ships Kubernetes' server binaries, so we
+# compile them from the k8s.io/kubernetes module. `go install` refuses that module
+# (its go.mod replaces the staging repos with local paths), so we make a throw-away
+# module that requires it and points every staging repo at its published v0.Y.Z tag.
+# Results are cached under a versioned directory, so a warm machine skips all of this.
+set -euo pipefail
+
+K8S_VERSION="${K8S_VERSION:-v1.36.3}"
+KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-v0.8.0}"
+# Bump RECIPE when this script changes what it builds, so old caches are not reused.
+RECIPE=1
+CACHE_ROOT="${MODELSERVE_CACHE:-$HOME/.cache/modelserve}"
+BIN_DIR="$CACHE_ROOT/bin-r${RECIPE}-k8s-${K8S_VERSION}"
+
+server_binaries=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
+wanted=("${server_binaries[@]}" etcd kwok helm)
+
+if [[ "${1:-}" == "--print-dir" ]]; then echo "$BIN_DIR"; exit 0; fi
+
+missing=()
+for b in "${wanted[@]}"; do [[ -x "$BIN_DIR/$b" ]] || missing+=("$b"); done
+if [[ ${#missing[@]} -eq 0 ]]; then echo "$BIN_DIR"; exit 0; fi
+echo "building into $BIN_DIR: ${missing[*]}" >&2
+
+mkdir -p "$BIN_DIR"
+work="$CACHE_ROOT/build-r${RECIPE}-k8s-${K8S_VERSION}"
+mkdir -p "$work"
+cd "$work"
+export GOFLAGS=-mod=mod CGO_ENABLED=0
+
+minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+staging_version="v0.${K8S_VERSION#v1.}"
+{
+  echo "module modelserve.local/k8s-build"
+  echo
+  echo "go 1.26"
+  echo
+  echo "require k8s.io/kubernetes $K8S_VERSION"
+  echo
+  go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
+  gomod="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$K8S_VERSION.mod"
+  grep -oE '^\s+k8s\.io/[a-z0-9-]+ => \./staging' "$gomod" | awk '{print $1}' | while read -r repo; do
+    echo "replace $repo => $repo $staging_version"
+  done
+} > go.mod
+
+version_pkg=k8s.io/component-base/version
+ldflags="-s -w -X $version_pkg.gitVersion=$K8S_VERSION -X $version_pkg.gitMajor=1 -X $version_pkg.gitMinor=$minor"
+ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+
+pkgs=()
+for b in "${server_binaries[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+go build -trimpath -ldflags "$ldflags" -o "$work/out/" "${pkgs[@]}"
+# etcd at exactly the version this Kubernetes release pins (it is in the same module graph).
+go build -trimpath -ldflags "-s -w" -o "$work/out/etcd" go.etcd.io/etcd/server/v3
+for b in "${server_binaries[@]}" etcd; do install -m 0755 "$work/out/$b" "$BIN_DIR/$b"; done
+
+GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+install -m 0755 "$work/gobin/kwok" "$work/gobin/helm" "$BIN_DIR/"
+echo "$BIN_DIR"

@@ -1,0 +1,1 @@
+"""A local Kubernetes cluster built from real components, for tests and the quickstart."""

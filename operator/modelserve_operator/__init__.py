@@ -1,0 +1,1 @@
+"""The modelserve Kopf operator."""

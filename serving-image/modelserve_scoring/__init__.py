@@ -1,0 +1,1 @@
+"""Scoring server, batch runner and trainer of modelserve (the serving image)."""
