@@ -1,0 +1,59 @@
+"""Find the cached Kubernetes/etcd/KWOK/Helm binaries, building them on a cold machine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+REQUIRED = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kwok",
+    "helm",
+)
+
+
+def build_script() -> Path:
+    """cluster/build-binaries.sh, next to this package in the source tree."""
+    return Path(__file__).resolve().parent.parent / "build-binaries.sh"
+
+
+def missing_binaries(bin_dir: Path) -> list[str]:
+    return [name for name in REQUIRED if not os.access(bin_dir / name, os.X_OK)]
+
+
+def ensure_binaries() -> Path:
+    """The directory holding every binary; `$MODELSERVE_BIN_DIR` wins if set.
+
+    A cold cache runs the build script (tens of minutes); a warm one returns at once.
+    """
+    override = os.environ.get("MODELSERVE_BIN_DIR")
+    if override:
+        bin_dir = Path(override)
+        missing = missing_binaries(bin_dir)
+        if missing:
+            raise FileNotFoundError(f"MODELSERVE_BIN_DIR={bin_dir} lacks: {', '.join(missing)}")
+        return bin_dir
+    script = build_script()
+    if not script.exists():
+        raise FileNotFoundError(
+            f"{script} not found: run from a source checkout or set MODELSERVE_BIN_DIR"
+        )
+    printed = subprocess.run(
+        ["bash", str(script), "--print-dir"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    bin_dir = Path(printed)
+    if missing_binaries(bin_dir):
+        # The build logs to stderr, which the user sees; only the last line is ours.
+        output = subprocess.run(
+            ["bash", str(script)], stdout=subprocess.PIPE, text=True, check=True
+        ).stdout.strip()
+        bin_dir = Path(output.splitlines()[-1])
+    missing = missing_binaries(bin_dir)
+    if missing:
+        raise FileNotFoundError(f"build finished but {bin_dir} lacks: {', '.join(missing)}")
+    return bin_dir

@@ -1,0 +1,274 @@
+"""Bring the local control plane up, report on it, and take it down."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from modelserve_cluster import components, processes
+from modelserve_cluster.binaries import ensure_binaries
+from modelserve_cluster.health import probe, tls_context, wait_until
+from modelserve_cluster.kubeconfig import write_kubeconfig
+from modelserve_cluster.layout import KUBERNETES_SERVICE_IP, Layout, Ports, default_state_dir
+from modelserve_cluster.pki import Pki, ensure_pki
+
+FAKE_NODE_NAMES = ("kwok-node-0", "kwok-node-1")
+START_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass
+class ComponentStatus:
+    """What `status` knows about one component."""
+
+    name: str
+    pid: int | None
+    running: bool
+    healthy: bool
+    detail: str
+
+
+@dataclass
+class ClusterStatus:
+    """The whole cluster as `status` sees it."""
+
+    state_dir: Path
+    kubeconfig: Path
+    server: str | None
+    components: list[ComponentStatus] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return bool(self.components) and all(c.running and c.healthy for c in self.components)
+
+    @property
+    def any_running(self) -> bool:
+        return any(c.running for c in self.components)
+
+
+class LocalCluster:
+    """One local cluster: a state directory plus the loopback ports it uses."""
+
+    def __init__(self, state_dir: Path | None = None, port_offset: int | None = None) -> None:
+        self.layout = Layout(state_dir or default_state_dir())
+        saved = self.layout.load_ports()
+        if port_offset is not None:
+            self.ports = Ports.with_offset(port_offset)
+        else:
+            self.ports = saved or Ports.with_offset(
+                int(os.environ.get("MODELSERVE_CLUSTER_PORT_OFFSET", "0"))
+            )
+        self.pki = Pki(self.layout.pki_dir)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.layout.kubeconfig
+
+    @property
+    def server(self) -> str:
+        return f"https://{components.LOOPBACK}:{self.ports.apiserver}"
+
+    # ---- status -------------------------------------------------------------
+
+    def _records(self) -> dict[str, processes.Recorded]:
+        found = {}
+        for name in components.COMPONENTS:
+            record = processes.read_pid_file(self.layout.pid_file(name))
+            if record:
+                found[name] = record
+        return found
+
+    def _health_url(self, name: str) -> str | None:
+        loopback = components.LOOPBACK
+        return {
+            "etcd": f"https://{loopback}:{self.ports.etcd_client}/health",
+            "kube-apiserver": f"{self.server}/readyz",
+            "kube-controller-manager": f"https://{loopback}:{self.ports.controller_manager}/healthz",
+            "kube-scheduler": f"https://{loopback}:{self.ports.scheduler}/healthz",
+        }.get(name)
+
+    def _health_client(self, name: str) -> str | None:
+        # etcd and the API server demand a client certificate; the control loops'
+        # /healthz is open to anyone, like on any cluster.
+        return {"etcd": "apiserver-etcd-client", "kube-apiserver": "admin"}.get(name)
+
+    def check_component(self, name: str) -> tuple[bool, str]:
+        url = self._health_url(name)
+        if url is None:
+            return True, "no health endpoint (process check only)"
+        if not self.pki.cert("ca").exists():
+            return False, "no certificates yet"
+        return probe(url, tls_context(self.pki, self._health_client(name)))
+
+    def status(self) -> ClusterStatus:
+        records = self._records()
+        result = ClusterStatus(self.layout.root, self.kubeconfig, self.server)
+        for name in components.COMPONENTS:
+            record = records.get(name)
+            running = bool(record and processes.is_alive(record))
+            healthy, detail = self.check_component(name) if running else (False, "not running")
+            result.components.append(
+                ComponentStatus(name, record.pid if record else None, running, healthy, detail)
+            )
+        return result
+
+    # ---- up -----------------------------------------------------------------
+
+    def up(self, bin_dir: Path | None = None) -> ClusterStatus:
+        """Start the cluster, or reuse it when it is already healthy. Idempotent."""
+        current = self.status()
+        if current.healthy and self.kubeconfig.exists():
+            return current
+        if current.any_running or self._records():
+            # Half a cluster (a crash, a killed `up`): stop what is left and start clean.
+            self.down()
+        bin_dir = bin_dir or ensure_binaries()
+        self.layout.create()
+        self.layout.save_ports(self.ports)
+        self.pki = ensure_pki(self.layout.pki_dir, KUBERNETES_SERVICE_IP)
+        self._write_kubeconfigs()
+        ctx = components.ComponentContext(bin_dir, self.layout, self.ports, self.pki)
+        try:
+            self._start(ctx)
+        except BaseException:
+            self.down()
+            raise
+        return self.status()
+
+    def _write_kubeconfigs(self) -> None:
+        ca = self.pki.cert("ca")
+        for file_name, cert_name, user in (
+            ("kube-controller-manager", "controller-manager", "system:kube-controller-manager"),
+            ("kube-scheduler", "scheduler", "system:kube-scheduler"),
+            ("kwok", "kwok", "modelserve:kwok"),
+        ):
+            write_kubeconfig(
+                self.layout.component_kubeconfig(file_name),
+                self.server,
+                ca,
+                self.pki.cert(cert_name),
+                self.pki.key(cert_name),
+                user,
+            )
+        write_kubeconfig(
+            self.kubeconfig,
+            self.server,
+            ca,
+            self.pki.cert("admin"),
+            self.pki.key("admin"),
+            "modelserve-admin",
+        )
+
+    def _launch(self, name: str, argv: list[str]) -> processes.Recorded:
+        record = processes.start_detached(
+            argv, self.layout.log_file(name), self.layout.pid_file(name)
+        )
+        if self._health_url(name):
+            wait_until(
+                lambda: self.check_component(name),
+                f"{name} (log: {self.layout.log_file(name)})",
+                START_TIMEOUT_SECONDS,
+                still_running=lambda: processes.is_alive(record),
+            )
+        return record
+
+    def _start(self, ctx: components.ComponentContext) -> None:
+        self._launch("etcd", components.etcd_argv(ctx))
+        self._launch("kube-apiserver", components.apiserver_argv(ctx))
+        self.kubectl(
+            ctx.bin_dir,
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=modelserve-cluster",
+            "-f",
+            str(_manifest("bootstrap.yaml")),
+        )
+        self._launch("kube-controller-manager", components.controller_manager_argv(ctx))
+        self._launch("kube-scheduler", components.scheduler_argv(ctx))
+        stages = self.layout.config_dir / "kwok-stages.yaml"
+        shutil.copyfile(_manifest("kwok-stages.yaml"), stages)
+        kwok = self._launch("kwok", components.kwok_argv(ctx, stages))
+        node_template = Template(_manifest("kwok-node.yaml.tmpl").read_text())
+        nodes = "---\n".join(node_template.substitute(name=n) for n in FAKE_NODE_NAMES)
+        self.kubectl(
+            ctx.bin_dir,
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=modelserve-cluster",
+            "-f",
+            "-",
+            input_text=nodes,
+        )
+        wait_until(
+            lambda: self._nodes_ready(ctx.bin_dir),
+            f"KWOK nodes Ready (log: {self.layout.log_file('kwok')})",
+            START_TIMEOUT_SECONDS,
+            still_running=lambda: processes.is_alive(kwok),
+        )
+
+    def _nodes_ready(self, bin_dir: Path) -> tuple[bool, str]:
+        jsonpath = (
+            "{range .items[*]}{.metadata.name}="
+            '{.status.conditions[?(@.type=="Ready")].status} {end}'
+        )
+        result = self.kubectl(
+            bin_dir,
+            "get",
+            "nodes",
+            "-l",
+            "modelserve.io/simulated=true",
+            "-o",
+            f"jsonpath={jsonpath}",
+            check=False,
+        )
+        states = dict(item.split("=", 1) for item in result.stdout.split() if "=" in item)
+        ready = all(states.get(n) == "True" for n in FAKE_NODE_NAMES)
+        return ready, result.stdout.strip() or result.stderr.strip()
+
+    def kubectl(
+        self, bin_dir: Path, *args: str, input_text: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the cluster's own kubectl against it with the admin kubeconfig."""
+        result = subprocess.run(
+            [str(bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    # ---- down ---------------------------------------------------------------
+
+    def down(self, purge: bool = False) -> None:
+        """Stop exactly the processes this cluster started; optionally delete its state."""
+        records = self._records()
+        ordered = [records[n] for n in reversed(components.COMPONENTS) if n in records]
+        # Stop the clients before etcd, so nothing logs a storm of connection errors.
+        left: list[processes.Recorded] = []
+        for record in ordered:
+            left += processes.stop([record])
+        if left:
+            pids = ", ".join(str(r.pid) for r in left)
+            raise RuntimeError(f"processes still running after SIGKILL: {pids}")
+        for name in components.COMPONENTS:
+            self.layout.pid_file(name).unlink(missing_ok=True)
+        if purge and self.layout.root.exists():
+            shutil.rmtree(self.layout.root)
+
+
+def _manifest(name: str) -> Path:
+    return Path(str(resources.files("modelserve_cluster") / name))
+
+
+def wait_seconds(start: float) -> str:
+    return f"{time.monotonic() - start:.1f} s"

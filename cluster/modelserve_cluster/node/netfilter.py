@@ -1,0 +1,120 @@
+"""Host networking the node adds (bridge, FORWARD accepts) and removes again, rule by rule."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+
+from modelserve_cluster.node import layout as L
+
+
+def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, check=check)
+
+
+def forward_rules(pod_cidr: str) -> list[list[str]]:
+    """Docker sets the FORWARD policy to DROP; these let pod traffic through, and only it."""
+    tag = ["-m", "comment", "--comment", L.RULE_COMMENT]
+    return [
+        ["FORWARD", "-s", pod_cidr, *tag, "-j", "ACCEPT"],
+        ["FORWARD", "-d", pod_cidr, *tag, "-j", "ACCEPT"],
+    ]
+
+
+def ensure_forward_rules(pod_cidr: str) -> list[list[str]]:
+    """Insert the ACCEPT rules at the top of FORWARD unless present; returns them."""
+    rules = forward_rules(pod_cidr)
+    for rule in rules:
+        if _run("iptables", "-C", *rule, check=False).returncode != 0:
+            _run("iptables", "-I", rule[0], "1", *rule[1:])
+    return rules
+
+
+def delete_rules(rules: list[list[str]], table: str = "filter") -> None:
+    """Delete each rule (every copy of it) that is still there."""
+    for rule in rules:
+        while _run("iptables", "-t", table, "-C", *rule, check=False).returncode == 0:
+            _run("iptables", "-t", table, "-D", *rule)
+
+
+def ensure_bridge() -> None:
+    """Create our bridge with the node address, before the kubelet binds to that address."""
+    if _run("ip", "link", "show", L.BRIDGE, check=False).returncode != 0:
+        _run("ip", "link", "add", L.BRIDGE, "type", "bridge")
+    prefix = L.NODE_POD_CIDR.split("/")[1]
+    addresses = _run("ip", "-o", "-4", "addr", "show", "dev", L.BRIDGE).stdout
+    if f" {L.NODE_IP}/" not in addresses:
+        _run("ip", "addr", "add", f"{L.NODE_IP}/{prefix}", "dev", L.BRIDGE)
+    _run("ip", "link", "set", L.BRIDGE, "up")
+
+
+def bridge_exists() -> bool:
+    return _run("ip", "link", "show", L.BRIDGE, check=False).returncode == 0
+
+
+def delete_bridge() -> None:
+    if bridge_exists():
+        _run("ip", "link", "delete", L.BRIDGE)
+
+
+def enable_bridge_netfilter() -> None:
+    """Bridged pod-to-Service traffic must pass iptables for kube-proxy's DNAT to apply."""
+    for name in ("/proc/sys/net/bridge/bridge-nf-call-iptables", "/proc/sys/net/ipv4/ip_forward"):
+        with open(name, "w") as handle:
+            handle.write("1\n")
+
+
+def our_rules() -> list[str]:
+    """`iptables-save` lines that belong to the node: our comment, our network, kube-proxy."""
+    found = []
+    for table in ("filter", "nat", "mangle"):
+        for line in _run("iptables-save", "-t", table).stdout.splitlines():
+            if L.RULE_COMMENT in line or L.CNI_NETWORK in line or re.search(r"\bKUBE-", line):
+                found.append(f"{table}: {line}")
+    return found
+
+
+def delete_cni_leftovers() -> None:
+    """Remove masquerade rules and chains the bridge plugin left for our network, if any.
+
+    Normally the CNI DEL of each sandbox removes them; this covers a sandbox that was
+    never torn down (containerd killed, machine reset).
+    """
+    nat = _run("iptables-save", "-t", "nat").stdout.splitlines()
+    chains = set()
+    for line in nat:
+        if line.startswith("-A ") and L.CNI_NETWORK in line:
+            rule = _split_rule(line[3:])
+            _run("iptables", "-t", "nat", "-D", *rule, check=False)
+            if "-j" in rule:
+                target = rule[rule.index("-j") + 1]
+                if target.startswith("CNI-"):
+                    chains.add(target)
+    for chain in chains:
+        _run("iptables", "-t", "nat", "-F", chain, check=False)
+        _run("iptables", "-t", "nat", "-X", chain, check=False)
+
+
+def _split_rule(text: str) -> list[str]:
+    return shlex.split(text)
+
+
+PORTMAP_CHAINS = ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ")
+
+
+def existing_portmap_chains() -> list[str]:
+    """Which of the portmap plugin's shared nat chains exist now."""
+    nat = _run("iptables-save", "-t", "nat").stdout
+    return [chain for chain in PORTMAP_CHAINS if f":{chain} " in nat]
+
+
+def delete_portmap_chains(chains: list[str]) -> None:
+    """Remove the given portmap chains and the jumps into them (only ones our pods created)."""
+    nat = _run("iptables-save", "-t", "nat").stdout
+    for line in nat.splitlines():
+        if line.startswith("-A ") and any(line.endswith(f"-j {chain}") for chain in chains):
+            _run("iptables", "-t", "nat", "-D", *_split_rule(line[3:]), check=False)
+    for chain in chains:
+        _run("iptables", "-t", "nat", "-F", chain, check=False)
+        _run("iptables", "-t", "nat", "-X", chain, check=False)

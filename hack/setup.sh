@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install everything modelserve's tests and quickstart need on a fresh Debian machine; idempotent.
+#
+# Debian packages, the project's venv, and the Kubernetes/etcd/KWOK/Helm binaries built
+# from Go modules (cached under ~/.cache/modelserve, so a warm machine skips the build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  docker.io debootstrap          # images are built locally from Debian packages
+  nginx-light                    # the endpoint router, run for real in data-plane tests
+  wrk                            # load for the benchmarks
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "==> apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+  echo "==> creating .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+fi
+# Reinstall only when pyproject.toml changed since the last install.
+stamp=.venv/.modelserve-installed
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+  echo "==> pip install -e .[test]"
+  .venv/bin/pip install -q -e '.[test]'
+  touch "$stamp"
+fi
+
+echo "==> Kubernetes binaries"
+./cluster/build-binaries.sh >/dev/null

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Build modelserve's container images locally: images/build.sh [serving|router|pause|all].
+#
+# Our build machines reach no container registry, only Debian's and PyPI's, so the base
+# image is made from Debian packages with debootstrap and imported with `docker import`.
+# Its rootfs tarball is cached under a versioned directory, so a warm machine only imports
+# it. Python dependencies are downloaded as wheels on the host and installed offline in
+# the build. Elsewhere, `docker build` with the default BASE_IMAGE needs none of this.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Bump RECIPE when this script changes what goes into a cached artefact.
+RECIPE=1
+DEBIAN_SUITE="bookworm"
+PYTHON_TAG="cp311"
+CACHE_ROOT="${MODELSERVE_CACHE:-$HOME/.cache/modelserve}"
+IMAGE_CACHE="$CACHE_ROOT/images-r${RECIPE}"
+WHEEL_CACHE="$CACHE_ROOT/wheels-r${RECIPE}-${PYTHON_TAG}-manylinux-x86_64"
+BASE_IMAGE="local/debian-python:${DEBIAN_SUITE}"
+BASE_TAR="$IMAGE_CACHE/debian-${DEBIAN_SUITE}-python.tar"
+TAG="${MODELSERVE_IMAGE_TAG:-dev}"
+WHEELHOUSE="$REPO_ROOT/images/wheelhouse"
+
+# Our machines have the legacy builder; BuildKit would also work where it is set up.
+export DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}"
+
+log() { echo "build.sh: $*" >&2; }
+
+debian_mirror() {
+  # Use the mirror apt already trusts here, so the rootfs sees the same package versions.
+  if [[ -n "${MODELSERVE_DEBIAN_MIRROR:-}" ]]; then echo "$MODELSERVE_DEBIAN_MIRROR"; return; fi
+  local uri
+  uri="$(awk '/^URIs:/ && $2 ~ /\/debian\/?$/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)"
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+build_base_tarball() {
+  local rootfs="$IMAGE_CACHE/rootfs.partial"
+  log "making the base rootfs with debootstrap (once per machine; about a minute)"
+  rm -rf "$rootfs"
+  mkdir -p "$rootfs"
+  debootstrap --variant=minbase --include=python3,python3-venv \
+    "$DEBIAN_SUITE" "$rootfs" "$(debian_mirror)" >"$IMAGE_CACHE/debootstrap.log" 2>&1 || {
+    tail -n 20 "$IMAGE_CACHE/debootstrap.log" >&2
+    exit 1
+  }
+  # Package lists and the apt cache are only needed to install more, which images do in
+  # their own layers; dropping them keeps the base small.
+  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
+    "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/log/* \
+    "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/*
+  # The build machine's resolv.conf and hostname must not leak into the image.
+  : >"$rootfs/etc/resolv.conf"
+  echo "modelserve" >"$rootfs/etc/hostname"
+  tar --numeric-owner -C "$rootfs" -cf "$BASE_TAR.partial" .
+  mv "$BASE_TAR.partial" "$BASE_TAR"
+  rm -rf "$rootfs"
+}
+
+ensure_base_image() {
+  if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then return; fi
+  mkdir -p "$IMAGE_CACHE"
+  [[ -f "$BASE_TAR" ]] || build_base_tarball
+  log "importing $BASE_TAR as $BASE_IMAGE"
+  docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'ENV LANG=C.UTF-8' \
+    --change 'CMD ["python3"]' \
+    "$BASE_TAR" "$BASE_IMAGE" >/dev/null
+}
+
+
+host_python() {
+  # Any pip will do for downloading; the project's venv has one, system Python may not.
+  if [[ -x "$REPO_ROOT/.venv/bin/python" ]]; then echo "$REPO_ROOT/.venv/bin/python"; else echo python3; fi
+}
+
+scoring_requirements() {
+  # The same list the Dockerfile installs, plus what building modelserve itself needs.
+  python3 - "$REPO_ROOT/pyproject.toml" <<'PY'
+import sys
+import tomllib
+
+with open(sys.argv[1], "rb") as f:
+    pyproject = tomllib.load(f)
+project = pyproject["project"]
+wanted = project["dependencies"] + project["optional-dependencies"]["scoring"]
+print("\n".join(wanted + pyproject["build-system"]["requires"]))
+PY
+}
+
+ensure_wheels() {
+  mkdir -p "$WHEEL_CACHE"
+  local wanted="$WHEEL_CACHE/requirements.in"
+  if [[ -f "$WHEEL_CACHE/complete" ]] && cmp -s <(scoring_requirements) "$wanted"; then return; fi
+  log "downloading ${PYTHON_TAG} manylinux wheels into $WHEEL_CACHE"
+  scoring_requirements >"$wanted"
+  rm -f "$WHEEL_CACHE/complete"
+  # The image's Python (Debian bookworm: CPython 3.11, glibc 2.36) decides the tags, not
+  # the host's, so they are given explicitly; pip does not widen a given manylinux tag
+  # to the older ones it is compatible with, so every one is listed.
+  local platforms=(--platform manylinux1_x86_64 --platform manylinux2010_x86_64
+    --platform manylinux2014_x86_64)
+  local glibc_minor
+  for glibc_minor in $(seq 5 36); do platforms+=(--platform "manylinux_2_${glibc_minor}_x86_64"); done
+  "$(host_python)" -m pip download --quiet --disable-pip-version-check \
+    --only-binary=:all: --implementation cp --python-version 3.11 \
+    --abi cp311 --abi abi3 --abi none "${platforms[@]}" \
+    --dest "$WHEEL_CACHE" -r "$wanted"
+  touch "$WHEEL_CACHE/complete"
+}
+
+sync_wheelhouse() {
+  # Copy with timestamps kept and only what changed, so Docker's layer cache still hits.
+  local whl name
+  for whl in "$WHEELHOUSE"/*.whl; do
+    [[ -e "$whl" ]] || continue
+    [[ -e "$WHEEL_CACHE/$(basename "$whl")" ]] || rm -f "$whl"
+  done
+  for whl in "$WHEEL_CACHE"/*.whl; do
+    name="$(basename "$whl")"
+    [[ -e "$WHEELHOUSE/$name" ]] || cp -p "$whl" "$WHEELHOUSE/$name"
+  done
+}
+
+build_serving() {
+  ensure_base_image
+  ensure_wheels
+  sync_wheelhouse
+  log "building modelserve/scoring:$TAG"
+  docker build --quiet -f "$REPO_ROOT/serving-image/Dockerfile" \
+    --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg OFFLINE_WHEELS=1 \
+    -t "modelserve/scoring:$TAG" "$REPO_ROOT" >/dev/null
+}
+
+build_router() {
+  ensure_base_image
+  log "building modelserve/router:$TAG"
+  docker build --quiet --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+    -t "modelserve/router:$TAG" "$REPO_ROOT/images/router" >/dev/null
+}
+
+build_pause() {
+  ensure_base_image
+  log "building modelserve/pause:$TAG"
+  docker build --quiet --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+    -t "modelserve/pause:$TAG" "$REPO_ROOT/images/pause" >/dev/null
+}
+
+"$REPO_ROOT/hack/docker.sh" >/dev/null
+target="${1:-all}"
+case "$target" in
+  base) ensure_base_image ;;
+  serving) build_serving ;;
+  router) build_router ;;
+  pause) build_pause ;;
+  all) build_serving; build_router; build_pause ;;
+  *) log "unknown target '$target' (expected serving, router, pause, base or all)"; exit 2 ;;
+esac

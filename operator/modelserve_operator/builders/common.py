@@ -1,0 +1,132 @@
+"""Helpers every builder shares: settings, names, labels, owner references, hardening."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from .. import constants as c
+
+
+@dataclass(frozen=True)
+class BuilderSettings:
+    """Operator-wide choices the builders need (images and pull policy)."""
+
+    scoring_image: str = c.DEFAULT_SCORING_IMAGE
+    router_image: str = c.DEFAULT_ROUTER_IMAGE
+    image_pull_policy: str = "IfNotPresent"
+    # Long enough for in-flight requests (requestTimeoutMs is at most 180 s) to finish.
+    termination_grace_period_seconds: int = 200
+    # Time for endpoints controllers and the router to stop sending to a terminating pod.
+    pre_stop_sleep_seconds: int = 5
+
+
+def child_name(endpoint: str, deployment: str) -> str:
+    """Name of the Deployment, Service, HPA and PDB of one endpoint deployment."""
+    return f"{endpoint}-{deployment}"
+
+
+def router_configmap_name(endpoint: str) -> str:
+    """Name of the ConfigMap holding the router's nginx configuration."""
+    return f"{endpoint}-router"
+
+
+def keys_secret_name(endpoint: str) -> str:
+    """Name of the Secret holding the endpoint's keys."""
+    return f"{endpoint}-keys"
+
+
+def content_hash(*parts: str) -> str:
+    """Short stable hash of text, used as a pod-template annotation to roll pods on change."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def common_labels(endpoint: str, component: str) -> dict[str, str]:
+    """Labels every child of an endpoint carries."""
+    return {
+        c.LABEL_NAME: "modelserve",
+        c.LABEL_MANAGED_BY: c.MANAGED_BY,
+        c.LABEL_COMPONENT: component,
+        c.LABEL_ENDPOINT: endpoint,
+    }
+
+
+def scoring_selector(endpoint: str, deployment: str) -> dict[str, str]:
+    """The stable selector of one deployment's pods; it never includes the model version."""
+    return {
+        c.LABEL_COMPONENT: c.COMPONENT_SCORING,
+        c.LABEL_ENDPOINT: endpoint,
+        c.LABEL_DEPLOYMENT: deployment,
+    }
+
+
+def router_selector(endpoint: str) -> dict[str, str]:
+    """The stable selector of the router's pods."""
+    return {c.LABEL_COMPONENT: c.COMPONENT_ROUTER, c.LABEL_ENDPOINT: endpoint}
+
+
+def object_meta(
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """metadata of a child object."""
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels)}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def owner_reference(body: dict[str, Any]) -> dict[str, Any]:
+    """An ownerReference making the custom resource ``body`` the controller of a child."""
+    metadata = body.get("metadata", {})
+    missing = [f for f in ("name", "uid") if not metadata.get(f)]
+    if missing or not body.get("kind") or not body.get("apiVersion"):
+        raise ValueError(
+            f"owner body needs apiVersion, kind, metadata.name and metadata.uid; missing {missing}"
+        )
+    return {
+        "apiVersion": body["apiVersion"],
+        "kind": body["kind"],
+        "name": metadata["name"],
+        "uid": metadata["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def with_owner(manifest: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``manifest`` owned by ``owner`` (an owner_reference())."""
+    metadata = dict(manifest["metadata"])
+    metadata["ownerReferences"] = [owner]
+    return {**manifest, "metadata": metadata}
+
+
+def pod_security_context() -> dict[str, Any]:
+    """Pod-level hardening: a fixed non-root uid/gid and the runtime's seccomp profile."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": c.NON_ROOT_UID,
+        "runAsGroup": c.NON_ROOT_UID,
+        "fsGroup": c.NON_ROOT_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    """Container-level hardening: read-only root, no privilege escalation, no capabilities."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": c.NON_ROOT_UID,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }

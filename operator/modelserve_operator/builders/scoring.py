@@ -1,0 +1,310 @@
+"""Children of one endpoint deployment: its Deployment, Service, HPA and PodDisruptionBudget."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from .. import constants as c
+from ..api import EndpointDeployment, OnlineEndpoint, ResolvedModel
+from .artifact import artifact_source
+from .common import (
+    BuilderSettings,
+    child_name,
+    common_labels,
+    container_security_context,
+    object_meta,
+    pod_security_context,
+    scoring_selector,
+)
+
+MODEL_VOLUME = "model"
+TMP_VOLUME = "tmp"
+SCRIPT_VOLUME = "scoring-script"
+
+# HPA CPU utilization is a percentage of the request, so a pod without a CPU request
+# cannot be autoscaled; these apply only when the user set no requests at all.
+DEFAULT_REQUESTS = {"cpu": "250m", "memory": "256Mi"}
+
+
+def scoring_labels(endpoint: str, deployment: str, model: ResolvedModel) -> dict[str, str]:
+    """Labels of a deployment's objects and pods, including the served model version."""
+    return {
+        **common_labels(endpoint, c.COMPONENT_SCORING),
+        c.LABEL_DEPLOYMENT: deployment,
+        c.LABEL_MODEL_NAME: model.model_name,
+        c.LABEL_MODEL_VERSION: model.version,
+    }
+
+
+def _env(deployment: EndpointDeployment, model: ResolvedModel, artifact_path: str) -> list[dict]:
+    settings = deployment.request_settings
+    env = {
+        "MODELSERVE_MODEL_NAME": model.model_name,
+        "MODELSERVE_MODEL_VERSION": model.version,
+        "MODELSERVE_DEPLOYMENT_NAME": deployment.name,
+        "MODELSERVE_MODEL_DIR": c.MODEL_DIR,
+        "MODELSERVE_ARTIFACT_PATH": artifact_path,
+        # The server checks the digest again on the bytes it unpickles.
+        "MODELSERVE_ARTIFACT_SHA256": model.artifact_sha256,
+        "MODELSERVE_HTTP_PORT": str(c.SCORING_HTTP_PORT),
+        "MODELSERVE_METRICS_PORT": str(c.SCORING_METRICS_PORT),
+        "MODELSERVE_MAX_CONCURRENT_REQUESTS": str(settings.max_concurrent_requests_per_instance),
+        "MODELSERVE_REQUEST_TIMEOUT_MS": str(settings.request_timeout_ms),
+        "MODELSERVE_MAX_BATCH_SIZE": str(settings.max_batch_size),
+        "MODELSERVE_MAX_BATCH_DELAY_MS": str(settings.max_batch_delay_ms),
+    }
+    if deployment.scoring_script is not None:
+        env["MODELSERVE_SCORING_SCRIPT"] = posixpath.join(
+            c.SCORING_SCRIPT_DIR, deployment.scoring_script.key
+        )
+    listed = [{"name": k, "value": v} for k, v in env.items()]
+    # The CRD refuses user variables named MODELSERVE_*, so these never shadow ours.
+    listed += [{"name": e.name, "value": e.value} for e in deployment.env]
+    return listed
+
+
+def _resources(deployment: EndpointDeployment) -> dict[str, Any]:
+    given = deployment.resources
+    requests = dict(given.requests) if given and given.requests else dict(DEFAULT_REQUESTS)
+    result: dict[str, Any] = {"requests": {k: str(v) for k, v in requests.items()}}
+    if given and given.limits:
+        result["limits"] = {k: str(v) for k, v in given.limits.items()}
+    return result
+
+
+def _probe(path: str, timing: Any) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "initialDelaySeconds": timing.initial_delay_seconds,
+        "periodSeconds": timing.period_seconds,
+        "failureThreshold": timing.failure_threshold,
+        "timeoutSeconds": timing.timeout_seconds,
+    }
+
+
+def build_scoring_deployment(
+    endpoint: OnlineEndpoint,
+    deployment: EndpointDeployment,
+    model: ResolvedModel,
+    settings: BuilderSettings,
+) -> dict[str, Any]:
+    """The apps/v1 Deployment that serves ``model`` for one endpoint deployment.
+
+    An init container fetches the artifact and verifies its sha256 before the server
+    starts. Under autoscale ``replicas`` is left out so the HPA owns it (a server-side
+    apply that set it would fight the autoscaler).
+    """
+    name = child_name(endpoint.metadata.name, deployment.name)
+    labels = scoring_labels(endpoint.metadata.name, deployment.name, model)
+    source = artifact_source(model.artifact_uri)
+    artifact_path = posixpath.join(c.MODEL_DIR, source.file_name)
+    image = deployment.image or settings.scoring_image
+
+    volumes: list[dict[str, Any]] = [
+        {"name": MODEL_VOLUME, "emptyDir": {}},
+        {"name": TMP_VOLUME, "emptyDir": {}},
+        *source.volumes,
+    ]
+    server_mounts = [
+        {"name": MODEL_VOLUME, "mountPath": c.MODEL_DIR, "readOnly": True},
+        {"name": TMP_VOLUME, "mountPath": "/tmp"},
+    ]
+    if deployment.scoring_script is not None:
+        script = deployment.scoring_script
+        volumes.append(
+            {
+                "name": SCRIPT_VOLUME,
+                "configMap": {
+                    "name": script.config_map,
+                    "items": [{"key": script.key, "path": script.key}],
+                },
+            }
+        )
+        server_mounts.append(
+            {"name": SCRIPT_VOLUME, "mountPath": c.SCORING_SCRIPT_DIR, "readOnly": True}
+        )
+
+    fetch = {
+        "name": "fetch-model",
+        "image": image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": [
+            "modelserve-scoring",
+            "fetch",
+            "--uri",
+            source.fetch_uri,
+            "--sha256",
+            model.artifact_sha256,
+            "--dest",
+            c.MODEL_DIR,
+        ],
+        "volumeMounts": [
+            {"name": MODEL_VOLUME, "mountPath": c.MODEL_DIR},
+            {"name": TMP_VOLUME, "mountPath": "/tmp"},
+            *source.mounts,
+        ],
+        "resources": _resources(deployment),
+        "securityContext": container_security_context(),
+    }
+    server = {
+        "name": "scoring",
+        "image": image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["modelserve-scoring", "serve"],
+        "env": _env(deployment, model, artifact_path),
+        "ports": [
+            {"name": "http", "containerPort": c.SCORING_HTTP_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": c.SCORING_METRICS_PORT, "protocol": "TCP"},
+        ],
+        "readinessProbe": _probe("/v2/health/ready", deployment.probes.readiness),
+        "livenessProbe": _probe("/v2/health/live", deployment.probes.liveness),
+        # Keep serving while the Service and router drop this pod, then drain in-flight work.
+        "lifecycle": {"preStop": {"sleep": {"seconds": settings.pre_stop_sleep_seconds}}},
+        "resources": _resources(deployment),
+        "volumeMounts": server_mounts,
+        "securityContext": container_security_context(),
+    }
+    grace = max(
+        settings.termination_grace_period_seconds,
+        settings.pre_stop_sleep_seconds
+        + deployment.request_settings.request_timeout_ms // 1000
+        + 5,
+    )
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": scoring_selector(endpoint.metadata.name, deployment.name)},
+        "revisionHistoryLimit": 3,
+        # A new version only replaces an old pod once it is Ready: no capacity dip.
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        },
+        "template": {
+            "metadata": {
+                "labels": labels,
+                "annotations": {
+                    "prometheus.io/scrape": "true",
+                    "prometheus.io/port": str(c.SCORING_METRICS_PORT),
+                    "prometheus.io/path": "/metrics",
+                },
+            },
+            "spec": {
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": pod_security_context(),
+                "terminationGracePeriodSeconds": grace,
+                "initContainers": [fetch],
+                "containers": [server],
+                "volumes": volumes,
+            },
+        },
+    }
+    if deployment.autoscale is None:
+        spec["replicas"] = deployment.instance_count
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": object_meta(name, endpoint.metadata.namespace, labels),
+        "spec": spec,
+    }
+
+
+def build_scoring_service(
+    endpoint: OnlineEndpoint, deployment: EndpointDeployment, model: ResolvedModel
+) -> dict[str, Any]:
+    """ClusterIP Service of one deployment; the router sends to its ClusterIP."""
+    name = child_name(endpoint.metadata.name, deployment.name)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": object_meta(
+            name,
+            endpoint.metadata.namespace,
+            scoring_labels(endpoint.metadata.name, deployment.name, model),
+        ),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": scoring_selector(endpoint.metadata.name, deployment.name),
+            "ports": [
+                {
+                    "name": "http",
+                    "port": c.SCORING_SERVICE_PORT,
+                    "targetPort": "http",
+                    "protocol": "TCP",
+                },
+                {
+                    "name": "metrics",
+                    "port": c.SCORING_METRICS_PORT,
+                    "targetPort": "metrics",
+                    "protocol": "TCP",
+                },
+            ],
+        },
+    }
+
+
+def build_hpa(
+    endpoint: OnlineEndpoint, deployment: EndpointDeployment, model: ResolvedModel
+) -> dict[str, Any] | None:
+    """autoscaling/v2 HPA on CPU utilization, or None when the deployment has no autoscale."""
+    scale = deployment.autoscale
+    if scale is None:
+        return None
+    name = child_name(endpoint.metadata.name, deployment.name)
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": object_meta(
+            name,
+            endpoint.metadata.namespace,
+            scoring_labels(endpoint.metadata.name, deployment.name, model),
+        ),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": scale.min_replicas,
+            "maxReplicas": scale.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": scale.target_cpu_utilization_percentage,
+                        },
+                    },
+                }
+            ],
+            "behavior": {
+                "scaleDown": {"stabilizationWindowSeconds": scale.scale_down_stabilization_seconds},
+                "scaleUp": {"stabilizationWindowSeconds": scale.scale_up_stabilization_seconds},
+            },
+        },
+    }
+
+
+def build_pdb(
+    endpoint: OnlineEndpoint, deployment: EndpointDeployment, model: ResolvedModel
+) -> dict[str, Any]:
+    """policy/v1 PodDisruptionBudget allowing one voluntary eviction at a time.
+
+    ``maxUnavailable: 1`` rather than ``minAvailable: 1``: with a single replica
+    minAvailable would forbid every eviction and a node drain would hang forever,
+    while maxUnavailable still lets it go; with more replicas the rest keep serving.
+    Unhealthy pods may always be evicted so a crash-looping pod never blocks a drain.
+    """
+    name = child_name(endpoint.metadata.name, deployment.name)
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": object_meta(
+            name,
+            endpoint.metadata.namespace,
+            scoring_labels(endpoint.metadata.name, deployment.name, model),
+        ),
+        "spec": {
+            "maxUnavailable": 1,
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            "selector": {"matchLabels": scoring_selector(endpoint.metadata.name, deployment.name)},
+        },
+    }

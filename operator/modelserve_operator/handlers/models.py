@@ -1,0 +1,45 @@
+"""Kopf handlers of Model: check it, then let the endpoints that use it catch up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from .. import constants as c
+from .online_endpoints import reconcile_endpoint
+from .runner import measured
+from .state import state
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_MODELS)
+def model_event(
+    event: dict[str, Any], body: dict[str, Any], namespace: str, name: str, **_: Any
+) -> None:
+    shared = state()
+    if event.get("type") != "DELETED":
+        shared.runner.run(
+            (c.KIND_MODEL, namespace, name),
+            lambda: measured(
+                c.KIND_MODEL,
+                lambda: shared.models.reconcile(namespace, name),
+                lambda summary: summary.state if summary else "gone",
+            ),
+        )
+    # A new Ready version may be the new `latest`; a deleted one may be in use.
+    model_name = (body.get("spec") or {}).get("modelName")
+    for endpoint in shared.kube.list(c.API_VERSION, c.KIND_ONLINE_ENDPOINT, namespace):
+        deployments = (endpoint.get("spec") or {}).get("deployments") or []
+        if any((d.get("model") or {}).get("name") == model_name for d in deployments):
+            reconcile_endpoint(namespace, endpoint["metadata"]["name"])
+
+
+@kopf.timer(c.GROUP, c.VERSION, c.PLURAL_MODELS, interval=120, initial_delay=60, idle=30)
+def model_resync(namespace: str, name: str, **_: Any) -> None:
+    # A ConfigMap artifact can appear or change after the Model: look again now and then.
+    shared = state()
+    measured(
+        c.KIND_MODEL,
+        lambda: shared.models.reconcile(namespace, name),
+        lambda summary: summary.state if summary else "gone",
+    )

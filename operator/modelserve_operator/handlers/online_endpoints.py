@@ -1,0 +1,67 @@
+"""Kopf handlers of OnlineEndpoint and of the children it owns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from .. import constants as c
+from ..reconcilers.online_endpoint import EndpointOutcome
+from .runner import measured
+from .state import state
+
+_MANAGED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
+
+
+def reconcile_endpoint(namespace: str, name: str) -> None:
+    """Reconcile one endpoint now (or fold into the reconcile already running for it)."""
+    shared = state()
+
+    def work() -> EndpointOutcome | None:
+        return measured(
+            c.KIND_ONLINE_ENDPOINT,
+            lambda: shared.endpoints.reconcile(namespace, name),
+            lambda outcome: outcome.summary.state if outcome else "gone",
+        )
+
+    shared.runner.run((c.KIND_ONLINE_ENDPOINT, namespace, name), work)
+
+
+@kopf.on.resume(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS)
+@kopf.on.create(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS)
+@kopf.on.update(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS, field="spec")
+def endpoint_changed(namespace: str, name: str, **_: Any) -> None:
+    reconcile_endpoint(namespace, name)
+
+
+@kopf.timer(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS, interval=120, initial_delay=60, idle=30)
+def endpoint_resync(namespace: str, name: str, **_: Any) -> None:
+    reconcile_endpoint(namespace, name)
+
+
+def _on_child_event(event: dict[str, Any], labels: dict[str, str], namespace: str) -> None:
+    endpoint = labels.get(c.LABEL_ENDPOINT)
+    if endpoint and event.get("type") is not None:
+        reconcile_endpoint(namespace, endpoint)
+
+
+# A child changed (rollout progress, a pod became Ready) or was edited or deleted by
+# hand: reconcile its endpoint, which puts it back and moves traffic when allowed.
+@kopf.on.event("apps", "v1", "deployments", labels=_MANAGED)
+@kopf.on.event("v1", "services", labels=_MANAGED)
+@kopf.on.event("v1", "configmaps", labels=_MANAGED)
+@kopf.on.event("v1", "secrets", labels=_MANAGED)
+@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=_MANAGED)
+@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=_MANAGED)
+def child_event(event: dict[str, Any], labels: dict[str, str], namespace: str, **_: Any) -> None:
+    _on_child_event(event, labels, namespace)
+
+
+@kopf.on.event("v1", "pods", labels={c.LABEL_COMPONENT: c.COMPONENT_SCORING})
+def scoring_pod_event(
+    event: dict[str, Any], labels: dict[str, str], namespace: str, **_: Any
+) -> None:
+    # Pod failures (CrashLoopBackOff, a digest mismatch in the init container) do not
+    # change the Deployment's status, so watch the pods to report them as Degraded.
+    _on_child_event(event, labels, namespace)

@@ -1,0 +1,244 @@
+"""The one module that talks to the Kubernetes API server: apply, read, delete, status, events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+
+FIELD_MANAGER = "modelserve-operator"
+
+
+class KubeError(Exception):
+    """An API call failed; carries the HTTP status and the server's message."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """Where a kind lives in the REST API."""
+
+    api_version: str
+    plural: str
+    namespaced: bool = True
+
+    def collection_path(self, namespace: str | None) -> str:
+        prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        if self.namespaced and namespace:
+            return f"{prefix}/namespaces/{namespace}/{self.plural}"
+        return f"{prefix}/{self.plural}"
+
+
+# Every kind the operator reads or writes. A fixed table instead of discovery: the
+# operator starts faster and an unexpected kind is a programming error, not a lookup.
+KINDS: dict[tuple[str, str], ResourceKind] = {
+    ("v1", "ConfigMap"): ResourceKind("v1", "configmaps"),
+    ("v1", "Secret"): ResourceKind("v1", "secrets"),
+    ("v1", "Service"): ResourceKind("v1", "services"),
+    ("v1", "Pod"): ResourceKind("v1", "pods"),
+    ("v1", "PersistentVolumeClaim"): ResourceKind("v1", "persistentvolumeclaims"),
+    ("v1", "Event"): ResourceKind("v1", "events"),
+    ("apps/v1", "Deployment"): ResourceKind("apps/v1", "deployments"),
+    ("apps/v1", "ReplicaSet"): ResourceKind("apps/v1", "replicasets"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): ResourceKind(
+        "autoscaling/v2", "horizontalpodautoscalers"
+    ),
+    ("policy/v1", "PodDisruptionBudget"): ResourceKind("policy/v1", "poddisruptionbudgets"),
+    ("batch/v1", "Job"): ResourceKind("batch/v1", "jobs"),
+    ("batch/v1", "CronJob"): ResourceKind("batch/v1", "cronjobs"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): ResourceKind(
+        "monitoring.coreos.com/v1", "servicemonitors"
+    ),
+    ("modelserve.io/v1alpha1", "Model"): ResourceKind("modelserve.io/v1alpha1", "models"),
+    ("modelserve.io/v1alpha1", "OnlineEndpoint"): ResourceKind(
+        "modelserve.io/v1alpha1", "onlineendpoints"
+    ),
+    ("modelserve.io/v1alpha1", "BatchDeployment"): ResourceKind(
+        "modelserve.io/v1alpha1", "batchdeployments"
+    ),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ResourceKind(
+        "apiextensions.k8s.io/v1", "customresourcedefinitions", namespaced=False
+    ),
+}
+
+
+def kind_of(api_version: str, kind: str) -> ResourceKind:
+    try:
+        return KINDS[(api_version, kind)]
+    except KeyError:
+        raise ValueError(f"modelserve does not manage {kind} ({api_version})") from None
+
+
+_default_client: Kube | None = None
+_default_lock = threading.Lock()
+
+
+def default_client() -> Kube:
+    """The process-wide client, configured from the pod's service account or a kubeconfig."""
+    global _default_client
+    with _default_lock:
+        if _default_client is None:
+            _default_client = Kube.from_environment()
+        return _default_client
+
+
+class Kube:
+    """A thin, synchronous REST client for the kinds in KINDS (safe to share between threads)."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._api = api_client
+
+    @classmethod
+    def from_environment(cls, kubeconfig: str | None = None) -> Kube:
+        configuration = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except config.ConfigException:
+            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        # Kopf runs sync handlers on a thread pool: give each thread a pooled connection.
+        configuration.connection_pool_maxsize = 32
+        return cls(client.ApiClient(configuration))
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any] | None:
+        method_, url, headers, body_, _ = self._api.param_serialize(
+            method,
+            path,
+            query_params=query or [],
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._api.call_api(method_, url, header_params=headers, body=body_)
+        raw = response.read()
+        status = response.status
+        data = json.loads(raw) if raw else None
+        if status == 404:
+            return None
+        if status >= 400:
+            message = (data or {}).get("message", raw.decode(errors="replace")[:500])
+            raise KubeError(status, (data or {}).get("reason", ""), message)
+        return data
+
+    def apply(self, manifest: dict[str, Any], *, force: bool = True) -> dict[str, Any]:
+        """Server-side apply as the operator's field manager; returns the live object."""
+        kind = kind_of(manifest["apiVersion"], manifest["kind"])
+        meta = manifest["metadata"]
+        path = f"{kind.collection_path(meta.get('namespace'))}/{meta['name']}"
+        query = [("fieldManager", FIELD_MANAGER)]
+        if force:
+            # We own these children outright: a hand edit of a field we set is put back.
+            query.append(("force", "true"))
+        result = self._request(
+            "PATCH", path, query=query, body=manifest, content_type="application/apply-patch+yaml"
+        )
+        if result is None:  # the namespace vanished under us
+            raise KubeError(404, "NotFound", f"cannot apply {kind.plural}/{meta['name']}")
+        return result
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict | None:
+        """The live object, or None when it does not exist."""
+        resource = kind_of(api_version, kind)
+        return self._request("GET", f"{resource.collection_path(namespace)}/{name}")
+
+    def list(
+        self, api_version: str, kind: str, namespace: str | None, label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        resource = kind_of(api_version, kind)
+        query = [("labelSelector", label_selector)] if label_selector else []
+        data = self._request("GET", resource.collection_path(namespace), query=query)
+        return (data or {}).get("items", [])
+
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """Create; returns None if it already exists (the caller reads the existing one)."""
+        kind = kind_of(manifest["apiVersion"], manifest["kind"])
+        try:
+            return self._request(
+                "POST",
+                kind.collection_path(manifest["metadata"].get("namespace")),
+                query=[("fieldManager", FIELD_MANAGER)],
+                body=manifest,
+            )
+        except KubeError as error:
+            if error.status == 409:
+                return None
+            raise
+
+    def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
+        """Delete with background propagation; False when it was already gone."""
+        resource = kind_of(api_version, kind)
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        result = self._request("DELETE", f"{resource.collection_path(namespace)}/{name}", body=body)
+        return result is not None
+
+    def patch_status(
+        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Merge-patch the status subresource; None when the object is gone."""
+        resource = kind_of(api_version, kind)
+        return self._request(
+            "PATCH",
+            f"{resource.collection_path(namespace)}/{name}/status",
+            body={"status": status},
+            content_type="application/merge-patch+json",
+        )
+
+    def patch(
+        self, api_version: str, kind: str, namespace: str | None, name: str, patch: dict
+    ) -> dict[str, Any] | None:
+        """Merge-patch an object (metadata such as annotations)."""
+        resource = kind_of(api_version, kind)
+        return self._request(
+            "PATCH",
+            f"{resource.collection_path(namespace)}/{name}",
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+
+    def emit_event(
+        self,
+        involved: dict[str, Any],
+        *,
+        reason: str,
+        message: str,
+        event_type: str = "Normal",
+    ) -> None:
+        """Record a core/v1 Event on an object, as `kubectl describe` shows them."""
+        meta = involved["metadata"]
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved["apiVersion"],
+                "kind": involved["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": event_type,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "source": {"component": FIELD_MANAGER},
+        }
+        self.create(event)

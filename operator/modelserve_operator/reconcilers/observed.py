@@ -1,0 +1,105 @@
+"""Read what a child Deployment and its pods say: rolled out, serving, or failing and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Waiting reasons that do not fix themselves: a human (or a new spec) must act.
+_STUCK_WAITING_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+
+
+@dataclass(frozen=True)
+class DeploymentObservation:
+    """What one apps/v1 Deployment reports, boiled down for the endpoint's status."""
+
+    exists: bool
+    desired: int = 0
+    ready: int = 0
+    available: int = 0
+    updated: int = 0
+    current_generation: bool = False
+    failure: str | None = None
+
+    @property
+    def serving(self) -> bool:
+        """At least one pod answers: traffic may be sent here."""
+        return self.available >= 1
+
+    @property
+    def rolled_out(self) -> bool:
+        """Every replica runs the current template and is available."""
+        return (
+            self.exists
+            and self.current_generation
+            and self.updated >= self.desired
+            and self.available >= self.desired
+            and self.ready >= self.desired
+        )
+
+
+def observe_deployment(
+    deployment: dict[str, Any] | None, pods: list[dict[str, Any]]
+) -> DeploymentObservation:
+    """Summarise a Deployment and the pods it selects (pods may be of any revision)."""
+    if deployment is None:
+        return DeploymentObservation(exists=False)
+    spec = deployment.get("spec", {})
+    status = deployment.get("status", {})
+    generation = deployment.get("metadata", {}).get("generation", 0)
+    return DeploymentObservation(
+        exists=True,
+        desired=spec.get("replicas", 1),
+        ready=status.get("readyReplicas", 0),
+        available=status.get("availableReplicas", 0),
+        updated=status.get("updatedReplicas", 0),
+        current_generation=status.get("observedGeneration", 0) >= generation,
+        failure=_deployment_failure(status) or pod_failure(pods),
+    )
+
+
+def _deployment_failure(status: dict[str, Any]) -> str | None:
+    for condition in status.get("conditions", []):
+        if condition.get("type") == "Progressing" and condition.get("status") == "False":
+            return f"{condition.get('reason')}: {condition.get('message', '')}".strip()
+        if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            return f"{condition.get('reason')}: {condition.get('message', '')}".strip()
+    return None
+
+
+def pod_failure(pods: list[dict[str, Any]]) -> str | None:
+    """The first reason a pod cannot serve that will not fix itself, naming pod and container."""
+    for pod in sorted(pods, key=lambda p: p.get("metadata", {}).get("name", "")):
+        if pod.get("metadata", {}).get("deletionTimestamp"):
+            continue
+        name = pod.get("metadata", {}).get("name", "?")
+        status = pod.get("status", {})
+        statuses = status.get("initContainerStatuses", []) + status.get("containerStatuses", [])
+        for container in statuses:
+            state = container.get("state", {})
+            last = container.get("lastState", {}).get("terminated") or {}
+            waiting = state.get("waiting") or {}
+            terminated = state.get("terminated") or {}
+            if waiting.get("reason") in _STUCK_WAITING_REASONS:
+                detail = last.get("message") or waiting.get("message") or ""
+                return _describe(name, container["name"], waiting["reason"], detail)
+            if terminated and terminated.get("exitCode", 0) != 0:
+                detail = terminated.get("message") or f"exit code {terminated.get('exitCode')}"
+                return _describe(name, container["name"], terminated.get("reason", "Error"), detail)
+    return None
+
+
+def _describe(pod: str, container: str, reason: str, detail: str) -> str:
+    detail = " ".join(detail.split())[:300]
+    return f"pod {pod} container {container}: {reason}" + (f": {detail}" if detail else "")

@@ -1,0 +1,324 @@
+"""Reconcile an OnlineEndpoint: apply children, move traffic only to Ready pods, report status."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from .. import conditions as cond
+from .. import constants as c
+from ..api import Model, OnlineEndpoint, SpecError, parse_model, parse_online_endpoint
+from ..builders import (
+    BuilderSettings,
+    applied_traffic,
+    build_hpa,
+    build_keys_secret,
+    build_pdb,
+    build_router_configmap,
+    build_router_deployment,
+    build_router_service,
+    build_scoring_deployment,
+    build_scoring_service,
+    child_name,
+    router_config_hash,
+    scoring_uri,
+    with_owner,
+)
+from ..builders.common import keys_secret_name
+from ..builders.router import PRIMARY_KEY, SECONDARY_KEY
+from ..builders.router_config import Backend, RouterConfig, render_key_map, render_nginx_config
+from ..kube import Kube
+from .model_resolution import ModelNotResolved, resolve_model
+from .observed import DeploymentObservation, observe_deployment
+
+log = logging.getLogger(__name__)
+
+# Kinds of the per-deployment children, for pruning the ones the spec no longer wants.
+_SCORING_CHILD_KINDS = (
+    ("apps/v1", "Deployment"),
+    ("v1", "Service"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("policy/v1", "PodDisruptionBudget"),
+)
+
+
+@dataclass(frozen=True)
+class EndpointOutcome:
+    """What one reconcile concluded (also handy for tests and metrics)."""
+
+    status: dict[str, Any]
+    summary: cond.Summary
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class OnlineEndpointReconciler:
+    """Builds, applies and observes everything one OnlineEndpoint needs."""
+
+    def __init__(self, kube: Kube, settings: BuilderSettings) -> None:
+        self.kube = kube
+        self.settings = settings
+
+    def reconcile(self, namespace: str, name: str) -> EndpointOutcome | None:
+        """Bring the endpoint's children to the desired state; None if the endpoint is gone."""
+        body = self.kube.get(c.API_VERSION, c.KIND_ONLINE_ENDPOINT, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return None
+        generation = body["metadata"].get("generation")
+        old_status = body.get("status") or {}
+        try:
+            endpoint = parse_online_endpoint(body)
+        except SpecError as error:
+            summary = cond.failed("InvalidSpec", str(error))
+            status = {"observedGeneration": generation}
+            return self._write_status(body, old_status, status, summary)
+
+        models = self._models(namespace)
+        owner = body
+        unresolved: dict[str, str] = {}
+        services: dict[str, dict[str, Any]] = {}
+        model_versions: dict[str, str] = {}
+        for deployment in endpoint.spec.deployments:
+            try:
+                model = resolve_model(deployment.model, models)
+            except ModelNotResolved as error:
+                # Leave whatever already runs for this deployment alone: it keeps serving.
+                unresolved[deployment.name] = str(error)
+                live = self.kube.get("v1", "Service", namespace, child_name(name, deployment.name))
+                if live is not None:
+                    services[deployment.name] = live
+                continue
+            model_versions[deployment.name] = model.version
+            self._apply(owner, build_scoring_deployment(endpoint, deployment, model, self.settings))
+            services[deployment.name] = self._apply(
+                owner, build_scoring_service(endpoint, deployment, model)
+            )
+            self._apply(owner, build_pdb(endpoint, deployment, model))
+            hpa = build_hpa(endpoint, deployment, model)
+            if hpa is not None:
+                self._apply(owner, hpa)
+        self._prune(endpoint)
+
+        observations = {
+            d.name: self._observe(namespace, child_name(name, d.name))
+            for d in endpoint.spec.deployments
+        }
+        ready = {n: o.serving for n, o in observations.items()}
+        requested = dict(endpoint.spec.traffic)
+        previous = dict(old_status.get("traffic") or {})
+        traffic, waiting_reason = applied_traffic(requested, previous, ready)
+        mirror = self._applied_mirror(endpoint, ready)
+
+        router_ready = self._apply_router(owner, endpoint, services, traffic, mirror)
+        summary = self._summarize(
+            endpoint, observations, unresolved, waiting_reason, router_ready, traffic, mirror
+        )
+        status = {
+            "observedGeneration": generation,
+            "scoringUri": scoring_uri(endpoint),
+            "traffic": traffic,
+            "mirrorTraffic": dict(mirror) if mirror else {},
+            "deployments": [
+                {
+                    "name": d.name,
+                    "modelVersion": model_versions.get(d.name),
+                    "replicas": observations[d.name].desired,
+                    "readyReplicas": observations[d.name].ready,
+                    "ready": observations[d.name].rolled_out,
+                }
+                for d in endpoint.spec.deployments
+            ],
+        }
+        return self._write_status(body, old_status, status, summary)
+
+    # -- children -----------------------------------------------------------------
+
+    def _apply(self, owner: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+        return self.kube.apply(with_owner(manifest, owner))
+
+    def _models(self, namespace: str) -> list[Model]:
+        models = []
+        for body in self.kube.list(c.API_VERSION, c.KIND_MODEL, namespace):
+            try:
+                models.append(parse_model(body))
+            except SpecError as error:
+                log.warning("ignoring Model %s: %s", body["metadata"]["name"], error)
+        return models
+
+    def _prune(self, endpoint: OnlineEndpoint) -> None:
+        """Delete per-deployment children the spec no longer asks for."""
+        meta = endpoint.metadata
+        wanted = {d.name for d in endpoint.spec.deployments}
+        autoscaled = {d.name for d in endpoint.spec.deployments if d.autoscale is not None}
+        selector = f"{c.LABEL_ENDPOINT}={meta.name},{c.LABEL_COMPONENT}={c.COMPONENT_SCORING}"
+        for api_version, kind in _SCORING_CHILD_KINDS:
+            for child in self.kube.list(api_version, kind, meta.namespace, selector):
+                deployment = child["metadata"].get("labels", {}).get(c.LABEL_DEPLOYMENT)
+                stale = deployment not in wanted or (
+                    kind == "HorizontalPodAutoscaler" and deployment not in autoscaled
+                )
+                if stale and _owned_by(child, meta.uid):
+                    self.kube.delete(api_version, kind, meta.namespace, child["metadata"]["name"])
+
+    def _observe(self, namespace: str, deployment_name: str) -> DeploymentObservation:
+        live = self.kube.get("apps/v1", "Deployment", namespace, deployment_name)
+        if live is None:
+            return observe_deployment(None, [])
+        labels = live["spec"]["selector"].get("matchLabels", {})
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        observation = observe_deployment(live, [])
+        if observation.rolled_out:
+            return observation
+        # Only a deployment that is not fine is worth a pod listing (the reason lives there).
+        return observe_deployment(live, self.kube.list("v1", "Pod", namespace, selector))
+
+    def _applied_mirror(
+        self, endpoint: OnlineEndpoint, ready: dict[str, bool]
+    ) -> tuple[str, int] | None:
+        for name, percent in endpoint.spec.mirror_traffic.items():
+            if percent > 0 and ready.get(name, False):
+                return name, percent
+        return None
+
+    def _keys(self, endpoint: OnlineEndpoint) -> tuple[str, str]:
+        """The endpoint's keys: kept once generated, so clients are not locked out."""
+        meta = endpoint.metadata
+        live = self.kube.get("v1", "Secret", meta.namespace, keys_secret_name(meta.name))
+        data = (live or {}).get("data") or {}
+        if PRIMARY_KEY in data and SECONDARY_KEY in data:
+            return (
+                base64.b64decode(data[PRIMARY_KEY]).decode(),
+                base64.b64decode(data[SECONDARY_KEY]).decode(),
+            )
+        return secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+
+    def _apply_router(
+        self,
+        owner: dict[str, Any],
+        endpoint: OnlineEndpoint,
+        services: dict[str, dict[str, Any]],
+        traffic: dict[str, int],
+        mirror: tuple[str, int] | None,
+    ) -> bool:
+        """Apply the router's config, keys, Deployment and Service; True when it serves."""
+        meta = endpoint.metadata
+        backends = []
+        for deployment in endpoint.spec.deployments:
+            service = services.get(deployment.name)
+            cluster_ip = (service or {}).get("spec", {}).get("clusterIP")
+            if not cluster_ip or cluster_ip == "None":
+                continue
+            backends.append(
+                Backend(
+                    name=deployment.name,
+                    address=f"{cluster_ip}:{c.SCORING_SERVICE_PORT}",
+                    weight=traffic.get(deployment.name, 0),
+                )
+            )
+        timeout_ms = max(
+            (d.request_settings.request_timeout_ms for d in endpoint.spec.deployments),
+            default=5000,
+        )
+        config = RouterConfig(
+            endpoint=meta.name,
+            backends=tuple(backends),
+            mirror=mirror if mirror and any(b.name == mirror[0] for b in backends) else None,
+            auth_mode=endpoint.spec.auth_mode,
+            # The router waits a little longer than the slowest scoring pod may take.
+            request_timeout_ms=timeout_ms + 1000,
+        )
+        nginx_conf = render_nginx_config(config)
+        keys_conf = ""
+        if endpoint.spec.auth_mode == "key":
+            primary, secondary = self._keys(endpoint)
+            keys_conf = render_key_map([primary, secondary])
+            self._apply(owner, build_keys_secret(endpoint, primary, secondary, keys_conf))
+        self._apply(owner, build_router_configmap(endpoint, nginx_conf))
+        config_hash = router_config_hash(nginx_conf, keys_conf)
+        router = self._apply(owner, build_router_deployment(endpoint, config_hash, self.settings))
+        self._apply(owner, build_router_service(endpoint))
+        return observe_deployment(router, []).rolled_out
+
+    # -- status -------------------------------------------------------------------
+
+    def _summarize(
+        self,
+        endpoint: OnlineEndpoint,
+        observations: dict[str, DeploymentObservation],
+        unresolved: dict[str, str],
+        waiting_reason: str | None,
+        router_ready: bool,
+        traffic: dict[str, int],
+        mirror: tuple[str, int] | None,
+    ) -> cond.Summary:
+        failures = {n: o.failure for n, o in observations.items() if o.failure}
+        if failures:
+            detail = "; ".join(f"deployment {n}: {why}" for n, why in sorted(failures.items()))
+            held = " Traffic was not moved." if waiting_reason else ""
+            return cond.failed("DeploymentFailed", detail + held)
+        if unresolved:
+            detail = "; ".join(f"deployment {n}: {why}" for n, why in sorted(unresolved.items()))
+            return cond.failed("ModelNotResolved", detail)
+        if waiting_reason:
+            return cond.progressing(
+                "TrafficPending", f"{waiting_reason}; traffic held at {traffic}"
+            )
+        rolling = sorted(n for n, o in observations.items() if not o.rolled_out)
+        if rolling:
+            return cond.progressing("RollingOut", f"deployment(s) {', '.join(rolling)} rolling out")
+        if not router_ready:
+            return cond.progressing("RouterRollingOut", "the router is rolling out")
+        wanted_mirror = {k: v for k, v in endpoint.spec.mirror_traffic.items() if v > 0}
+        if wanted_mirror and dict([mirror] if mirror else []) != wanted_mirror:
+            return cond.progressing("MirrorPending", "the mirror deployment is not Ready yet")
+        return cond.ready("Ready", f"serving traffic {traffic}")
+
+    def _write_status(
+        self,
+        body: dict[str, Any],
+        old_status: dict[str, Any],
+        status: dict[str, Any],
+        summary: cond.Summary,
+    ) -> EndpointOutcome:
+        meta = body["metadata"]
+        status["conditions"] = cond.summarize(
+            old_status.get("conditions"), summary, meta.get("generation"), _now()
+        )
+        patch = _status_patch(old_status, status)
+        if patch:
+            self.kube.patch_status(
+                c.API_VERSION, c.KIND_ONLINE_ENDPOINT, meta["namespace"], meta["name"], patch
+            )
+            old_reason = cond.find_condition(old_status.get("conditions") or [], cond.READY) or {}
+            if old_reason.get("reason") != summary.reason:
+                self.kube.emit_event(
+                    body,
+                    reason=summary.reason,
+                    message=summary.message or summary.reason,
+                    event_type="Warning" if summary.state == "failed" else "Normal",
+                )
+        return EndpointOutcome(status=status, summary=summary)
+
+
+def _owned_by(child: dict[str, Any], uid: str) -> bool:
+    return any(ref.get("uid") == uid for ref in child["metadata"].get("ownerReferences", []))
+
+
+def _status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch turning `old` into `new`: maps get explicit nulls for removed keys."""
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if value == before:
+            continue
+        if isinstance(value, dict) and isinstance(before, dict):
+            patch[key] = {**{k: None for k in before if k not in value}, **value}
+        else:
+            patch[key] = value
+    return patch

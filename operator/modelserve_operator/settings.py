@@ -1,0 +1,41 @@
+"""Operator settings, read once from MODELSERVE_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from . import constants as c
+from .builders import BuilderSettings
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    """Images, watched namespaces and the ports of the operator's own endpoints."""
+
+    builder: BuilderSettings = field(default_factory=BuilderSettings)
+    watch_namespaces: tuple[str, ...] = ()
+    metrics_port: int = 8090
+    liveness_port: int = 8091
+    # Safety net for drift nothing else reported (children are also watched directly).
+    resync_seconds: float = 120.0
+    max_workers: int = 16
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> OperatorSettings:
+        env = dict(os.environ if env is None else env)
+        namespaces = tuple(
+            n.strip() for n in env.get("MODELSERVE_WATCH_NAMESPACES", "").split(",") if n.strip()
+        )
+        return cls(
+            builder=BuilderSettings(
+                scoring_image=env.get("MODELSERVE_SCORING_IMAGE", c.DEFAULT_SCORING_IMAGE),
+                router_image=env.get("MODELSERVE_ROUTER_IMAGE", c.DEFAULT_ROUTER_IMAGE),
+                image_pull_policy=env.get("MODELSERVE_IMAGE_PULL_POLICY", "IfNotPresent"),
+            ),
+            watch_namespaces=namespaces,
+            metrics_port=int(env.get("MODELSERVE_OPERATOR_METRICS_PORT", "8090")),
+            liveness_port=int(env.get("MODELSERVE_OPERATOR_LIVENESS_PORT", "8091")),
+            resync_seconds=float(env.get("MODELSERVE_RESYNC_SECONDS", "120")),
+            max_workers=int(env.get("MODELSERVE_MAX_WORKERS", "16")),
+        )

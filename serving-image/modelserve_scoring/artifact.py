@@ -1,0 +1,102 @@
+"""Locate, fetch and digest-check artifacts; nothing is unpickled before its digest matches."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import shutil
+import tempfile
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from modelserve_scoring.errors import ArtifactError
+
+ARTIFACT_SUFFIXES = (".joblib", ".pkl", ".pickle")
+_CHUNK = 1 << 20
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_digest(actual: str, expected: str, where: str) -> None:
+    """Raise ArtifactError unless the digests match (case-insensitive, constant time)."""
+    expected = expected.strip().lower().removeprefix("sha256:")
+    if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
+        raise ArtifactError(f"artifact sha256 {expected!r} is not 64 hex digits")
+    if not hmac.compare_digest(actual, expected):
+        raise ArtifactError(
+            f"sha256 mismatch for {where}: expected {expected}, got {actual}; refusing to load it"
+        )
+
+
+def read_verified(path: Path, expected_sha256: str | None) -> bytes:
+    """Read the artifact once and verify those bytes: what is unpickled is what was hashed."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"cannot read artifact {path}: {exc.strerror}") from exc
+    if expected_sha256:
+        check_digest(sha256_hex(data), expected_sha256, str(path))
+    return data
+
+
+def find_artifact(model_dir: Path) -> Path:
+    """The single *.joblib/*.pkl file in model_dir (searched recursively)."""
+    if not model_dir.is_dir():
+        raise ArtifactError(f"model directory {model_dir} does not exist")
+    found = sorted(
+        p for p in model_dir.rglob("*") if p.is_file() and p.suffix.lower() in ARTIFACT_SUFFIXES
+    )
+    if len(found) != 1:
+        names = ", ".join(str(p) for p in found) or "none"
+        raise ArtifactError(
+            f"expected exactly one *.joblib/*.pkl file in {model_dir}, found {names}; "
+            "set MODELSERVE_ARTIFACT_PATH"
+        )
+    return found[0]
+
+
+def fetch_artifact(uri: str, expected_sha256: str, dest_dir: Path, timeout_s: float = 60.0) -> Path:
+    """Copy or download uri into dest_dir; only once its sha256 matches does it get its name."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme in ("http", "https"):
+        name = Path(urllib.parse.unquote(parsed.path)).name
+        opener = lambda: urllib.request.urlopen(uri, timeout=timeout_s)  # noqa: E731
+    elif parsed.scheme == "file":
+        source = Path(urllib.parse.unquote(parsed.path))
+        name = source.name
+        opener = lambda: source.open("rb")  # noqa: E731
+    elif parsed.scheme == "" or len(parsed.scheme) == 1:  # a local path (or a Windows drive)
+        source = Path(uri)
+        name = source.name
+        opener = lambda: source.open("rb")  # noqa: E731
+    else:
+        raise ArtifactError(
+            f"unsupported artifact URI scheme {parsed.scheme!r} in {uri}; "
+            "use http(s)://, file:// or a local path"
+        )
+    if not name:
+        raise ArtifactError(f"artifact URI {uri} does not end in a file name")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(prefix=".fetch-", dir=dest_dir)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with opener() as src:
+                    while chunk := src.read(_CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+            except OSError as exc:
+                raise ArtifactError(f"cannot fetch {uri}: {exc}") from exc
+        check_digest(digest.hexdigest(), expected_sha256, uri)
+        final = dest_dir / name
+        shutil.move(tmp_name, final)
+        return final
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)

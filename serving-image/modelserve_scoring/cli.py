@@ -1,0 +1,81 @@
+"""Command line: `modelserve-scoring serve` (online) and `fetch` (artifact init container)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from modelserve_scoring.errors import ArtifactError
+from modelserve_scoring.settings import ScoringSettings
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    for name, field in ScoringSettings.model_fields.items():
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            default=None,
+            metavar=name.upper(),
+            help=f"{field.description} (env MODELSERVE_{name.upper()}; default {field.default!r})",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of modelserve-scoring."""
+    parser = argparse.ArgumentParser(prog="modelserve-scoring", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="serve a model online (v2, /score, KServe v1)",
+        description=(
+            "Serve one model. Every flag can also be set as a MODELSERVE_* environment variable; "
+            "flags win."
+        ),
+    )
+    _add_setting_flags(serve)
+    fetch = commands.add_parser(
+        "fetch", help="download or copy an artifact into a directory and verify its sha256"
+    )
+    fetch.add_argument("--uri", required=True, help="http(s)://, file:// or a local path")
+    fetch.add_argument("--sha256", required=True, help="expected sha256 (hex)")
+    fetch.add_argument("--dest", required=True, type=Path, help="directory to write it into")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "fetch":
+        from modelserve_scoring.artifact import fetch_artifact
+
+        try:
+            path = fetch_artifact(args.uri, args.sha256, args.dest)
+        except ArtifactError as exc:
+            print(f"modelserve-scoring fetch: {exc}", file=sys.stderr)
+            return 1
+        print(f"fetched {args.uri} to {path} (sha256 verified)")
+        return 0
+    overrides = {
+        name: value
+        for name in ScoringSettings.model_fields
+        if (value := getattr(args, name)) is not None
+    }
+    try:
+        settings = ScoringSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        print(f"modelserve-scoring serve: invalid settings: {problems}", file=sys.stderr)
+        return 2
+    from modelserve_scoring.server import serve
+
+    return serve(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

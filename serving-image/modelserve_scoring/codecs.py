@@ -1,0 +1,428 @@
+"""Request parsing and response encoding for the three protocols (v2, /score, KServe v1)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from modelserve_scoring.errors import BadRequest
+
+PREDICT = "predict"
+PREDICT_PROBA = "predict_proba"
+
+# v2 datatypes we accept on input, mapped to the numpy type the data is read as
+V2_DTYPES: dict[str, np.dtype] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+}
+_NUMERIC_KINDS = frozenset("biuf")
+_DUMP_OPTS = orjson.OPT_SERIALIZE_NUMPY
+
+
+@dataclass(slots=True)
+class ModelShape:
+    """What request validation needs to know about the served model."""
+
+    n_features: int | None
+    feature_names: list[str] | None
+
+    @property
+    def accepts_strings(self) -> bool:
+        """A model fit on a DataFrame may have string columns; others take numbers only."""
+        return self.feature_names is not None
+
+
+def loads(body: bytes) -> Any:
+    """Parse JSON, naming the problem on failure."""
+    if not body:
+        raise BadRequest("request body is empty: send a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialise a response (numpy arrays included)."""
+    return orjson.dumps(obj, option=_DUMP_OPTS)
+
+
+def _first_non_number(data: Any) -> Any:
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, bool) or not isinstance(item, int | float):
+            return item
+    return None
+
+
+def _check_columns(arr: np.ndarray, field: str, shape: ModelShape) -> np.ndarray:
+    if arr.ndim != 2:
+        raise BadRequest(f"{field} must be a list of rows (a 2-D array), got a {arr.ndim}-D array")
+    if arr.shape[0] == 0:
+        raise BadRequest(f"{field} is an empty batch: send at least one row")
+    if shape.n_features is not None and arr.shape[1] != shape.n_features:
+        raise BadRequest(
+            f"{field}: expected {shape.n_features} features per row, got {arr.shape[1]}"
+        )
+    return arr
+
+
+def _as_numeric_or_object(arr: np.ndarray, raw: Any, field: str, shape: ModelShape) -> np.ndarray:
+    kind = arr.dtype.kind
+    if kind in _NUMERIC_KINDS:
+        return arr if arr.dtype == np.float64 else arr.astype(np.float64)
+    if shape.accepts_strings and kind in "UO":
+        return arr.astype(object)
+    bad = _first_non_number(raw)
+    raise BadRequest(f"{field} must hold numbers only; found {bad!r} ({type(bad).__name__})")
+
+
+def rows_from_json(data: Any, field: str, shape: ModelShape) -> np.ndarray:
+    """A JSON list of rows as a 2-D float64 (or object) array, validated against the model."""
+    if not isinstance(data, list):
+        raise BadRequest(f"{field} must be a list of rows, got {type(data).__name__}")
+    if not data:
+        raise BadRequest(f"{field} is an empty batch: send at least one row")
+    try:
+        arr = np.array(data)
+    except ValueError:
+        raise BadRequest(f"{field}: rows must all have the same number of features") from None
+    if arr.ndim == 1 and arr.dtype.kind != "O":
+        raise BadRequest(f"{field} must be a list of rows (a 2-D array), got a flat list")
+    if arr.dtype.kind == "O" and not shape.accepts_strings:
+        # numpy makes object arrays out of ragged rows or nulls
+        lengths = {len(r) if isinstance(r, list) else -1 for r in data}
+        if len(lengths) > 1 or -1 in lengths:
+            raise BadRequest(f"{field}: rows must all be lists with the same number of features")
+    arr = _as_numeric_or_object(arr, data, field, shape)
+    return _check_columns(arr, field, shape)
+
+
+def _bool_flag(value: Any, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no", ""):
+        return value.lower() in ("true", "1", "yes")
+    raise BadRequest(f"{field} must be true or false, got {value!r}")
+
+
+def query_flag(query_string: bytes, name: str) -> bool:
+    """A boolean ?name=... query parameter (absent = false)."""
+    if not query_string:
+        return False
+    for part in query_string.split(b"&"):
+        key, _, value = part.partition(b"=")
+        if key.decode("latin-1") == name:
+            return _bool_flag(value.decode("latin-1") or "true", f"query parameter {name}")
+    return False
+
+
+# --- /score (managed-endpoint shape) -------------------------------------------------------
+
+
+def parse_score(payload: Any, shape: ModelShape, query_string: bytes) -> tuple[np.ndarray, bool]:
+    """`{"data": [[...]]}` or `{"input_data": {"columns", "index", "data"}}` → rows, want_proba."""
+    if not isinstance(payload, dict):
+        raise BadRequest('body must be a JSON object with "data" or "input_data"')
+    want_proba = query_flag(query_string, "probabilities")
+    if "probabilities" in payload:
+        want_proba = _bool_flag(payload["probabilities"], "probabilities")
+    if "data" in payload:
+        return rows_from_json(payload["data"], "data", shape), want_proba
+    if "input_data" not in payload:
+        raise BadRequest('body must have "data" or "input_data"')
+    inp = payload["input_data"]
+    if isinstance(inp, list):
+        return rows_from_json(inp, "input_data", shape), want_proba
+    if not isinstance(inp, dict) or "data" not in inp:
+        raise BadRequest('input_data must be an object with "data" (and optional "columns")')
+    rows = rows_from_json(inp["data"], "input_data.data", ModelShape(None, shape.feature_names))
+    columns = inp.get("columns")
+    if columns is not None:
+        rows = _order_columns(rows, columns, shape)
+    return _check_columns(rows, "input_data.data", shape), want_proba
+
+
+def _order_columns(rows: np.ndarray, columns: Any, shape: ModelShape) -> np.ndarray:
+    if not isinstance(columns, list) or not all(isinstance(c, str | int) for c in columns):
+        raise BadRequest("input_data.columns must be a list of column names")
+    if len(columns) != rows.shape[1]:
+        raise BadRequest(
+            f"input_data.columns names {len(columns)} columns but rows have {rows.shape[1]}"
+        )
+    if shape.feature_names is None:
+        return rows
+    position = {str(c): i for i, c in enumerate(columns)}
+    missing = [n for n in shape.feature_names if n not in position]
+    if missing:
+        raise BadRequest(f"input_data.columns lacks feature(s) {missing}")
+    order = [position[n] for n in shape.feature_names]
+    return rows if order == list(range(rows.shape[1])) else rows[:, order]
+
+
+def encode_score(preds: np.ndarray, proba: np.ndarray | None, classes: list | None) -> bytes:
+    """A JSON list of predictions, or an object with probabilities when asked for."""
+    if proba is None:
+        return dumps(_jsonable(preds))
+    return dumps({"predictions": _jsonable(preds), "probabilities": proba, "classes": classes})
+
+
+# --- KServe v1 -------------------------------------------------------------------------------
+
+
+def parse_v1(payload: Any, shape: ModelShape, query_string: bytes) -> tuple[np.ndarray, bool]:
+    """`{"instances": [[...]]}` (or `"inputs"`) → rows, want_proba."""
+    if not isinstance(payload, dict):
+        raise BadRequest('body must be a JSON object with "instances"')
+    want_proba = query_flag(query_string, "probabilities")
+    if "probabilities" in payload:
+        want_proba = _bool_flag(payload["probabilities"], "probabilities")
+    key = "instances" if "instances" in payload else "inputs" if "inputs" in payload else None
+    if key is None:
+        raise BadRequest('body must have "instances" (a list of rows)')
+    return rows_from_json(payload[key], key, shape), want_proba
+
+
+def encode_v1(preds: np.ndarray, proba: np.ndarray | None, classes: list | None) -> bytes:
+    """`{"predictions": [...]}` plus probabilities and classes when asked for."""
+    if proba is None:
+        return dumps({"predictions": _jsonable(preds)})
+    return dumps({"predictions": _jsonable(preds), "probabilities": proba, "classes": classes})
+
+
+# --- Open Inference Protocol v2 ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class V2Request:
+    """A parsed v2 infer request."""
+
+    rows: np.ndarray
+    want_predict: bool
+    want_proba: bool
+    request_id: str | None
+
+
+def _shape_of(tensor: dict, field: str) -> list[int]:
+    shape = tensor.get("shape")
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise BadRequest(f"{field}.shape must be a list of non-negative integers")
+    return shape
+
+
+def _tensor(tensor: Any, field: str, shape: ModelShape, binary: memoryview | None, offset: int):
+    """One input tensor as an array of its declared shape; returns (array, next binary offset)."""
+    if not isinstance(tensor, dict):
+        raise BadRequest(f"{field} must be an object with name, shape, datatype and data")
+    dims = _shape_of(tensor, field)
+    datatype = tensor.get("datatype")
+    if datatype == "BYTES":
+        if not shape.accepts_strings:
+            raise BadRequest(f"{field}.datatype BYTES is not accepted: this model takes numbers")
+        np_type = None
+    elif datatype not in V2_DTYPES:
+        raise BadRequest(
+            f"{field}.datatype {datatype!r} is not supported; use one of "
+            f"{', '.join(V2_DTYPES)}" + (" or BYTES" if shape.accepts_strings else "")
+        )
+    else:
+        np_type = V2_DTYPES[datatype]
+    params = tensor.get("parameters") or {}
+    size = math.prod(dims)
+    if isinstance(params, dict) and "binary_data_size" in params:
+        nbytes = params["binary_data_size"]
+        if np_type is None or binary is None or not isinstance(nbytes, int):
+            raise BadRequest(f"{field}: binary data is only supported for numeric datatypes")
+        if offset + nbytes > len(binary) or nbytes != size * np_type.itemsize:
+            raise BadRequest(f"{field}.parameters.binary_data_size does not match shape {dims}")
+        arr = np.frombuffer(binary[offset : offset + nbytes], dtype=np_type)
+        offset += nbytes
+    else:
+        if "data" not in tensor:
+            raise BadRequest(f"{field}.data is missing")
+        raw = tensor["data"]
+        if not isinstance(raw, list):
+            raise BadRequest(f"{field}.data must be a list")
+        try:
+            arr = np.array(raw)
+        except ValueError:
+            raise BadRequest(f"{field}.data is ragged: nested lists differ in length") from None
+        kind = arr.dtype.kind
+        if np_type is not None:
+            if kind not in _NUMERIC_KINDS:
+                bad = _first_non_number(raw)
+                raise BadRequest(
+                    f"{field}.data must hold {datatype} numbers; found {bad!r} "
+                    f"({type(bad).__name__})"
+                )
+            if kind == "f" and np_type.kind in "iub":
+                raise BadRequest(
+                    f"{field}.data holds fractional numbers but datatype is {datatype}"
+                )
+        else:
+            arr = arr.astype(object)
+        if arr.size != size:
+            raise BadRequest(f"{field}.data has {arr.size} elements but shape {dims} needs {size}")
+    return arr.reshape(dims), offset
+
+
+def parse_v2(body: bytes, header_length: int | None, shape: ModelShape) -> V2Request:
+    """A v2 infer body (JSON, or JSON plus binary tensors) → rows and the outputs asked for."""
+    binary = None
+    if header_length is not None:
+        if header_length > len(body):
+            raise BadRequest("Inference-Header-Content-Length is larger than the body")
+        binary = memoryview(body)[header_length:]
+        body = body[:header_length]
+    payload = loads(body)
+    if not isinstance(payload, dict):
+        raise BadRequest('body must be a JSON object with "inputs"')
+    inputs = payload.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise BadRequest('"inputs" must be a non-empty list of tensors')
+    if len(inputs) == 1:
+        arr, _ = _tensor(inputs[0], "inputs[0]", shape, binary, 0)
+        if arr.ndim == 1 and shape.n_features == 1:
+            arr = arr.reshape(-1, 1)
+        rows = arr
+    else:
+        rows = _columns_to_rows(inputs, shape, binary)
+    if rows.dtype.kind != "O" and rows.dtype != np.float64:
+        rows = rows.astype(np.float64)
+    rows = _check_columns(rows, "inputs[0]" if len(inputs) == 1 else "inputs", shape)
+    want_predict, want_proba = _requested_outputs(payload)
+    request_id = payload.get("id")
+    return V2Request(
+        rows, want_predict, want_proba, request_id if isinstance(request_id, str) else None
+    )
+
+
+def _columns_to_rows(inputs: list, shape: ModelShape, binary: memoryview | None) -> np.ndarray:
+    """Several inputs, one per feature column (shape [N] or [N, 1]), ordered by feature name."""
+    columns: list[tuple[str, np.ndarray]] = []
+    offset = 0
+    for i, tensor in enumerate(inputs):
+        arr, offset = _tensor(tensor, f"inputs[{i}]", shape, binary, offset)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 1:
+            raise BadRequest(
+                f"inputs[{i}] must be one column of shape [N] or [N, 1] when "
+                "sending one input per feature"
+            )
+        columns.append((str(tensor.get("name", "")), arr))
+    lengths = {len(a) for _, a in columns}
+    if len(lengths) != 1:
+        raise BadRequest("inputs: every column must have the same number of rows")
+    if shape.feature_names is not None:
+        by_name = dict(columns)
+        missing = [n for n in shape.feature_names if n not in by_name]
+        if missing:
+            raise BadRequest(f"inputs lack feature column(s) {missing}")
+        columns = [(n, by_name[n]) for n in shape.feature_names]
+    arrays = [a for _, a in columns]
+    if any(a.dtype.kind == "O" for a in arrays):
+        return np.column_stack([a.astype(object) for a in arrays])
+    return np.column_stack(arrays).astype(np.float64)
+
+
+def _requested_outputs(payload: dict) -> tuple[bool, bool]:
+    params = payload.get("parameters")
+    want_proba = False
+    if isinstance(params, dict) and "probabilities" in params:
+        want_proba = _bool_flag(params["probabilities"], "parameters.probabilities")
+    outputs = payload.get("outputs")
+    if outputs is None:
+        return True, want_proba
+    if not isinstance(outputs, list):
+        raise BadRequest('"outputs" must be a list of {"name": ...}')
+    names = []
+    for i, out in enumerate(outputs):
+        name = out.get("name") if isinstance(out, dict) else None
+        if name not in (PREDICT, PREDICT_PROBA):
+            raise BadRequest(
+                f"outputs[{i}].name {name!r} is unknown; this model has outputs "
+                f"{PREDICT!r} and {PREDICT_PROBA!r}"
+            )
+        names.append(name)
+    if not names:
+        return True, want_proba
+    return PREDICT in names, want_proba or PREDICT_PROBA in names
+
+
+def v2_datatype(arr: np.ndarray) -> str:
+    """The v2 datatype naming a numpy array's type."""
+    kind = arr.dtype.kind
+    if kind == "f":
+        return "FP32" if arr.dtype.itemsize == 4 else "FP64"
+    if kind == "i":
+        return "INT64" if arr.dtype.itemsize == 8 else f"INT{arr.dtype.itemsize * 8}"
+    if kind == "u":
+        return f"UINT{arr.dtype.itemsize * 8}"
+    if kind == "b":
+        return "BOOL"
+    return "BYTES"
+
+
+def _jsonable(arr: np.ndarray) -> Any:
+    # orjson serialises numeric arrays natively; strings and objects need lists
+    return arr if arr.dtype.kind in _NUMERIC_KINDS else arr.tolist()
+
+
+def encode_v2(
+    model_name: str,
+    model_version: str,
+    request_id: str | None,
+    preds: np.ndarray | None,
+    proba: np.ndarray | None,
+    classes: Sequence | None,
+) -> bytes:
+    """A v2 infer response with the outputs asked for."""
+    outputs: list[dict[str, Any]] = []
+    if preds is not None:
+        outputs.append(
+            {
+                "name": PREDICT,
+                "datatype": v2_datatype(preds),
+                "shape": list(preds.shape),
+                "data": _jsonable(preds.ravel()),
+            }
+        )
+    if proba is not None:
+        outputs.append(
+            {
+                "name": PREDICT_PROBA,
+                "datatype": v2_datatype(proba),
+                "shape": list(proba.shape),
+                "data": proba.ravel(),
+                "parameters": {"classes": list(classes) if classes is not None else None},
+            }
+        )
+    response: dict[str, Any] = {
+        "model_name": model_name,
+        "model_version": model_version,
+        "outputs": outputs,
+    }
+    if request_id is not None:
+        response["id"] = request_id
+    return dumps(response)

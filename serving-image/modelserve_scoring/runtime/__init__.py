@@ -1,0 +1,6 @@
+"""Model runtimes: the code that loads a model and answers predict calls on a batch of rows."""
+
+from modelserve_scoring.runtime.base import ModelRuntime
+from modelserve_scoring.runtime.sklearn_runtime import SklearnRuntime
+
+__all__ = ["ModelRuntime", "SklearnRuntime"]

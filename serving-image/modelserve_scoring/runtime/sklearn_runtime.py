@@ -1,0 +1,105 @@
+"""Runtime for scikit-learn estimators and Pipelines saved with joblib."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+
+from modelserve_scoring.artifact import read_verified
+from modelserve_scoring.errors import ArtifactError
+from modelserve_scoring.runtime.base import ModelRuntime
+
+log = logging.getLogger(__name__)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python scalars so labels serialise as JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class SklearnRuntime(ModelRuntime):
+    """Serves a joblib-saved estimator; the artifact's sha256 is checked before unpickling."""
+
+    kind = "sklearn"
+
+    def __init__(self, artifact_path: Path, expected_sha256: str | None) -> None:
+        self.artifact_path = artifact_path
+        self.expected_sha256 = expected_sha256
+        self.model: Any = None
+        self.artifact_bytes = 0
+        self._predict = None
+        self._predict_proba = None
+        self._columns = None
+
+    def load(self) -> None:
+        """Verify, unpickle and introspect the model."""
+        if not self.expected_sha256:
+            log.warning(
+                "MODELSERVE_ARTIFACT_SHA256 is not set: loading %s without a digest check",
+                self.artifact_path,
+            )
+        data = read_verified(self.artifact_path, self.expected_sha256)
+        self.artifact_bytes = len(data)
+        try:
+            model = joblib.load(io.BytesIO(data))
+        except Exception as exc:
+            raise ArtifactError(f"cannot unpickle {self.artifact_path}: {exc}") from exc
+        if not callable(getattr(model, "predict", None)):
+            raise ArtifactError(
+                f"{self.artifact_path} holds a {type(model).__name__}, which has no predict()"
+            )
+        self.model = model
+        self._predict = model.predict
+        n_features = getattr(model, "n_features_in_", None)
+        self.n_features = int(n_features) if n_features is not None else None
+        names = getattr(model, "feature_names_in_", None)
+        self.feature_names = [str(n) for n in names] if names is not None else None
+        classes = getattr(model, "classes_", None)
+        self.classes = [_plain(c) for c in classes] if classes is not None else None
+        # hasattr on a Pipeline runs its available_if check, so this is the honest answer
+        if hasattr(model, "predict_proba"):
+            self._predict_proba = model.predict_proba
+        if self.feature_names is not None:
+            import pandas as pd
+
+            self._columns = pd.Index(self.feature_names)
+
+    @property
+    def has_proba(self) -> bool:
+        """Whether the estimator exposes predict_proba."""
+        return self._predict_proba is not None
+
+    def _frame(self, rows: np.ndarray) -> Any:
+        # a model fit on a DataFrame wants its column names back (and warns without them)
+        if self._columns is None:
+            return rows
+        import pandas as pd
+
+        return pd.DataFrame(rows, columns=self._columns, copy=False)
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """model.predict on the batch."""
+        return np.asarray(self._predict(self._frame(rows)))
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        """model.predict_proba on the batch."""
+        if self._predict_proba is None:
+            raise NotImplementedError(f"{type(self.model).__name__} has no predict_proba")
+        return np.asarray(self._predict_proba(self._frame(rows)))
+
+    def metadata(self) -> dict[str, Any]:
+        """Base metadata plus estimator type and library versions."""
+        meta = super().metadata()
+        meta.update(
+            estimator=type(self.model).__name__,
+            sklearn_version=sklearn.__version__,
+            artifact=str(self.artifact_path),
+            artifact_bytes=self.artifact_bytes,
+        )
+        return meta

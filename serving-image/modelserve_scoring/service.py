@@ -1,0 +1,199 @@
+"""The state of one serving instance: its model, batcher, readiness, drain and in-flight count."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from modelserve_scoring.artifact import find_artifact, read_verified
+from modelserve_scoring.batcher import MicroBatcher
+from modelserve_scoring.codecs import PREDICT, PREDICT_PROBA, ModelShape, v2_datatype
+from modelserve_scoring.errors import ArtifactError, NotFound
+from modelserve_scoring.metrics import ScoringMetrics
+from modelserve_scoring.runtime.base import ModelRuntime
+from modelserve_scoring.runtime.scoring_script import ScoringScript
+from modelserve_scoring.runtime.sklearn_runtime import SklearnRuntime
+from modelserve_scoring.settings import ScoringSettings
+
+log = logging.getLogger(__name__)
+
+try:
+    SERVER_VERSION = version("modelserve")
+except PackageNotFoundError:  # running from a source tree
+    SERVER_VERSION = "0.0.0"
+
+
+class ScoringService:
+    """Everything the routes share; the model loads in the background after the server starts."""
+
+    def __init__(self, settings: ScoringSettings) -> None:
+        self.settings = settings
+        self.metrics = ScoringMetrics(
+            settings.model_name, settings.model_version, settings.deployment_name
+        )
+        self.runtime: ModelRuntime | None = None
+        self.script: ScoringScript | None = None
+        self.batcher: MicroBatcher | None = None
+        self.shape = ModelShape(None, None)
+        self.loaded = False
+        self.draining = False
+        self.load_failed = False
+        self.inflight = 0
+        self.request_timeout_s = settings.request_timeout_ms / 1000
+        # a score.py may block (I/O, sleeps): its run() calls go to threads, not the event loop
+        self.script_executor: ThreadPoolExecutor | None = None
+        #: set by the server: asks it to stop (after a failed load)
+        self.request_exit: Callable[[], None] = lambda: None
+
+    @property
+    def ready(self) -> bool:
+        """Ready = loaded, warmed up and not draining."""
+        return self.loaded and not self.draining
+
+    def check_model(self, name: str, model_version: str | None) -> None:
+        """404 unless name (and version, if given) are the served ones."""
+        if name != self.settings.model_name:
+            raise NotFound(
+                f"model {name!r} is not served here (this server serves "
+                f"{self.settings.model_name!r})"
+            )
+        if model_version is not None and model_version != self.settings.model_version:
+            raise NotFound(
+                f"model {name!r} has no version {model_version!r} here (served: "
+                f"{self.settings.model_version!r})"
+            )
+
+    def _artifact_path(self) -> Path | None:
+        settings = self.settings
+        if settings.artifact_path is not None:
+            return settings.artifact_path
+        if settings.model_dir is None:
+            if settings.scoring_script is not None:
+                return None
+            raise ArtifactError("set MODELSERVE_MODEL_DIR or MODELSERVE_ARTIFACT_PATH")
+        if settings.scoring_script is not None:
+            try:
+                return find_artifact(settings.model_dir)
+            except ArtifactError:
+                return None  # a script may load whatever it likes from the directory
+        return find_artifact(settings.model_dir)
+
+    def load_blocking(self) -> None:
+        """Verify, load and warm up the model (runs in a worker thread)."""
+        started = time.perf_counter()
+        settings = self.settings
+        artifact = self._artifact_path()
+        if settings.scoring_script is not None:
+            if artifact is not None and settings.artifact_sha256:
+                read_verified(artifact, settings.artifact_sha256)
+            elif settings.artifact_sha256:
+                raise ArtifactError(
+                    "MODELSERVE_ARTIFACT_SHA256 is set but no artifact file was found to verify"
+                )
+            model_dir = settings.model_dir or (artifact.parent if artifact else None)
+            script = ScoringScript(settings.scoring_script, model_dir)
+            script.load()
+            self.script = script
+        else:
+            assert artifact is not None
+            runtime = SklearnRuntime(artifact, settings.artifact_sha256)
+            runtime.load()
+            runtime.warm_up()
+            self.runtime = runtime
+            self.shape = ModelShape(runtime.n_features, runtime.feature_names)
+        self.metrics.load_seconds.set(time.perf_counter() - started)
+
+    async def start(self) -> None:
+        """Load in a thread so liveness answers meanwhile; on failure ask the server to exit."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self.load_blocking)
+        except Exception as exc:
+            self.load_failed = True
+            if isinstance(exc, ArtifactError):
+                log.error("cannot load the model: %s", exc)
+            else:
+                log.exception("cannot load the model")
+            self.request_exit()
+            return
+        if self.runtime is not None:
+            self.batcher = MicroBatcher(
+                self.runtime,
+                self.settings.max_batch_size,
+                self.settings.max_batch_delay_ms / 1000,
+                self.metrics.batch_size.observe,
+            )
+            self.batcher.start()
+        else:
+            workers = self.settings.max_concurrent_requests or 16
+            self.script_executor = ThreadPoolExecutor(workers, thread_name_prefix="score-run")
+        self.loaded = True
+        self.metrics.ready.set(1)
+        log.info(
+            "model %s version %s is ready", self.settings.model_name, self.settings.model_version
+        )
+
+    async def stop(self) -> None:
+        """Stop the batcher and the script threads."""
+        if self.batcher is not None:
+            await self.batcher.stop()
+        if self.script_executor is not None:
+            self.script_executor.shutdown(wait=False, cancel_futures=True)
+
+    def begin_drain(self) -> None:
+        """Readiness goes false; in-flight requests still complete."""
+        if not self.draining:
+            log.info("draining: readiness is now false, %d request(s) in flight", self.inflight)
+        self.draining = True
+        self.metrics.ready.set(0)
+
+    # --- metadata -----------------------------------------------------------------------------
+
+    def model_metadata(self) -> dict[str, Any]:
+        """v2 model metadata: inputs, outputs and what loading taught us."""
+        settings = self.settings
+        meta: dict[str, Any] = {
+            "name": settings.model_name,
+            "versions": [settings.model_version],
+            "platform": "sklearn" if self.script is None else "custom",
+            "inputs": [],
+            "outputs": [],
+            "parameters": {"deployment": settings.deployment_name, "ready": self.ready},
+        }
+        if self.script is not None:
+            meta["parameters"].update(self.script.metadata())
+            return meta
+        runtime = self.runtime
+        if runtime is None:
+            return meta
+        strings = runtime.feature_names is not None
+        meta["inputs"] = [
+            {
+                "name": "input-0",
+                "datatype": "BYTES" if strings else "FP64",
+                "shape": [-1, runtime.n_features if runtime.n_features is not None else -1],
+            }
+        ]
+        predict_type = "FP64"
+        if runtime.predict_dtype is not None:
+            predict_type = v2_datatype(_empty(runtime.predict_dtype))
+        meta["outputs"] = [{"name": PREDICT, "datatype": predict_type, "shape": [-1]}]
+        if runtime.has_proba:
+            n_classes = len(runtime.classes) if runtime.classes is not None else -1
+            meta["outputs"].append(
+                {"name": PREDICT_PROBA, "datatype": "FP64", "shape": [-1, n_classes]}
+            )
+        meta["parameters"].update(runtime.metadata())
+        return meta
+
+
+def _empty(dtype: Any) -> Any:
+    import numpy as np
+
+    return np.empty(0, dtype=dtype)

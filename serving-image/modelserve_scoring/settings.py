@@ -1,0 +1,43 @@
+"""Settings of the scoring server, read from MODELSERVE_* environment variables or CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ScoringSettings(BaseSettings):
+    """Every knob of `modelserve-scoring serve`; each is also a `--kebab-case` flag."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODELSERVE_", extra="ignore", protected_namespaces=()
+    )
+
+    model_name: str = Field("model", description="Name the model is served under.")
+    model_version: str = Field("1", description="Version the model is served under.")
+    deployment_name: str = Field("", description="Deployment label on every metric.")
+    model_dir: Path | None = Field(None, description="Directory holding the model artifact.")
+    artifact_path: Path | None = Field(
+        None, description="Artifact file; default: the single *.joblib/*.pkl file in MODEL_DIR."
+    )
+    artifact_sha256: str | None = Field(
+        None, description="Expected sha256 of the artifact, checked before it is unpickled."
+    )
+    scoring_script: Path | None = Field(
+        None, description="A score.py with init()/run(raw_data) replacing the default runtime."
+    )
+    host: str = Field("0.0.0.0", description="Address the HTTP and metrics servers bind to.")
+    http_port: int = Field(8080, ge=0, le=65535, description="Port of the scoring API.")
+    metrics_port: int = Field(8082, ge=0, le=65535, description="Port of /metrics.")
+    max_concurrent_requests: int = Field(
+        0, ge=0, description="In-flight scoring requests per instance; beyond it 429. 0 = no limit."
+    )
+    request_timeout_ms: int = Field(5000, gt=0, description="A scoring request over it gets 504.")
+    max_batch_size: int = Field(64, ge=1, description="Most rows merged into one predict call.")
+    max_batch_delay_ms: float = Field(
+        2.0, ge=0, description="Longest a batch waits for requests already arriving."
+    )
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger bodies get 413.")
+    log_level: str = Field("info", description="Python log level name.")

@@ -1,0 +1,194 @@
+"""The rendered router config, run by a real nginx in front of real scoring servers."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from dataplane_harness import (
+    PRIMARY_KEY,
+    SCORE_BODY,
+    SECONDARY_KEY,
+    free_port,
+    wait_until,
+    with_weights,
+)
+from modelserve_operator.builders.router_config import Backend
+
+pytestmark = pytest.mark.nginx
+PIN = "x-modelserve-deployment"
+
+
+def backends(servers, **weights: int) -> list[Backend]:
+    return [Backend(name, servers[name].address, weight) for name, weight in weights.items()]
+
+
+def score(session: requests.Session, url: str, headers: dict | None = None) -> requests.Response:
+    return session.post(f"{url}/score", json=SCORE_BODY, headers=headers or {}, timeout=30)
+
+
+def score_many(url: str, count: int, workers: int = 8) -> list[tuple[int, str]]:
+    """POST /score `count` times from `workers` keep-alive clients; (status, served deployment)."""
+    local = threading.local()
+
+    def one(_: int) -> tuple[int, str]:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        response = score(local.session, url)
+        return response.status_code, response.headers.get(PIN, "")
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_split_90_10_is_within_3_points_over_2000_requests(scoring_servers, start_router):
+    before = {name: s.scored_requests() for name, s in scoring_servers.items()}
+    router = start_router(backends(scoring_servers, blue=90, green=10))
+
+    results = score_many(router.url, 2000)
+
+    statuses = Counter(status for status, _ in results)
+    assert statuses == {200: 2000}, statuses
+    served = Counter(name for _, name in results)
+    assert set(served) == {"blue", "green"}, served
+    assert abs(served["green"] / 2000 * 100 - 10) <= 3, served
+    # The header tells the truth: each deployment's own counter saw exactly its requests.
+    after = {name: s.scored_requests() for name, s in scoring_servers.items()}
+    assert after["blue"] - before["blue"] == served["blue"]
+    assert after["green"] - before["green"] == served["green"]
+    assert after["shadow"] == before["shadow"]
+    # The access log is JSON on stdout and names the deployment chosen.
+    logged = [json.loads(line) for line in router.log_text().splitlines() if line.startswith("{")]
+    assert Counter(entry["deployment"] for entry in logged if entry["uri"] == "/score") == served
+
+
+def test_pin_header_reaches_a_deployment_at_zero_percent(scoring_servers, start_router):
+    router = start_router(backends(scoring_servers, blue=100, green=0))
+    session = requests.Session()
+
+    for header in (PIN, "azureml-model-deployment"):
+        response = score(session, router.url, {header: "green"})
+        assert response.status_code == 200, response.text
+        assert response.headers[PIN] == "green"
+        assert len(response.json()) == len(SCORE_BODY["data"])
+    assert score(session, router.url).headers[PIN] == "blue"
+
+
+def test_unknown_pin_gives_404_naming_header_and_deployments(scoring_servers, start_router):
+    router = start_router(backends(scoring_servers, blue=100, green=0))
+
+    response = score(requests.Session(), router.url, {PIN: "purple"})
+
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/json")
+    message = response.json()["error"]
+    assert PIN in message
+    assert "blue, green" in message
+
+
+def test_mirror_reaches_the_mirror_but_clients_only_see_live_answers(scoring_servers, start_router):
+    shadow = scoring_servers["shadow"]
+    before = shadow.scored_requests()
+    router = start_router(backends(scoring_servers, blue=100, shadow=0), mirror=("shadow", 20))
+
+    results = score_many(router.url, 1000)
+
+    assert Counter(results) == {(200, "blue"): 1000}
+    # The mirror is fire-and-forget; wait for its copies to land, then check the share.
+    wait_until(
+        lambda: 140 <= shadow.scored_requests() - before <= 260,
+        "about 20 % of 1000 requests (140..260) to reach the shadow deployment",
+    )
+
+
+def test_a_dead_mirror_never_reaches_the_client(scoring_servers, start_router):
+    dead = Backend("shadow", f"127.0.0.1:{free_port()}", 0)
+    router = start_router(
+        [Backend("blue", scoring_servers["blue"].address, 100), dead], mirror=("shadow", 50)
+    )
+
+    results = score_many(router.url, 200)
+
+    assert Counter(results) == {(200, "blue"): 200}
+
+
+def test_key_auth_accepts_primary_and_secondary_and_refuses_others(scoring_servers, start_router):
+    router = start_router(backends(scoring_servers, blue=100), auth_mode="key")
+    session = requests.Session()
+
+    for headers in (
+        {},
+        {"Authorization": "Bearer not-a-valid-key-at-all"},
+        {"Authorization": PRIMARY_KEY},
+    ):
+        refused = score(session, router.url, headers)
+        assert refused.status_code == 401, headers
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+        assert "Authorization: Bearer" in refused.json()["error"]
+    for key in (PRIMARY_KEY, SECONDARY_KEY):
+        accepted = score(session, router.url, {"Authorization": f"Bearer {key}"})
+        assert accepted.status_code == 200, accepted.text
+        assert "WWW-Authenticate" not in accepted.headers
+    assert score(session, router.url, {"Authorization": f"bearer {SECONDARY_KEY}"}).ok
+    assert session.get(f"{router.url}/healthz", timeout=5).status_code == 200
+
+
+def test_all_zero_weights_give_503_unless_pinned(scoring_servers, start_router):
+    router = start_router(backends(scoring_servers, blue=0, green=0))
+    session = requests.Session()
+
+    response = score(session, router.url)
+
+    assert response.status_code == 503
+    assert "no deployment" in response.json()["error"]
+    assert "takes traffic" in response.json()["error"]
+    assert score(session, router.url, {PIN: "green"}).status_code == 200
+
+
+def test_weight_change_by_reload_under_load_fails_no_request(scoring_servers, start_router):
+    router = start_router(backends(scoring_servers, blue=100, green=0))
+    stop = threading.Event()
+    lock = threading.Lock()
+    served: list[str] = []
+    failures: list[str] = []
+
+    def client() -> None:
+        session = requests.Session()
+        while not stop.is_set():
+            try:
+                response = score(session, router.url)
+            except requests.RequestException as error:
+                outcome = f"error: {error!r}"
+            else:
+                outcome = (
+                    response.headers.get(PIN, "") if response.ok else f"{response.status_code}"
+                )
+            with lock:
+                if outcome in ("blue", "green"):
+                    served.append(outcome)
+                else:
+                    failures.append(outcome)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_until(lambda: len(served) >= 300, "300 answers before the change")
+        router.reload(with_weights(router.cfg, {"blue": 0, "green": 100}))
+        switched_at = len(served)
+        wait_until(
+            lambda: len(served) >= switched_at + 300 and set(served[-200:]) == {"green"},
+            "the last 200 answers to come from green after the reload",
+        )
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    assert failures == []
+    assert served[0] == "blue"
+    assert served[-1] == "green"

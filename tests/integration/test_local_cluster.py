@@ -1,0 +1,264 @@
+"""The local cluster behaves like a real one: workloads run, the API validates, `down` cleans up."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+from modelserve_cluster.cluster import FAKE_NODE_NAMES, LocalCluster
+
+pytestmark = pytest.mark.cluster
+
+
+def _get(cluster, kind: str, name: str, namespace: str) -> dict:
+    return json.loads(cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout)
+
+
+def _apply(cluster, manifest: dict, *extra: str, check: bool = True):
+    return cluster.kubectl(
+        "apply",
+        "--server-side",
+        "-f",
+        "-",
+        *extra,
+        input_text=yaml.safe_dump(manifest),
+        check=check,
+    )
+
+
+def _pod_template(labels: dict, restart_policy: str = "Always", annotations=None) -> dict:
+    return {
+        "metadata": {"labels": labels, "annotations": annotations or {}},
+        "spec": {
+            "restartPolicy": restart_policy,
+            "containers": [{"name": "main", "image": "registry.invalid/never-pulled:1"}],
+        },
+    }
+
+
+def test_deployment_becomes_available_on_kwok_nodes(cluster, namespace):
+    labels = {"app": "web"}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": labels},
+            "template": _pod_template(labels),
+        },
+    }
+    _apply(cluster, deployment)
+
+    apps = client.AppsV1Api(cluster.api_client())
+
+    def available_status():
+        status = apps.read_namespaced_deployment_status("web", namespace).status
+        return status if status.available_replicas == 3 else None
+
+    status = cluster.wait_for(available_status, "3 available replicas")
+    assert status.ready_replicas == 3
+    pods = json.loads(
+        cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=web", "-o", "json").stdout
+    )["items"]
+    assert len(pods) == 3
+    for pod in pods:
+        # Scheduled by the real scheduler onto a simulated node, made Running by KWOK,
+        # and owned by a ReplicaSet the deployment controller created.
+        assert pod["spec"]["nodeName"] in FAKE_NODE_NAMES
+        assert pod["status"]["phase"] == "Running"
+        assert pod["status"]["podIP"]
+        assert pod["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+
+
+def _job(name: str, namespace: str, annotations=None, **spec) -> dict:
+    labels = {"job": name}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "template": _pod_template(labels, "Never", annotations),
+            **spec,
+        },
+    }
+
+
+def _job_condition(cluster, name: str, namespace: str) -> str | None:
+    conditions = _get(cluster, "job", name, namespace).get("status", {}).get("conditions", [])
+    return next(
+        (
+            c["type"]
+            for c in conditions
+            if c["type"] in ("Complete", "Failed") and c["status"] == "True"
+        ),
+        None,
+    )
+
+
+def test_job_completes(cluster, namespace):
+    _apply(cluster, _job("batch", namespace, completions=2, parallelism=2))
+
+    assert (
+        cluster.wait_for(lambda: _job_condition(cluster, "batch", namespace), "the Job to finish")
+        == "Complete"
+    )
+    assert _get(cluster, "job", "batch", namespace)["status"]["succeeded"] == 2
+
+
+def test_job_pods_can_be_told_to_fail(cluster, namespace):
+    failing = _job(
+        "doomed", namespace, annotations={"kwok.modelserve.io/outcome": "Failed"}, backoffLimit=0
+    )
+    _apply(cluster, failing)
+
+    assert (
+        cluster.wait_for(lambda: _job_condition(cluster, "doomed", namespace), "the Job to finish")
+        == "Failed"
+    )
+
+
+@pytest.fixture
+def widget_crd(cluster):
+    """A namespaced CRD with CEL rules, removed after the test."""
+    group = f"t{uuid.uuid4().hex[:8]}.modelserve.io"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "properties": {
+                                        "minReplicas": {"type": "integer"},
+                                        "maxReplicas": {"type": "integer"},
+                                    },
+                                    "x-kubernetes-validations": [
+                                        {
+                                            "rule": "self.minReplicas <= self.maxReplicas",
+                                            "message": "must be at least minReplicas",
+                                            "fieldPath": ".maxReplicas",
+                                        }
+                                    ],
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    _apply(cluster, crd)
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/widgets.{group}")
+    yield group
+    cluster.kubectl("delete", "crd", f"widgets.{group}", "--wait=false")
+
+
+def test_cel_rule_refuses_bad_object_naming_the_field(cluster, namespace, widget_crd):
+    def widget(name: str, low: int, high: int) -> dict:
+        return {
+            "apiVersion": f"{widget_crd}/v1",
+            "kind": "Widget",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"minReplicas": low, "maxReplicas": high},
+        }
+
+    # The CRD's REST mapping can lag its Established condition by a moment in kubectl.
+    cluster.wait_for(
+        lambda: _apply(cluster, widget("good", 1, 3), check=False).returncode == 0,
+        "a valid Widget to be accepted",
+    )
+    refused = _apply(cluster, widget("bad", 5, 2), check=False)
+
+    assert refused.returncode != 0
+    assert "spec.maxReplicas" in refused.stderr
+    assert "must be at least minReplicas" in refused.stderr
+    missing = cluster.kubectl("get", "widgets." + widget_crd, "bad", "-n", namespace, check=False)
+    assert missing.returncode != 0
+
+
+def test_server_side_apply_tracks_owners_and_conflicts(cluster, namespace):
+    def config_map(value: str) -> dict:
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": namespace},
+            "data": {"mode": value},
+        }
+
+    _apply(cluster, config_map("fast"), "--field-manager=alice")
+    conflict = _apply(cluster, config_map("slow"), "--field-manager=bob", check=False)
+    assert conflict.returncode != 0
+    assert "conflict" in conflict.stderr.lower()
+    assert _get(cluster, "configmap", "settings", namespace)["data"]["mode"] == "fast"
+
+    _apply(cluster, config_map("slow"), "--field-manager=bob", "--force-conflicts")
+    live = json.loads(
+        cluster.kubectl(
+            "get", "configmap", "settings", "-n", namespace, "-o", "json", "--show-managed-fields"
+        ).stdout
+    )
+    assert live["data"]["mode"] == "slow"
+    owners = {
+        entry["manager"]
+        for entry in live["metadata"]["managedFields"]
+        if "f:mode" in entry.get("fieldsV1", {}).get("f:data", {})
+    }
+    assert owners == {"bob"}
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_up_is_idempotent_and_down_leaves_no_process(cluster, tmp_path):
+    # A throw-away second cluster (own state dir, ports shifted), so the shared one lives on.
+    second = LocalCluster(
+        tmp_path / "second", port_offset=int(os.environ.get("TEST_PORT_OFFSET", "100"))
+    )
+    try:
+        first_status = second.up(cluster.bin_dir)
+        assert first_status.healthy, first_status
+        pids = {c.name: c.pid for c in first_status.components}
+
+        again = second.up(cluster.bin_dir)
+        assert {c.name: c.pid for c in again.components} == pids, "a healthy cluster is reused"
+
+        nodes = second.kubectl(cluster.bin_dir, "get", "nodes", "-o", "name").stdout.split()
+        assert sorted(nodes) == sorted(f"node/{n}" for n in FAKE_NODE_NAMES)
+        assert len(_processes_mentioning(str(tmp_path / "second"))) == len(pids)
+    finally:
+        second.down()
+
+    # Every component names the state directory on its command line, so this finds them all.
+    assert _processes_mentioning(str(tmp_path / "second")) == []
+    assert not second.status().any_running
+    assert not list((tmp_path / "second" / "run").glob("*.pid"))

@@ -1,0 +1,354 @@
+"""The operator, run in-process with Kopf, reconciling real objects on the local control plane."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import socket
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import joblib
+import pytest
+import yaml
+from kopf.testing import KopfRunner
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_for(check, what: str, timeout: float = 60.0):
+    """Poll until truthy (the cluster fixture's helper, reachable without a fixture)."""
+    from conftest import wait_for as poll
+
+    return poll(check, what, timeout)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def crds(cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    for crd in ("models", "onlineendpoints", "batchdeployments"):
+        cluster.kubectl(
+            "wait", "--for=condition=Established", f"crd/{crd}.modelserve.io", "--timeout=60s"
+        )
+
+
+@pytest.fixture(scope="session")
+def iris_artifact() -> bytes:
+    x, y = load_iris(return_X_y=True)
+    buffer = io.BytesIO()
+    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
+    return buffer.getvalue()
+
+
+class Operator:
+    """An in-process operator watching one namespace; can be stopped and started again."""
+
+    def __init__(self, cluster, namespace: str, monkeypatch) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+        monkeypatch.setenv("MODELSERVE_OPERATOR_METRICS_PORT", str(_free_port()))
+        self.runner: KopfRunner | None = None
+
+    def start(self) -> None:
+        from modelserve_operator.handlers import state
+
+        state.reset()
+        args = ["run", "--standalone", "--namespace", self.namespace]
+        args += ["--liveness", f"http://127.0.0.1:{_free_port()}/healthz"]
+        args += ["-m", "modelserve_operator.main"]
+        self.runner = KopfRunner(args, timeout=60)
+        self.runner.__enter__()
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.__exit__(None, None, None)
+            self.runner = None
+
+
+@pytest.fixture
+def operator(cluster, crds, namespace, monkeypatch) -> Iterator[Operator]:
+    running = Operator(cluster, namespace, monkeypatch)
+    running.start()
+    yield running
+    running.stop()
+
+
+def apply(cluster, namespace: str, manifest: str) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input_text=textwrap.dedent(manifest))
+
+
+def get(cluster, namespace: str, kind: str, name: str) -> dict | None:
+    result = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def condition(obj: dict | None, type_: str) -> dict:
+    for item in (obj or {}).get("status", {}).get("conditions", []):
+        if item["type"] == type_:
+            return item
+    return {}
+
+
+def register_model(
+    cluster, namespace: str, artifact: bytes, version: str, sha256: str | None = None
+) -> None:
+    """A Model whose artifact is in a ConfigMap (how small artifacts are stored)."""
+    cm_name = f"iris-artifact-{version}"
+    cluster.kubectl(
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input_text=yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": cm_name},
+                "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
+            }
+        ),
+    )
+    digest = sha256 or hashlib.sha256(artifact).hexdigest()
+    apply(
+        cluster,
+        namespace,
+        f"""
+        apiVersion: modelserve.io/v1alpha1
+        kind: Model
+        metadata:
+          name: iris-{version}
+        spec:
+          modelName: iris
+          version: "{version}"
+          framework: sklearn
+          artifact:
+            uri: configmap://{cm_name}/model.joblib
+            sha256: {digest}
+        """,
+    )
+
+
+def endpoint_manifest(traffic: dict[str, int], deployments: dict[str, dict]) -> str:
+    body = {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "OnlineEndpoint",
+        "metadata": {"name": "iris"},
+        "spec": {
+            "authMode": "key",
+            "traffic": traffic,
+            "deployments": [{"name": name, **spec} for name, spec in deployments.items()],
+        },
+    }
+    return yaml.safe_dump(body)
+
+
+def wait_ready(cluster, namespace, name="iris", timeout=90.0) -> dict:
+    def ready():
+        obj = get(cluster, namespace, "onlineendpoint", name)
+        status = (obj or {}).get("status", {})
+        current = (
+            status.get("observedGeneration") == obj["metadata"]["generation"] if obj else False
+        )
+        return obj if current and condition(obj, "Ready").get("status") == "True" else None
+
+    return wait_for(ready, f"endpoint {name} to be Ready", timeout)
+
+
+BLUE = {"model": {"name": "iris", "version": "1"}, "instanceCount": 2}
+
+
+def test_model_with_matching_digest_becomes_ready(cluster, namespace, operator, iris_artifact):
+    register_model(cluster, namespace, iris_artifact, "1")
+    model = wait_for(
+        lambda: (
+            (m := get(cluster, namespace, "model", "iris-1"))
+            and condition(m, "Ready").get("status") == "True"
+            and m
+        ),
+        "Model iris-1 Ready",
+    )
+    assert model["status"]["sizeBytes"] == len(iris_artifact)
+    assert model["status"]["observedGeneration"] == model["metadata"]["generation"]
+
+
+def test_model_with_wrong_digest_is_degraded_and_never_served(
+    cluster, namespace, operator, iris_artifact
+):
+    register_model(cluster, namespace, iris_artifact, "1", sha256="0" * 64)
+    model = wait_for(
+        lambda: (
+            (m := get(cluster, namespace, "model", "iris-1"))
+            and condition(m, "Degraded").get("status") == "True"
+            and m
+        ),
+        "Model iris-1 Degraded",
+    )
+    assert condition(model, "Ready")["reason"] == "DigestMismatch"
+    assert "0" * 64 in condition(model, "Ready")["message"]
+    apply(cluster, namespace, endpoint_manifest({"blue": 100}, {"blue": BLUE}))
+    endpoint = wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and condition(e, "Degraded").get("status") == "True"
+            and e
+        ),
+        "endpoint Degraded",
+    )
+    assert condition(endpoint, "Ready")["reason"] == "ModelNotResolved"
+    assert get(cluster, namespace, "deployment", "iris-blue") is None
+
+
+def test_endpoint_children_status_and_garbage_collection(
+    cluster, namespace, operator, iris_artifact
+):
+    register_model(cluster, namespace, iris_artifact, "1")
+    apply(cluster, namespace, endpoint_manifest({"blue": 100}, {"blue": BLUE}))
+    endpoint = wait_ready(cluster, namespace)
+    status = endpoint["status"]
+    assert status["traffic"] == {"blue": 100}
+    assert status["scoringUri"] == f"http://iris.{namespace}.svc.cluster.local/score"
+    assert status["deployments"] == [
+        {"name": "blue", "modelVersion": "1", "replicas": 2, "readyReplicas": 2, "ready": True}
+    ]
+    assert condition(endpoint, "Progressing")["status"] == "False"
+
+    scoring = get(cluster, namespace, "deployment", "iris-blue")
+    assert scoring["spec"]["replicas"] == 2
+    init = scoring["spec"]["template"]["spec"]["initContainers"][0]
+    assert hashlib.sha256(iris_artifact).hexdigest() in init["args"] + init.get("command", [])
+    for kind, name in [
+        ("service", "iris-blue"),
+        ("poddisruptionbudget", "iris-blue"),
+        ("deployment", "iris"),
+        ("service", "iris"),
+        ("configmap", "iris-router"),
+        ("secret", "iris-keys"),
+    ]:
+        child = get(cluster, namespace, kind, name)
+        assert child is not None, f"{kind}/{name} missing"
+        owners = child["metadata"]["ownerReferences"]
+        assert owners[0]["uid"] == endpoint["metadata"]["uid"], f"{kind}/{name} not owned"
+    # The keys live in the Secret only, never in the router's ConfigMap.
+    secret = get(cluster, namespace, "secret", "iris-keys")
+    key = base64.b64decode(secret["data"]["primaryKey"]).decode()
+    router_conf = get(cluster, namespace, "configmap", "iris-router")["data"]["nginx.conf"]
+    assert key not in router_conf
+    cluster.kubectl("delete", "onlineendpoint", "iris", "-n", namespace)
+    wait_for(
+        lambda: (
+            get(cluster, namespace, "deployment", "iris-blue") is None
+            and get(cluster, namespace, "secret", "iris-keys") is None
+        ),
+        "children garbage-collected",
+    )
+
+
+def test_autoscale_makes_an_hpa_and_leaves_replicas_to_it(
+    cluster, namespace, operator, iris_artifact
+):
+    register_model(cluster, namespace, iris_artifact, "1")
+    scaled = {
+        "model": {"name": "iris", "version": "latest"},
+        "autoscale": {"minReplicas": 2, "maxReplicas": 5, "targetCPUUtilizationPercentage": 60},
+    }
+    apply(cluster, namespace, endpoint_manifest({"blue": 100}, {"blue": scaled}))
+    wait_ready(cluster, namespace)
+    hpa = get(cluster, namespace, "hpa", "iris-blue")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
+    assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 60
+    apply(cluster, namespace, endpoint_manifest({"blue": 100}, {"blue": BLUE}))
+    wait_for(lambda: get(cluster, namespace, "hpa", "iris-blue") is None, "HPA removed")
+
+
+def test_traffic_moves_only_to_ready_pods_and_operator_restart_resumes(
+    cluster, namespace, operator, iris_artifact
+):
+    register_model(cluster, namespace, iris_artifact, "1")
+    register_model(cluster, namespace, iris_artifact, "2")
+    apply(cluster, namespace, endpoint_manifest({"blue": 100}, {"blue": BLUE}))
+    wait_ready(cluster, namespace)
+    # green asks for more CPU than any node has: its pods stay Pending, never Ready.
+    green = {
+        "model": {"name": "iris", "version": "2"},
+        "instanceCount": 1,
+        "resources": {"requests": {"cpu": "500"}},
+    }
+    apply(
+        cluster,
+        namespace,
+        endpoint_manifest({"blue": 0, "green": 100}, {"blue": BLUE, "green": green}),
+    )
+    held = wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and condition(e, "Ready").get("reason") == "TrafficPending"
+            and e
+        ),
+        "traffic held back",
+    )
+    assert held["status"]["traffic"] == {"blue": 100}
+    assert held["spec"]["traffic"] == {"blue": 0, "green": 100}
+    assert condition(held, "Progressing")["status"] == "True"
+    assert "green" in condition(held, "Ready")["message"]
+
+    # The operator goes away mid-rollout; the fix arrives while it is down.
+    operator.stop()
+    green["resources"] = {"requests": {"cpu": "100m"}}
+    apply(
+        cluster,
+        namespace,
+        endpoint_manifest({"blue": 0, "green": 100}, {"blue": BLUE, "green": green}),
+    )
+    operator.start()
+    endpoint = wait_ready(cluster, namespace)
+    assert endpoint["status"]["traffic"] == {"green": 100}
+    router_conf = get(cluster, namespace, "configmap", "iris-router")["data"]["nginx.conf"]
+    green_ip = get(cluster, namespace, "service", "iris-green")["spec"]["clusterIP"]
+    assert green_ip in router_conf
+
+
+def test_children_deleted_or_edited_by_hand_are_put_back(
+    cluster, namespace, operator, iris_artifact
+):
+    register_model(cluster, namespace, iris_artifact, "1")
+    apply(cluster, namespace, endpoint_manifest({"blue": 100}, {"blue": BLUE}))
+    wait_ready(cluster, namespace)
+
+    old_uid = get(cluster, namespace, "service", "iris-blue")["metadata"]["uid"]
+    cluster.kubectl("delete", "service", "iris-blue", "-n", namespace)
+    wait_for(
+        lambda: (
+            (s := get(cluster, namespace, "service", "iris-blue"))
+            and s["metadata"]["uid"] != old_uid
+        ),
+        "service recreated",
+    )
+
+    cluster.kubectl("scale", "deployment", "iris-blue", "--replicas=5", "-n", namespace)
+    wait_for(
+        lambda: get(cluster, namespace, "deployment", "iris-blue")["spec"]["replicas"] == 2,
+        "replicas put back to instanceCount",
+    )
+
+    original = get(cluster, namespace, "configmap", "iris-router")["data"]["nginx.conf"]
+    patch = json.dumps({"data": {"nginx.conf": "events {}\n"}})
+    cluster.kubectl("patch", "configmap", "iris-router", "-n", namespace, "-p", patch)
+    wait_for(
+        lambda: (
+            get(cluster, namespace, "configmap", "iris-router")["data"]["nginx.conf"] == original
+        ),
+        "router configuration put back",
+    )

@@ -1,0 +1,111 @@
+"""Router Deployment, Service, ConfigMap and keys Secret; owner references."""
+
+import base64
+
+import pytest
+from modelserve_operator.builders import (
+    BuilderSettings,
+    build_keys_secret,
+    build_router_configmap,
+    build_router_deployment,
+    build_router_service,
+    owner_reference,
+    router_config_hash,
+    scoring_uri,
+    with_owner,
+)
+
+
+def test_router_deployment_mounts_config_and_keys(make_endpoint):
+    endpoint = make_endpoint()
+    manifest = build_router_deployment(endpoint, "abc123", BuilderSettings())
+    assert manifest["metadata"]["name"] == "fraud"
+    pod = manifest["spec"]["template"]["spec"]
+    (router,) = pod["containers"]
+    assert router["image"] == "modelserve/router:dev"
+    mounts = {m["mountPath"]: m["name"] for m in router["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    config = volumes[mounts["/etc/nginx/modelserve"]]["configMap"]
+    assert config["name"] == "fraud-router"
+    assert config["items"] == [{"key": "nginx.conf", "path": "nginx.conf"}]
+    keys = volumes[mounts["/etc/modelserve/keys"]]["secret"]
+    assert keys["secretName"] == "fraud-keys"
+    assert keys["items"][0]["path"] == "nginx-keys.conf"
+    assert router["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert router["ports"][0]["containerPort"] == 8080
+
+
+def test_router_is_hardened(make_endpoint):
+    pod = build_router_deployment(make_endpoint(), "h", BuilderSettings())["spec"]["template"][
+        "spec"
+    ]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    sc = pod["containers"][0]["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_config_change_rolls_the_router(make_endpoint):
+    endpoint = make_endpoint()
+    before = router_config_hash("upstream a {}", "map x")
+    after = router_config_hash("upstream b {}", "map x")
+    new_key = router_config_hash("upstream a {}", "map y")
+    assert len({before, after, new_key}) == 3
+    assert router_config_hash("upstream a {}", "map x") == before
+    one = build_router_deployment(endpoint, before, BuilderSettings())
+    two = build_router_deployment(endpoint, after, BuilderSettings())
+    annotations = two["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["modelserve.io/router-config-hash"] == after
+    assert one["spec"]["template"] != two["spec"]["template"]
+
+
+def test_router_service_port_80_to_8080(make_endpoint):
+    service = build_router_service(make_endpoint())
+    assert service["metadata"]["name"] == "fraud"
+    (port,) = service["spec"]["ports"]
+    assert (port["port"], port["targetPort"]) == (80, "http")
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "router"
+
+
+def test_configmap_carries_rendered_text(make_endpoint):
+    cm = build_router_configmap(make_endpoint(), "events {}\n")
+    assert cm["metadata"]["name"] == "fraud-router"
+    assert cm["data"] == {"nginx.conf": "events {}\n"}
+
+
+def test_keys_secret(make_endpoint):
+    secret = build_keys_secret(make_endpoint(), "k1", "k2", 'map $x $y { "k1" 1; }')
+    assert secret["metadata"]["name"] == "fraud-keys"
+    decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert decoded == {
+        "primaryKey": "k1",
+        "secondaryKey": "k2",
+        "nginx-keys.conf": 'map $x $y { "k1" 1; }',
+    }
+    with pytest.raises(ValueError, match="non-empty"):
+        build_keys_secret(make_endpoint(), "", "k2", "")
+
+
+def test_scoring_uri(make_endpoint):
+    assert scoring_uri(make_endpoint()) == "http://fraud.ml.svc.cluster.local/score"
+
+
+def test_owner_reference_makes_the_endpoint_controller(make_endpoint, raw_endpoint):
+    owner = owner_reference(raw_endpoint())
+    assert owner == {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "OnlineEndpoint",
+        "name": "fraud",
+        "uid": "oe-uid",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    owned = with_owner(build_router_service(make_endpoint()), owner)
+    assert owned["metadata"]["ownerReferences"] == [owner]
+
+
+def test_owner_reference_without_uid_is_refused(raw_endpoint):
+    body = raw_endpoint()
+    del body["metadata"]["uid"]
+    with pytest.raises(ValueError, match="uid"):
+        owner_reference(body)
