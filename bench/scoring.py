@@ -343,7 +343,9 @@ def render_markdown(env: dict, settings: dict, table: dict, failures: list[str])
     if env.get("nice"):
         pinning += f", both at nice {env['nice']}"
     lines.append(
-        f"- {pinning}; one server running at a time; load average at start {env['loadavg_start']}"
+        f"- {pinning}; one server running at a time; 1/5/15-min load average "
+        f"{' '.join(env['loadavg_start'])} at start, "
+        f"{' '.join(env.get('loadavg_end', ['?']))} at end"
     )
     lines.append(f"- loader: {env['wrk']} (1 thread, closed loop, keep-alive)")
     lines.append(

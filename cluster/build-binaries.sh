@@ -22,10 +22,25 @@ wanted=("${server_binaries[@]}" etcd kwok helm)
 
 if [[ "${1:-}" == "--print-dir" ]]; then echo "$BIN_DIR"; exit 0; fi
 
-missing=()
-for b in "${wanted[@]}"; do [[ -x "$BIN_DIR/$b" ]] || missing+=("$b"); done
+missing_binaries() {
+  missing=()
+  for b in "${wanted[@]}"; do [[ -x "$BIN_DIR/$b" ]] || missing+=("$b"); done
+}
+missing_binaries
+if [[ ${#missing[@]} -eq 0 ]]; then echo "$BIN_DIR"; exit 0; fi
+
+# Two `up`s on a cold machine (say CI and a test fixture) must not build side by side
+# into the same directories: the second waits, then finds the cache warm.
+mkdir -p "$CACHE_ROOT"
+exec 9>"$CACHE_ROOT/build-r${RECIPE}-k8s-${K8S_VERSION}.lock"
+if ! flock -n 9; then
+  echo "another build of $BIN_DIR is running; waiting for it" >&2
+  flock 9
+fi
+missing_binaries
 if [[ ${#missing[@]} -eq 0 ]]; then echo "$BIN_DIR"; exit 0; fi
 echo "building into $BIN_DIR: ${missing[*]}" >&2
+started=$SECONDS
 
 mkdir -p "$BIN_DIR"
 work="$CACHE_ROOT/build-r${RECIPE}-k8s-${K8S_VERSION}"
@@ -63,4 +78,5 @@ for b in "${server_binaries[@]}" etcd; do install -m 0755 "$work/out/$b" "$BIN_D
 GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 install -m 0755 "$work/gobin/kwok" "$work/gobin/helm" "$BIN_DIR/"
+echo "built in $((SECONDS - started)) s" >&2
 echo "$BIN_DIR"

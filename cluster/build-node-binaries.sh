@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the extra Go binaries a real node needs (CoreDNS, metrics-server, crictl), cached by version.
+# Build the extra Go binaries a real node needs (CoreDNS, metrics-server, crictl, pause), cached.
 #
 # No image can be pulled on our machines, so the cluster add-ons are compiled from their Go
 # modules and later packed into FROM-scratch images. CoreDNS is built from a module of our
@@ -17,7 +17,7 @@ BIN_DIR="$CACHE_ROOT/node-bin-r${RECIPE}-coredns-${COREDNS_VERSION}-ms-${METRICS
 
 if [[ "${1:-}" == "--print-dir" ]]; then echo "$BIN_DIR"; exit 0; fi
 
-wanted=(coredns metrics-server crictl)
+wanted=(coredns metrics-server crictl pause)
 missing=()
 for b in "${wanted[@]}"; do [[ -x "$BIN_DIR/$b" ]] || missing+=("$b"); done
 if [[ ${#missing[@]} -eq 0 ]]; then echo "$BIN_DIR"; exit 0; fi
@@ -94,11 +94,52 @@ build_crictl() {
   install -m 0755 "$work/gobin/crictl" "$BIN_DIR/crictl"
 }
 
+build_pause() {
+  # The pod sandbox image: holds the pod's namespaces open, reaps orphans, exits on TERM.
+  local dir="$work/pause"
+  mkdir -p "$dir"
+  printf 'module modelserve.local/pause\n\ngo 1.24\n' >"$dir/go.mod"
+  cat >"$dir/main.go" <<'GO'
+// pause holds a pod's namespaces open: it sleeps until told to stop and reaps orphans.
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	children := make(chan os.Signal, 16)
+	signal.Notify(children, syscall.SIGCHLD)
+	for {
+		select {
+		case <-stop:
+			os.Exit(0)
+		case <-children:
+			for {
+				var status syscall.WaitStatus
+				pid, err := syscall.Wait4(-1, &status, syscall.WNOHANG, nil)
+				if pid <= 0 || err != nil {
+					break
+				}
+			}
+		}
+	}
+}
+GO
+  (cd "$dir" && go build -trimpath -ldflags "-s -w" -o "$dir/pause" .)
+  install -m 0755 "$dir/pause" "$BIN_DIR/pause"
+}
+
 for b in "${missing[@]}"; do
   case "$b" in
     coredns) build_coredns ;;
     metrics-server) build_metrics_server ;;
     crictl) build_crictl ;;
+    pause) build_pause ;;
   esac
 done
 echo "$BIN_DIR"

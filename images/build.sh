@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build modelserve's container images locally: images/build.sh [serving|router|pause|all].
+# Build modelserve's container images locally: images/build.sh [serving|router|pause|base|all].
+# `images/build.sh containerd-import` then loads the built images into a containerd.
 #
 # Our build machines reach no container registry, only Debian's and PyPI's, so the base
 # image is made from Debian packages with debootstrap and imported with `docker import`.
@@ -36,7 +37,7 @@ debian_mirror() {
 
 build_base_tarball() {
   local rootfs="$IMAGE_CACHE/rootfs.partial"
-  log "making the base rootfs with debootstrap (once per machine; about a minute)"
+  log "making the base rootfs with debootstrap (once per machine; a few minutes)"
   rm -rf "$rootfs"
   mkdir -p "$rootfs"
   debootstrap --variant=minbase --include=python3,python3-venv \
@@ -58,7 +59,11 @@ build_base_tarball() {
 }
 
 ensure_base_image() {
-  if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then return; fi
+  # The label tells an image imported by an older recipe apart from a current one.
+  local recipe
+  recipe="$(docker image inspect --format '{{index .Config.Labels "io.modelserve.base-recipe"}}' \
+    "$BASE_IMAGE" 2>/dev/null || true)"
+  if [[ "$recipe" == "$RECIPE" ]]; then return; fi
   mkdir -p "$IMAGE_CACHE"
   [[ -f "$BASE_TAR" ]] || build_base_tarball
   log "importing $BASE_TAR as $BASE_IMAGE"
@@ -66,9 +71,9 @@ ensure_base_image() {
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \
     --change 'CMD ["python3"]' \
+    --change "LABEL io.modelserve.base-recipe=$RECIPE" \
     "$BASE_TAR" "$BASE_IMAGE" >/dev/null
 }
-
 
 host_python() {
   # Any pip will do for downloading; the project's venv has one, system Python may not.
@@ -123,28 +128,48 @@ sync_wheelhouse() {
   done
 }
 
+docker_build() {
+  # $1 names the image (and its log); the rest are `docker build` arguments.
+  local image="$1" log_file
+  shift
+  mkdir -p "$IMAGE_CACHE/logs"
+  log_file="$IMAGE_CACHE/logs/${image//[\/:]/_}.log"
+  log "building $image (log: $log_file)"
+  if ! docker build -t "$image" "$@" >"$log_file" 2>&1; then
+    log "building $image failed; the end of its log:"
+    tail -n 40 "$log_file" >&2
+    exit 1
+  fi
+}
+
 build_serving() {
   ensure_base_image
   ensure_wheels
   sync_wheelhouse
-  log "building modelserve/scoring:$TAG"
-  docker build --quiet -f "$REPO_ROOT/serving-image/Dockerfile" \
-    --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg OFFLINE_WHEELS=1 \
-    -t "modelserve/scoring:$TAG" "$REPO_ROOT" >/dev/null
+  docker_build "modelserve/scoring:$TAG" -f "$REPO_ROOT/serving-image/Dockerfile" \
+    --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg OFFLINE_WHEELS=1 "$REPO_ROOT"
 }
 
 build_router() {
   ensure_base_image
-  log "building modelserve/router:$TAG"
-  docker build --quiet --build-arg "BASE_IMAGE=$BASE_IMAGE" \
-    -t "modelserve/router:$TAG" "$REPO_ROOT/images/router" >/dev/null
+  docker_build "modelserve/router:$TAG" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+    "$REPO_ROOT/images/router"
 }
 
 build_pause() {
   ensure_base_image
-  log "building modelserve/pause:$TAG"
-  docker build --quiet --build-arg "BASE_IMAGE=$BASE_IMAGE" \
-    -t "modelserve/pause:$TAG" "$REPO_ROOT/images/pause" >/dev/null
+  docker_build "modelserve/pause:$TAG" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+    "$REPO_ROOT/images/pause"
+}
+
+import_into_containerd() {
+  # A kubelet backed by containerd looks for images in its "k8s.io" namespace; `docker save`
+  # names them docker.io/modelserve/…:dev, which is what "modelserve/…:dev" in a pod means.
+  local address="${CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}"
+  local namespace="${MODELSERVE_CONTAINERD_NAMESPACE:-k8s.io}"
+  local images=("modelserve/scoring:$TAG" "modelserve/router:$TAG" "modelserve/pause:$TAG")
+  log "importing ${images[*]} into containerd at $address (namespace $namespace)"
+  docker save "${images[@]}" | ctr --address "$address" -n "$namespace" images import - >/dev/null
 }
 
 "$REPO_ROOT/hack/docker.sh" >/dev/null
@@ -155,5 +180,9 @@ case "$target" in
   router) build_router ;;
   pause) build_pause ;;
   all) build_serving; build_router; build_pause ;;
-  *) log "unknown target '$target' (expected serving, router, pause, base or all)"; exit 2 ;;
+  containerd-import) import_into_containerd ;;
+  *)
+    log "unknown target '$target' (expected serving, router, pause, base, all or containerd-import)"
+    exit 2
+    ;;
 esac

@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+# What the running cluster needs; the build script also makes helm, kubelet and kube-proxy.
 REQUIRED = (
     "etcd",
     "kube-apiserver",
@@ -13,7 +14,6 @@ REQUIRED = (
     "kube-scheduler",
     "kubectl",
     "kwok",
-    "helm",
 )
 
 
@@ -24,6 +24,27 @@ def build_script() -> Path:
 
 def missing_binaries(bin_dir: Path) -> list[str]:
     return [name for name in REQUIRED if not os.access(bin_dir / name, os.X_OK)]
+
+
+def cached_binaries() -> Path | None:
+    """The binary directory if it already holds what a running cluster needs, else None.
+
+    Never builds: for callers that only talk to a cluster that is already up.
+    """
+    override = os.environ.get("MODELSERVE_BIN_DIR")
+    if override:
+        bin_dir = Path(override)
+    else:
+        script = build_script()
+        if not script.exists():
+            return None
+        printed = subprocess.run(
+            ["bash", str(script), "--print-dir"], capture_output=True, text=True
+        ).stdout.strip()
+        if not printed:
+            return None
+        bin_dir = Path(printed)
+    return None if missing_binaries(bin_dir) else bin_dir
 
 
 def ensure_binaries() -> Path:
@@ -43,16 +64,13 @@ def ensure_binaries() -> Path:
         raise FileNotFoundError(
             f"{script} not found: run from a source checkout or set MODELSERVE_BIN_DIR"
         )
-    printed = subprocess.run(
-        ["bash", str(script), "--print-dir"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    bin_dir = Path(printed)
-    if missing_binaries(bin_dir):
-        # The build logs to stderr, which the user sees; only the last line is ours.
-        output = subprocess.run(
-            ["bash", str(script)], stdout=subprocess.PIPE, text=True, check=True
-        ).stdout.strip()
-        bin_dir = Path(output.splitlines()[-1])
+    # The script returns at once when its cache is complete, else builds what is missing.
+    # Its progress goes to stderr, which the user sees; stdout's last line is the directory.
+    build = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True)
+    if build.returncode != 0:
+        raise RuntimeError(f"{script} failed (exit {build.returncode}); its output is above")
+    output = build.stdout.strip()
+    bin_dir = Path(output.splitlines()[-1])
     missing = missing_binaries(bin_dir)
     if missing:
         raise FileNotFoundError(f"build finished but {bin_dir} lacks: {', '.join(missing)}")

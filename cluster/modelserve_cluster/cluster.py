@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
 import shutil
+import socket
 import subprocess
-import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -60,9 +64,7 @@ class LocalCluster:
         if port_offset is not None:
             self.ports = Ports.with_offset(port_offset)
         else:
-            self.ports = saved or Ports.with_offset(
-                int(os.environ.get("MODELSERVE_CLUSTER_PORT_OFFSET", "0"))
-            )
+            self.ports = saved or Ports.with_offset(_offset_from_environment())
         self.pki = Pki(self.layout.pki_dir)
 
     @property
@@ -98,12 +100,29 @@ class LocalCluster:
         return {"etcd": "apiserver-etcd-client", "kube-apiserver": "admin"}.get(name)
 
     def check_component(self, name: str) -> tuple[bool, str]:
-        url = self._health_url(name)
-        if url is None:
-            return True, "no health endpoint (process check only)"
         if not self.pki.cert("ca").exists():
             return False, "no certificates yet"
+        if name == "kwok":
+            return self._fake_nodes_ready()
+        url = self._health_url(name)
+        assert url is not None
         return probe(url, tls_context(self.pki, self._health_client(name)))
+
+    def _fake_nodes_ready(self) -> tuple[bool, str]:
+        """KWOK has no health endpoint; its work, Ready simulated nodes, is the check."""
+        url = f"{self.server}/api/v1/nodes?labelSelector=modelserve.io%2Fsimulated%3Dtrue"
+        ok, body = probe(url, tls_context(self.pki, "admin"))
+        if not ok:
+            return False, body
+        ready = set()
+        for node in json.loads(body).get("items", []):
+            conditions = node.get("status", {}).get("conditions", [])
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                ready.add(node["metadata"]["name"])
+        missing = sorted(set(FAKE_NODE_NAMES) - ready)
+        if missing:
+            return False, f"simulated nodes not Ready: {', '.join(missing)}"
+        return True, f"{len(ready)} simulated nodes Ready"
 
     def status(self) -> ClusterStatus:
         records = self._records()
@@ -119,14 +138,27 @@ class LocalCluster:
 
     # ---- up -----------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One `up` or `down` at a time per state directory, across processes."""
+        self.layout.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.layout.root / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
     def up(self, bin_dir: Path | None = None) -> ClusterStatus:
         """Start the cluster, or reuse it when it is already healthy. Idempotent."""
+        with self._exclusive():
+            return self._up(bin_dir)
+
+    def _up(self, bin_dir: Path | None) -> ClusterStatus:
         current = self.status()
         if current.healthy and self.kubeconfig.exists():
             return current
         if current.any_running or self._records():
             # Half a cluster (a crash, a killed `up`): stop what is left and start clean.
-            self.down()
+            self._down()
+        self._check_ports_free()
         bin_dir = bin_dir or ensure_binaries()
         self.layout.create()
         self.layout.save_ports(self.ports)
@@ -136,9 +168,24 @@ class LocalCluster:
         try:
             self._start(ctx)
         except BaseException:
-            self.down()
+            self._down()
             raise
         return self.status()
+
+    def _check_ports_free(self) -> None:
+        """Fail before starting anything if another program holds one of our ports."""
+        for role, port in asdict(self.ports).items():
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe_socket:
+                # Like the components themselves, ignore connections lingering in TIME_WAIT.
+                probe_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe_socket.bind((components.LOOPBACK, port))
+                except OSError:
+                    raise RuntimeError(
+                        f"port {port} ({role}) on {components.LOOPBACK} is taken by another "
+                        "program; choose other ports with --port-offset or "
+                        "MODELSERVE_CLUSTER_PORT_OFFSET"
+                    ) from None
 
     def _write_kubeconfigs(self) -> None:
         ca = self.pki.cert("ca")
@@ -207,30 +254,11 @@ class LocalCluster:
             input_text=nodes,
         )
         wait_until(
-            lambda: self._nodes_ready(ctx.bin_dir),
+            self._fake_nodes_ready,
             f"KWOK nodes Ready (log: {self.layout.log_file('kwok')})",
             START_TIMEOUT_SECONDS,
             still_running=lambda: processes.is_alive(kwok),
         )
-
-    def _nodes_ready(self, bin_dir: Path) -> tuple[bool, str]:
-        jsonpath = (
-            "{range .items[*]}{.metadata.name}="
-            '{.status.conditions[?(@.type=="Ready")].status} {end}'
-        )
-        result = self.kubectl(
-            bin_dir,
-            "get",
-            "nodes",
-            "-l",
-            "modelserve.io/simulated=true",
-            "-o",
-            f"jsonpath={jsonpath}",
-            check=False,
-        )
-        states = dict(item.split("=", 1) for item in result.stdout.split() if "=" in item)
-        ready = all(states.get(n) == "True" for n in FAKE_NODE_NAMES)
-        return ready, result.stdout.strip() or result.stderr.strip()
 
     def kubectl(
         self, bin_dir: Path, *args: str, input_text: str | None = None, check: bool = True
@@ -251,6 +279,14 @@ class LocalCluster:
 
     def down(self, purge: bool = False) -> None:
         """Stop exactly the processes this cluster started; optionally delete its state."""
+        if not self.layout.root.exists():
+            return
+        with self._exclusive():
+            self._down()
+            if purge:
+                shutil.rmtree(self.layout.root)
+
+    def _down(self) -> None:
         records = self._records()
         ordered = [records[n] for n in reversed(components.COMPONENTS) if n in records]
         # Stop the clients before etcd, so nothing logs a storm of connection errors.
@@ -262,13 +298,17 @@ class LocalCluster:
             raise RuntimeError(f"processes still running after SIGKILL: {pids}")
         for name in components.COMPONENTS:
             self.layout.pid_file(name).unlink(missing_ok=True)
-        if purge and self.layout.root.exists():
-            shutil.rmtree(self.layout.root)
+
+
+def _offset_from_environment() -> int:
+    raw = os.environ.get("MODELSERVE_CLUSTER_PORT_OFFSET", "0")
+    try:
+        return int(raw)
+    except ValueError:
+        raise RuntimeError(
+            f"MODELSERVE_CLUSTER_PORT_OFFSET must be an integer, got {raw!r}"
+        ) from None
 
 
 def _manifest(name: str) -> Path:
     return Path(str(resources.files("modelserve_cluster") / name))
-
-
-def wait_seconds(start: float) -> str:
-    return f"{time.monotonic() - start:.1f} s"

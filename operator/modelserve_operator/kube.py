@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -103,7 +104,11 @@ class Kube:
         try:
             config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException:
-            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+            # Read KUBECONFIG now: the client library captures it once, at import time.
+            config.load_kube_config(
+                config_file=kubeconfig or os.environ.get("KUBECONFIG"),
+                client_configuration=configuration,
+            )
         # Kopf runs sync handlers on a thread pool: give each thread a pooled connection.
         configuration.connection_pool_maxsize = 32
         return cls(client.ApiClient(configuration))

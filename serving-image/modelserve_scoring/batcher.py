@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,7 @@ class MicroBatcher:
         max_batch_size: int,
         max_batch_delay_s: float,
         observe_batch: Callable[[int], None] = lambda rows: None,
+        predict_in_thread: bool = False,
     ) -> None:
         self.runtime = runtime
         self.max_batch_size = max_batch_size
@@ -59,6 +61,10 @@ class MicroBatcher:
         self._waiter: asyncio.Future | None = None
         self._worker: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # one thread keeps predict calls sequential, as on the loop, but off it
+        self._executor = (
+            ThreadPoolExecutor(1, thread_name_prefix="predict") if predict_in_thread else None
+        )
 
     def start(self) -> None:
         """Start the worker task on the running loop."""
@@ -71,6 +77,8 @@ class MicroBatcher:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
 
     async def submit(
         self, rows: np.ndarray, want_predict: bool, want_proba: bool, deadline: float
@@ -142,27 +150,31 @@ class MicroBatcher:
                 continue
             self.observe_batch(rows)
             try:
-                self._serve(batch)
+                if self._executor is None:
+                    outcomes = self._compute(batch)
+                else:
+                    outcomes = await loop.run_in_executor(self._executor, self._compute, batch)
             except Exception:  # keep the worker alive whatever a model does
                 log.exception("micro-batch failed")
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(RuntimeError("prediction failed"))
+                outcomes = [(item, RuntimeError("prediction failed")) for item in batch]
+            for item, outcome in outcomes:
+                if item.future.done():  # timed out meanwhile
+                    continue
+                if isinstance(outcome, BaseException):
+                    item.future.set_exception(outcome)
+                else:
+                    item.future.set_result(outcome)
             # let the resolved callers write their responses before the next batch
             await asyncio.sleep(0)
 
-    def _serve(self, batch: list[_Pending]) -> None:
+    def _compute(self, batch: list[_Pending]) -> list[tuple[_Pending, Result | Exception]]:
+        """Predict a batch; touches no future, so it may run in a worker thread."""
         if len(batch) == 1:
             item = batch[0]
             try:
-                result = self._predict(item.rows, item.want_predict, item.want_proba)
+                return [(item, self._predict(item.rows, item.want_predict, item.want_proba))]
             except (ValueError, TypeError) as exc:
-                if not item.future.done():
-                    item.future.set_exception(BadRequest(f"the model rejected the input: {exc}"))
-                return
-            if not item.future.done():
-                item.future.set_result(result)
-            return
+                return [(item, BadRequest(f"the model rejected the input: {exc}"))]
         want_predict = any(item.want_predict for item in batch)
         want_proba = any(item.want_proba for item in batch)
         merged = np.concatenate([item.rows for item in batch])
@@ -170,20 +182,22 @@ class MicroBatcher:
             preds, proba = self._predict(merged, want_predict, want_proba)
         except (ValueError, TypeError):
             # one caller's bad rows must not fail the others: retry each on its own
-            for item in batch:
-                self._serve([item])
-            return
+            return [outcome for item in batch for outcome in self._compute([item])]
+        outcomes: list[tuple[_Pending, Result | Exception]] = []
         start = 0
         for item in batch:
             end = start + len(item.rows)
-            if not item.future.done():
-                item.future.set_result(
+            outcomes.append(
+                (
+                    item,
                     (
-                        preds[start:end] if item.want_predict else None,
-                        proba[start:end] if item.want_proba and proba is not None else None,
-                    )
+                        preds[start:end] if preds is not None and item.want_predict else None,
+                        proba[start:end] if proba is not None and item.want_proba else None,
+                    ),
                 )
+            )
             start = end
+        return outcomes
 
     def _predict(self, rows: np.ndarray, want_predict: bool, want_proba: bool) -> Result:
         preds = self.runtime.predict(rows) if want_predict else None

@@ -156,11 +156,14 @@ class FastRoutes:
             log.exception("%s request failed", route)
             status = 500
             payload = _error_body(f"internal error: {type(exc).__name__}")
-        await _respond(send, status, payload)
-        if counted:
-            service.inflight -= 1
-            service.metrics.inflight.dec()
-        service.metrics.observe_request(route, status, loop.time() - started)
+        try:
+            await _respond(send, status, payload)
+        finally:
+            # also when the client has gone: a leaked count would keep a drain waiting forever
+            if counted:
+                service.inflight -= 1
+                service.metrics.inflight.dec()
+            service.metrics.observe_request(route, status, loop.time() - started)
 
     def _parse(self, route: str, scope: dict, body: bytes) -> tuple[Any, ...]:
         shape = self.service.shape

@@ -19,7 +19,14 @@ name                                        type       meaning (extra labels)
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
 
 ROUTES = ("v2_infer", "score", "v1_predict", "other")
 _LATENCY_BUCKETS = (
@@ -88,4 +95,5 @@ class ScoringMetrics:
 
     def serve(self, host: str, port: int) -> None:
         """Expose /metrics on its own port (a daemon thread)."""
+        disable_created_metrics()  # *_created series only add noise here
         start_http_server(port, addr=host, registry=self.registry)

@@ -11,6 +11,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from modelserve_scoring.artifact import find_artifact, read_verified
 from modelserve_scoring.batcher import MicroBatcher
 from modelserve_scoring.codecs import PREDICT, PREDICT_PROBA, ModelShape, v2_datatype
@@ -128,6 +130,7 @@ class ScoringService:
                 self.settings.max_batch_size,
                 self.settings.max_batch_delay_ms / 1000,
                 self.metrics.batch_size.observe,
+                predict_in_thread=self.settings.predict_in_thread,
             )
             self.batcher.start()
         else:
@@ -182,7 +185,7 @@ class ScoringService:
         ]
         predict_type = "FP64"
         if runtime.predict_dtype is not None:
-            predict_type = v2_datatype(_empty(runtime.predict_dtype))
+            predict_type = v2_datatype(np.empty(0, dtype=runtime.predict_dtype))
         meta["outputs"] = [{"name": PREDICT, "datatype": predict_type, "shape": [-1]}]
         if runtime.has_proba:
             n_classes = len(runtime.classes) if runtime.classes is not None else -1
@@ -191,9 +194,3 @@ class ScoringService:
             )
         meta["parameters"].update(runtime.metadata())
         return meta
-
-
-def _empty(dtype: Any) -> Any:
-    import numpy as np
-
-    return np.empty(0, dtype=dtype)

@@ -39,5 +39,10 @@ class ScoringSettings(BaseSettings):
     max_batch_delay_ms: float = Field(
         2.0, ge=0, description="Longest a batch waits for requests already arriving."
     )
+    predict_in_thread: bool = Field(
+        False,
+        description="Run predict in a worker thread instead of on the event loop "
+        "(for slow models, so health checks answer during a long predict).",
+    )
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger bodies get 413.")
     log_level: str = Field("info", description="Python log level name.")

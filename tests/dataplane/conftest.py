@@ -44,7 +44,7 @@ def nginx_binary() -> str:
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def model_artifact(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A small scikit-learn classifier saved with joblib, and its sha256."""
     import joblib
     from sklearn.datasets import load_iris
@@ -60,7 +60,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 @pytest.fixture(scope="session")
 def scoring_servers(
-    model_dir: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+    model_artifact: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, ScoringServer]]:
     """Three deployments of the same model (blue, green, shadow), shared by all tests."""
     wait_until(
@@ -73,7 +73,7 @@ def scoring_servers(
         f"`{SCORING_CLI} serve --help` to work (the scoring server)",
         timeout=120,
     )
-    artifact, sha256 = model_dir
+    artifact, sha256 = model_artifact
     logs = tmp_path_factory.mktemp("scoring-logs")
     servers: dict[str, ScoringServer] = {}
     try:
@@ -122,6 +122,7 @@ def start_router(nginx_binary: str) -> Iterator[Callable[..., Router]]:
         auth_mode: str = "none",
         keys: tuple[str, ...] = (PRIMARY_KEY, SECONDARY_KEY),
         request_timeout_ms: int = 30000,
+        max_body_mb: int = 100,
     ) -> Router:
         # Not under pytest's tmp_path: its parents are private to root, and nginx runs as nobody.
         workdir = Path(tempfile.mkdtemp(prefix="modelserve-router-"))
@@ -137,6 +138,7 @@ def start_router(nginx_binary: str) -> Iterator[Callable[..., Router]]:
             keys_file=str(keys_file),
             request_timeout_ms=request_timeout_ms,
             runtime_dir=str(workdir),
+            max_body_mb=max_body_mb,
         )
         router = Router(nginx_binary, workdir, cfg)
         routers.append(router)

@@ -19,7 +19,6 @@ from modelserve_operator.builders.router_config import (
     render_nginx_config,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 SCORING_CLI = Path(sys.executable).parent / "modelserve-scoring"
 NOBODY = 65534
 PRIMARY_KEY = "primary-key-0123456789abcdef"

@@ -44,6 +44,7 @@ def config(**changes) -> RouterConfig:
         ({"backends": (BLUE, Backend("green", "10.96.0.11", 10))}, "backends[1].address"),
         ({"backends": (BLUE, Backend("green", "10.96.0.11:0", 10))}, "port 1..65535"),
         ({"backends": (BLUE, Backend("green", "a b;c:80", 10))}, "backends[1].address"),
+        ({"backends": (BLUE, Backend("green", "10.96.0.300:80", 10))}, "not an IPv4 address"),
         ({"mirror": ("purple", 10)}, "mirror: 'purple' is not one of the backends"),
         ({"mirror": ("green", 10)}, "mirror: 'green' takes 10% of live traffic"),
         ({"mirror": ("shadow", 60)}, "mirror: percent 60 must be an integer 1..50"),

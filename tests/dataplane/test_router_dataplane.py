@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -105,15 +106,29 @@ def test_mirror_reaches_the_mirror_but_clients_only_see_live_answers(scoring_ser
     )
 
 
-def test_a_dead_mirror_never_reaches_the_client(scoring_servers, start_router):
-    dead = Backend("shadow", f"127.0.0.1:{free_port()}", 0)
-    router = start_router(
-        [Backend("blue", scoring_servers["blue"].address, 100), dead], mirror=("shadow", 50)
-    )
+@pytest.mark.parametrize("mirror_state", ["refusing", "hanging"])
+def test_a_broken_mirror_never_reaches_or_holds_up_the_client(
+    scoring_servers, start_router, mirror_state
+):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        if mirror_state == "hanging":
+            listener.listen(1)  # connects complete in the kernel; nothing ever answers
+        dead = Backend("shadow", f"127.0.0.1:{listener.getsockname()[1]}", 0)
+        router = start_router(
+            [Backend("blue", scoring_servers["blue"].address, 100), dead],
+            mirror=("shadow", 50),
+            request_timeout_ms=60000,
+        )
+        session = requests.Session()
 
-    results = score_many(router.url, 200)
+        # One keep-alive connection, one request after another: were the next request
+        # held until the mirror copy gave up (60 s), the 10 s client timeout would fire.
+        answers = [
+            session.post(f"{router.url}/score", json=SCORE_BODY, timeout=10) for _ in range(20)
+        ]
 
-    assert Counter(results) == {(200, "blue"): 200}
+    assert Counter((a.status_code, a.headers[PIN]) for a in answers) == {(200, "blue"): 20}
 
 
 def test_key_auth_accepts_primary_and_secondary_and_refuses_others(scoring_servers, start_router):
@@ -129,6 +144,7 @@ def test_key_auth_accepts_primary_and_secondary_and_refuses_others(scoring_serve
         assert refused.status_code == 401, headers
         assert refused.headers["WWW-Authenticate"].startswith("Bearer")
         assert "Authorization: Bearer" in refused.json()["error"]
+        assert PIN not in refused.headers  # a refused request was served by no deployment
     for key in (PRIMARY_KEY, SECONDARY_KEY):
         accepted = score(session, router.url, {"Authorization": f"Bearer {key}"})
         assert accepted.status_code == 200, accepted.text
@@ -192,3 +208,18 @@ def test_weight_change_by_reload_under_load_fails_no_request(scoring_servers, st
     assert failures == []
     assert served[0] == "blue"
     assert served[-1] == "green"
+
+
+def test_errors_of_the_router_itself_are_json(start_router):
+    down = Backend("green", f"127.0.0.1:{free_port()}", 100)
+    router = start_router([down], max_body_mb=1)
+    session = requests.Session()
+
+    unreachable = score(session, router.url)
+    too_large = session.post(f"{router.url}/score", data=b"[" * (2 * 1024 * 1024), timeout=30)
+
+    assert unreachable.status_code == 502
+    assert unreachable.json() == {"error": "deployment green could not be reached; retry later"}
+    assert unreachable.headers[PIN] == "green"
+    assert too_large.status_code == 413
+    assert "larger than 1 MB" in too_large.json()["error"]

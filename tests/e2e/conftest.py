@@ -1,9 +1,10 @@
-"""Fixtures for the real-node tier: the control plane, one real node, a namespace, kubectl."""
+"""Fixtures for the real-node tier: one real node joined to the shared control plane."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,20 +13,18 @@ from typing import Any
 import pytest
 import yaml
 from modelserve_cluster import node as real_node
-from modelserve_cluster.binaries import ensure_binaries
-from modelserve_cluster.cluster import LocalCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCORING_IMAGE = "modelserve/scoring:dev"
 
 
 class Kube:
-    """kubectl against the local cluster, JSON in and out."""
+    """kubectl against the local cluster in one namespace, JSON in and out."""
 
     def __init__(self, kubectl: Path, kubeconfig: Path, namespace: str) -> None:
         self.kubectl, self.kubeconfig, self.namespace = kubectl, kubeconfig, namespace
 
-    def run(self, *args: str, input_text: str | None = None) -> str:
+    def run(self, *args: str, input_text: str | None = None, check: bool = True) -> str:
         result = subprocess.run(
             [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", f"-n={self.namespace}", *args],
             input=input_text,
@@ -33,7 +32,7 @@ class Kube:
             text=True,
             timeout=120,
         )
-        if result.returncode != 0:
+        if check and result.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout
 
@@ -42,14 +41,6 @@ class Kube:
 
     def get(self, *args: str) -> dict[str, Any]:
         return json.loads(self.run("get", *args, "-o", "json"))
-
-
-@pytest.fixture(scope="session")
-def control_plane() -> LocalCluster:
-    cluster = LocalCluster()
-    status = cluster.up(ensure_binaries())
-    assert status.healthy, f"control plane not healthy: {status}"
-    return cluster
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +53,8 @@ def scoring_image() -> str:
 
 
 @pytest.fixture(scope="session")
-def node(control_plane: LocalCluster, scoring_image: str) -> Iterator[real_node.NodeStatus]:
+def node(cluster, scoring_image: str) -> Iterator[real_node.NodeStatus]:
+    """A real node on the shared control plane (`cluster`, tests/conftest.py); down at the end."""
     status = real_node.up(app_images=(scoring_image,))
     assert status.healthy, f"node not healthy: {status}"
     yield status
@@ -70,9 +62,16 @@ def node(control_plane: LocalCluster, scoring_image: str) -> Iterator[real_node.
 
 
 @pytest.fixture(scope="session")
-def kube(control_plane: LocalCluster, node: real_node.NodeStatus) -> Iterator[Kube]:
+def kube(cluster, node: real_node.NodeStatus) -> Iterator[Kube]:
+    """A namespace of its own for the node tests."""
+    admin = Kube(cluster.bin_dir / "kubectl", cluster.kubeconfig, "default")
     namespace = f"node-e2e-{uuid.uuid4().hex[:6]}"
-    admin = Kube(ensure_binaries() / "kubectl", control_plane.kubeconfig, "default")
     admin.run("create", "namespace", namespace)
-    yield Kube(admin.kubectl, admin.kubeconfig, namespace)
-    admin.run("delete", "namespace", namespace, "--wait=false")
+    scoped = Kube(admin.kubectl, admin.kubeconfig, namespace)
+    # Pods are refused until the namespace's default ServiceAccount exists.
+    deadline = time.monotonic() + 60
+    while not scoped.run("get", "serviceaccount", "default", check=False):
+        assert time.monotonic() < deadline, f"no default ServiceAccount in {namespace}"
+        time.sleep(0.5)
+    yield scoped
+    admin.run("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")

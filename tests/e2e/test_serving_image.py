@@ -28,7 +28,10 @@ EXIT_DEADLINE_S = 60.0
 
 
 def _run(*args: str, check: bool = True, timeout: float = 120.0) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True, check=check, timeout=timeout)
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        pytest.fail(f"{' '.join(args[:3])} … exited {result.returncode}: {result.stderr.strip()}")
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +72,17 @@ def iris_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[LogisticRegres
     return model, model_dir, digest
 
 
-def _start_container(image: str, model_dir: Path, sha256: str) -> str:
+def _start_container(image: str, model_dir: Path, sha256: str, started: list[str]) -> str:
     name = f"modelserve-test-{uuid.uuid4().hex[:10]}"
+    # Recorded before `docker run`: a run that fails to start still leaves a container.
+    started.append(name)
     _run(
         "docker", "run", "--detach", "--name", name,
         # Published on loopback only: nothing outside this machine can reach it.
         "--publish", "127.0.0.1::8080",
+        # The restrictions a hardened pod spec applies: the image must work under them.
+        "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+        "--security-opt", "no-new-privileges",
         "--volume", f"{model_dir}:/models:ro",
         "--env", f"MODELSERVE_MODEL_NAME={MODEL_NAME}",
         "--env", "MODELSERVE_MODEL_VERSION=1",
@@ -144,8 +152,7 @@ def test_serves_the_same_predictions_as_the_model_as_a_non_root_user(
     scoring_image, iris_model, containers
 ):
     model, model_dir, digest = iris_model
-    name = _start_container(scoring_image, model_dir, digest)
-    containers.append(name)
+    name = _start_container(scoring_image, model_dir, digest, containers)
     base_url = _published_url(name)
     _wait_until_ready(name, base_url)
 
@@ -179,8 +186,7 @@ def test_refuses_to_load_an_artifact_whose_digest_does_not_match(
     _, model_dir, digest = iris_model
     wrong = hashlib.sha256(b"not the model").hexdigest()
     assert wrong != digest
-    name = _start_container(scoring_image, model_dir, wrong)
-    containers.append(name)
+    name = _start_container(scoring_image, model_dir, wrong, containers)
 
     state = _wait_for_exit(name)
     logs = _logs(name)

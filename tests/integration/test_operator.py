@@ -21,13 +21,6 @@ from sklearn.linear_model import LogisticRegression
 REPO = Path(__file__).resolve().parents[2]
 
 
-def wait_for(check, what: str, timeout: float = 60.0):
-    """Poll until truthy (the cluster fixture's helper, reachable without a fixture)."""
-    from conftest import wait_for as poll
-
-    return poll(check, what, timeout)
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -136,7 +129,7 @@ def register_model(
           framework: sklearn
           artifact:
             uri: configmap://{cm_name}/model.joblib
-            sha256: {digest}
+            sha256: "{digest}"
         """,
     )
 
@@ -156,15 +149,23 @@ def endpoint_manifest(traffic: dict[str, int], deployments: dict[str, dict]) -> 
 
 
 def wait_ready(cluster, namespace, name="iris", timeout=90.0) -> dict:
+    seen: dict = {}
+
     def ready():
         obj = get(cluster, namespace, "onlineendpoint", name)
+        seen["status"] = (obj or {}).get("status")
         status = (obj or {}).get("status", {})
         current = (
-            status.get("observedGeneration") == obj["metadata"]["generation"] if obj else False
+            obj is not None and status.get("observedGeneration") == obj["metadata"]["generation"]
         )
         return obj if current and condition(obj, "Ready").get("status") == "True" else None
 
-    return wait_for(ready, f"endpoint {name} to be Ready", timeout)
+    try:
+        return cluster.wait_for(ready, f"endpoint {name} to be Ready", timeout)
+    except BaseException:
+        print("last status:", json.dumps(seen.get("status"), indent=1))
+        print(cluster.kubectl("get", "deploy,rs,pods", "-n", namespace, "-o", "wide").stdout)
+        raise
 
 
 BLUE = {"model": {"name": "iris", "version": "1"}, "instanceCount": 2}
@@ -172,7 +173,7 @@ BLUE = {"model": {"name": "iris", "version": "1"}, "instanceCount": 2}
 
 def test_model_with_matching_digest_becomes_ready(cluster, namespace, operator, iris_artifact):
     register_model(cluster, namespace, iris_artifact, "1")
-    model = wait_for(
+    model = cluster.wait_for(
         lambda: (
             (m := get(cluster, namespace, "model", "iris-1"))
             and condition(m, "Ready").get("status") == "True"
@@ -188,7 +189,7 @@ def test_model_with_wrong_digest_is_degraded_and_never_served(
     cluster, namespace, operator, iris_artifact
 ):
     register_model(cluster, namespace, iris_artifact, "1", sha256="0" * 64)
-    model = wait_for(
+    model = cluster.wait_for(
         lambda: (
             (m := get(cluster, namespace, "model", "iris-1"))
             and condition(m, "Degraded").get("status") == "True"
@@ -199,7 +200,7 @@ def test_model_with_wrong_digest_is_degraded_and_never_served(
     assert condition(model, "Ready")["reason"] == "DigestMismatch"
     assert "0" * 64 in condition(model, "Ready")["message"]
     apply(cluster, namespace, endpoint_manifest({"blue": 100}, {"blue": BLUE}))
-    endpoint = wait_for(
+    endpoint = cluster.wait_for(
         lambda: (
             (e := get(cluster, namespace, "onlineendpoint", "iris"))
             and condition(e, "Degraded").get("status") == "True"
@@ -228,7 +229,7 @@ def test_endpoint_children_status_and_garbage_collection(
     scoring = get(cluster, namespace, "deployment", "iris-blue")
     assert scoring["spec"]["replicas"] == 2
     init = scoring["spec"]["template"]["spec"]["initContainers"][0]
-    assert hashlib.sha256(iris_artifact).hexdigest() in init["args"] + init.get("command", [])
+    assert hashlib.sha256(iris_artifact).hexdigest() in init["command"] + init.get("args", [])
     for kind, name in [
         ("service", "iris-blue"),
         ("poddisruptionbudget", "iris-blue"),
@@ -247,7 +248,7 @@ def test_endpoint_children_status_and_garbage_collection(
     router_conf = get(cluster, namespace, "configmap", "iris-router")["data"]["nginx.conf"]
     assert key not in router_conf
     cluster.kubectl("delete", "onlineendpoint", "iris", "-n", namespace)
-    wait_for(
+    cluster.wait_for(
         lambda: (
             get(cluster, namespace, "deployment", "iris-blue") is None
             and get(cluster, namespace, "secret", "iris-keys") is None
@@ -270,7 +271,7 @@ def test_autoscale_makes_an_hpa_and_leaves_replicas_to_it(
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
     assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 60
     apply(cluster, namespace, endpoint_manifest({"blue": 100}, {"blue": BLUE}))
-    wait_for(lambda: get(cluster, namespace, "hpa", "iris-blue") is None, "HPA removed")
+    cluster.wait_for(lambda: get(cluster, namespace, "hpa", "iris-blue") is None, "HPA removed")
 
 
 def test_traffic_moves_only_to_ready_pods_and_operator_restart_resumes(
@@ -291,7 +292,7 @@ def test_traffic_moves_only_to_ready_pods_and_operator_restart_resumes(
         namespace,
         endpoint_manifest({"blue": 0, "green": 100}, {"blue": BLUE, "green": green}),
     )
-    held = wait_for(
+    held = cluster.wait_for(
         lambda: (
             (e := get(cluster, namespace, "onlineendpoint", "iris"))
             and condition(e, "Ready").get("reason") == "TrafficPending"
@@ -329,7 +330,7 @@ def test_children_deleted_or_edited_by_hand_are_put_back(
 
     old_uid = get(cluster, namespace, "service", "iris-blue")["metadata"]["uid"]
     cluster.kubectl("delete", "service", "iris-blue", "-n", namespace)
-    wait_for(
+    cluster.wait_for(
         lambda: (
             (s := get(cluster, namespace, "service", "iris-blue"))
             and s["metadata"]["uid"] != old_uid
@@ -338,7 +339,7 @@ def test_children_deleted_or_edited_by_hand_are_put_back(
     )
 
     cluster.kubectl("scale", "deployment", "iris-blue", "--replicas=5", "-n", namespace)
-    wait_for(
+    cluster.wait_for(
         lambda: get(cluster, namespace, "deployment", "iris-blue")["spec"]["replicas"] == 2,
         "replicas put back to instanceCount",
     )
@@ -346,7 +347,7 @@ def test_children_deleted_or_edited_by_hand_are_put_back(
     original = get(cluster, namespace, "configmap", "iris-router")["data"]["nginx.conf"]
     patch = json.dumps({"data": {"nginx.conf": "events {}\n"}})
     cluster.kubectl("patch", "configmap", "iris-router", "-n", namespace, "-p", patch)
-    wait_for(
+    cluster.wait_for(
         lambda: (
             get(cluster, namespace, "configmap", "iris-router")["data"]["nginx.conf"] == original
         ),

@@ -62,7 +62,7 @@ def _host_network_pod_spec(
     }
 
 
-def corefile(service_cidr: str) -> str:
+def corefile() -> str:
     """Answers for cluster.local and reverse zones; no forwarder, since no upstream answers."""
     return f""".:{L.COREDNS_PORT} {{
     errors
@@ -80,9 +80,7 @@ def corefile(service_cidr: str) -> str:
 """
 
 
-def coredns(
-    service_cidr: str, dns_ip: str, apiserver_host: str, apiserver_port: int
-) -> list[Manifest]:
+def coredns(dns_ip: str, apiserver_host: str, apiserver_port: int) -> list[Manifest]:
     """CoreDNS behind the `kube-dns` Service at the kubelet's clusterDNS address."""
     labels = {"k8s-app": "kube-dns"}
     container = {
@@ -142,7 +140,7 @@ def coredns(
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {"name": "coredns", "namespace": _SYSTEM},
-            "data": {"Corefile": corefile(service_cidr)},
+            "data": {"Corefile": corefile()},
         },
         {
             "apiVersion": "apps/v1",

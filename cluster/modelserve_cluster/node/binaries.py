@@ -88,6 +88,27 @@ def check_host_prerequisites() -> None:
         raise MissingPrerequisite("the node runs containers and edits iptables: run it as root")
 
 
+def _print_dir(script: Path, env_override: str) -> Path:
+    override = os.environ.get(env_override)
+    if override:
+        return Path(override)
+    return Path(
+        subprocess.run(
+            ["bash", str(script), "--print-dir"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+
+
+def find_existing() -> NodeBinaries:
+    """Where the binaries are (or would be), never building: for `down` and `status`."""
+    from modelserve_cluster.binaries import build_script as kube_build_script
+
+    return NodeBinaries(
+        _print_dir(kube_build_script(), "MODELSERVE_BIN_DIR"),
+        _print_dir(build_script(), "MODELSERVE_NODE_BIN_DIR"),
+    )
+
+
 def ensure_all() -> NodeBinaries:
     """Check the host, then find (or build) every binary."""
     check_host_prerequisites()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from modelserve_cluster.node import layout as L
 from modelserve_cluster.node.layout import NodeLayout
 
 CNI_BIN_DIR = "/usr/lib/cni"
-RUNC = "/usr/sbin/runc"
+RUNC = shutil.which("runc") or "/usr/sbin/runc"
 
 
 def containerd_config(node: NodeLayout) -> str:
@@ -97,6 +98,7 @@ def kubelet_config(
         # This machine's cgroups are v1; recent kubelets refuse v1 unless told otherwise.
         "failCgroupV1": False,
         "cgroupDriver": "cgroupfs",
+        "cgroupRoot": L.CGROUP_ROOT,
         "containerRuntimeEndpoint": f"unix://{node.containerd_socket}",
         "address": L.NODE_IP,
         "port": L.KUBELET_PORT,
@@ -115,6 +117,8 @@ def kubelet_config(
         "clusterDomain": L.CLUSTER_DOMAIN,
         # The host's resolv.conf names a server that never answers; pods must not inherit it.
         "resolvConf": str(node.resolv_conf),
+        # Container logs stay under the node dir instead of the host's /var/log/pods.
+        "podLogsDir": str(node.pod_logs_dir),
         "failSwapOn": False,
         # Our images cannot be pulled again, so the kubelet must never garbage-collect them.
         "imageGCHighThresholdPercent": 100,

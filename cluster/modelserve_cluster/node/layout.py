@@ -34,6 +34,8 @@ PAUSE_IMAGE = "docker.io/modelserve/node-pause:r1"
 COREDNS_IMAGE = "docker.io/modelserve/node-coredns:r1"
 METRICS_SERVER_IMAGE = "docker.io/modelserve/node-metrics-server:r1"
 CONTAINERD_NAMESPACE = "k8s.io"
+# Pods' cgroups go under this parent in every hierarchy instead of the default /kubepods.
+CGROUP_ROOT = "/modelserve-node"
 
 
 def dns_service_ip(service_cidr: str) -> str:
@@ -100,6 +102,10 @@ class NodeLayout:
         return self.root / "kubelet"
 
     @property
+    def pod_logs_dir(self) -> Path:
+        return self.root / "pod-logs"
+
+    @property
     def kubelet_config(self) -> Path:
         return self.config_dir / "kubelet.yaml"
 
@@ -115,6 +121,11 @@ class NodeLayout:
     def state_file(self) -> Path:
         """What `up` created (pids, rules, links), so `down` undoes exactly that."""
         return self.root / "state.json"
+
+    @property
+    def imported_images_file(self) -> Path:
+        """Docker image IDs already in containerd; kept across down/up, like the images."""
+        return self.root / "imported-images.json"
 
     @property
     def images_dir(self) -> Path:
@@ -139,5 +150,6 @@ class NodeLayout:
             self.cni_ipam_dir,
             self.kubelet_root,
             self.images_dir,
+            self.pod_logs_dir,
         ):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -15,7 +18,12 @@ from modelserve_cluster.cluster import LocalCluster
 from modelserve_cluster.layout import SERVICE_CIDR
 from modelserve_cluster.node import addons, configs, images, netfilter, processes
 from modelserve_cluster.node import layout as L
-from modelserve_cluster.node.binaries import MissingPrerequisite, NodeBinaries, ensure_all
+from modelserve_cluster.node.binaries import (
+    MissingPrerequisite,
+    NodeBinaries,
+    ensure_all,
+    find_existing,
+)
 from modelserve_cluster.node.certs import issue_certificate, write_kubeconfig
 from modelserve_cluster.node.kube import Kubectl, condition_true, server_of
 from modelserve_cluster.node.layout import NodeLayout, default_node_dir, dns_service_ip
@@ -83,12 +91,16 @@ class Node:
         self.layout = NodeLayout(node_dir or default_node_dir())
         self.cluster = LocalCluster(cluster_dir)
         self.state = _State(self.layout.state_file)
+        self._kubectl_binary: Path | None = None
 
     # ---- helpers -----------------------------------------------------------
 
     def kubectl(self, bins: NodeBinaries | None = None) -> Kubectl:
-        binary = bins.kube("kubectl") if bins else _find_kubectl()
-        return Kubectl(binary, self.cluster.kubeconfig)
+        if bins:
+            self._kubectl_binary = bins.kube("kubectl")
+        elif self._kubectl_binary is None:
+            self._kubectl_binary = _find_kubectl()
+        return Kubectl(self._kubectl_binary, self.cluster.kubeconfig)
 
     def crictl(
         self, bins: NodeBinaries, *args: str, check: bool = False
@@ -159,6 +171,7 @@ class Node:
         # The kubelet rewrites some kernel tunables at start; down puts them back.
         self.state.data["sysctls_before"] = _read_sysctls()
         self.state.data["portmap_chains_before"] = netfilter.existing_portmap_chains()
+        self.state.data["container_log_links_dir_existed"] = CONTAINER_LOG_LINKS.is_dir()
         self.state.data["bridge_created"] = not netfilter.bridge_exists()
         self.state.save()
         netfilter.enable_bridge_netfilter()
@@ -168,13 +181,14 @@ class Node:
 
         self._start(
             "containerd",
-            ["/usr/bin/containerd", "--config", str(node.containerd_config)],
-            lambda: self.crictl(bins, "info").returncode == 0,
+            [shutil.which("containerd") or "containerd", "--config", str(node.containerd_config)],
+            lambda: _containerd_answers(node.containerd_socket),
         )
         self._import_addon_images(bins)
 
         kubectl = self.kubectl(bins)
         kubectl.apply(addons.node_rbac())
+        _create_pod_cgroups()
         self._start("kubelet", self._kubelet_argv(bins), self._node_ready)
         self._start(
             "kube-proxy",
@@ -183,7 +197,7 @@ class Node:
         )
         host, port = self._apiserver_host_port()
         dns_ip = dns_service_ip(SERVICE_CIDR)
-        kubectl.apply(addons.coredns(SERVICE_CIDR, dns_ip, host, port))
+        kubectl.apply(addons.coredns(dns_ip, host, port))
         kubectl.apply(addons.metrics_server(host, port))
         _wait(lambda: self._deployment_available("coredns"), "CoreDNS available", node)
         _wait(self._metrics_api_available, "metrics API (v1beta1.metrics.k8s.io) available", node)
@@ -264,23 +278,28 @@ class Node:
             images.import_archive(socket, archive)
 
     def import_images(self, names: tuple[str, ...], required: bool = True) -> list[str]:
-        """Load Docker images into the node; returns those loaded, raises on a missing one."""
+        """Load Docker images into the node; returns those loaded, raises on a missing one.
+
+        An image whose Docker ID was already imported is skipped: a re-import of the
+        scoring image costs tens of seconds.
+        """
         loaded = []
+        record = self.layout.imported_images_file
+        imported = json.loads(record.read_text()) if record.exists() else {}
+        have = images.containerd_images(self.layout.containerd_socket)
         for name in names:
-            present = (
-                shutil.which("docker")
-                and subprocess.run(
-                    ["docker", "image", "inspect", name], capture_output=True
-                ).returncode
-                == 0
-            )
-            if not present:
+            image_id = _docker_image_id(name)
+            if image_id is None:
                 if required:
                     raise MissingPrerequisite(
                         f"Docker image {name} not found: build it with images/build.sh"
                     )
                 continue
+            if imported.get(name) == image_id and _qualified(name) in have:
+                continue
             images.import_docker_image(self.layout.containerd_socket, name)
+            imported[name] = image_id
+            record.write_text(json.dumps(imported, indent=2) + "\n")
             loaded.append(name)
         return loaded
 
@@ -317,20 +336,28 @@ class Node:
 
     def down(self, purge: bool = False) -> list[str]:
         """Stop everything `up` started and undo what it changed; returns what is left over."""
-        try:
-            bins: NodeBinaries | None = ensure_all()
-        except MissingPrerequisite:
-            bins = None
+        if not self.layout.state_file.exists():
+            # Never started here (or already down): touch nothing, not even KUBE-* chains
+            # that some other kube-proxy on this machine might own.
+            if purge:
+                shutil.rmtree(self.layout.root, ignore_errors=True)
+            return leftovers(self.layout)
+        bins = find_existing()
         self._stop("kubelet")
         sandbox_netns: list[str] = []
-        if bins and self.state.alive("containerd"):
+        if bins.node("crictl").exists() and self.state.alive("containerd"):
             sandbox_netns = self._sandbox_netns(bins)
             # Tear every pod down through the CRI, so CNI DEL releases IPs, rules and netns.
             self.crictl(bins, "rmp", "--all", "--force")
         self._stop("containerd")
         _kill_orphan_shims(self.layout.containerd_socket)
+        _remove_pod_cgroups()
+        _remove_log_links(
+            self.layout.pod_logs_dir,
+            remove_dir=not self.state.data.get("container_log_links_dir_existed", True),
+        )
         self._stop("kube-proxy")
-        if bins:
+        if bins.kube("kube-proxy").exists():
             subprocess.run([str(bins.kube("kube-proxy")), "--cleanup"], capture_output=True)
         _delete_kube_chains()
         _unmount_under(self.layout.root)
@@ -342,7 +369,7 @@ class Node:
         if self.state.data.get("bridge_created", True):
             netfilter.delete_bridge()
         _restore_sysctls(self.state.data.get("sysctls_before", {}))
-        if bins and self.cluster.status().healthy:
+        if bins.kube("kubectl").exists() and _api_answers(self.cluster):
             # The Node object would otherwise linger NotReady, holding pods bound to it.
             self.kubectl(bins).run(
                 "delete", "node", L.NODE_NAME, "--ignore-not-found", "--wait=false", check=False
@@ -378,9 +405,37 @@ class Node:
 
 
 def _find_kubectl() -> Path:
-    from modelserve_cluster.binaries import ensure_binaries
+    return find_existing().kube("kubectl")
 
-    return ensure_binaries() / "kubectl"
+
+def _api_answers(cluster: LocalCluster) -> bool:
+    healthy, _ = cluster.check_component("kube-apiserver")
+    return healthy
+
+
+def _containerd_answers(socket: Path) -> bool:
+    command = images.ctr_command(socket, "version")
+    return subprocess.run(command, capture_output=True).returncode == 0
+
+
+def _qualified(image: str) -> str:
+    """The name containerd gives a Docker Hub style reference (`a/b:t` -> `docker.io/a/b:t`)."""
+    first = image.split("/", 1)[0]
+    if "/" in image and ("." in first or ":" in first or first == "localhost"):
+        return image
+    return f"docker.io/{image}" if "/" in image else f"docker.io/library/{image}"
+
+
+def _docker_image_id(name: str) -> str | None:
+    """The ID of a local Docker image, or None when Docker or the image is missing."""
+    if shutil.which("docker") is None:
+        return None
+    result = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", name],
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
 
 
 def _http_ok(url: str) -> bool:
@@ -462,6 +517,78 @@ def _kill_orphan_shims(socket: Path) -> None:
             processes.stop_pid(int(proc.name), argv[0], grace_s=5)
 
 
+# The kubelet always links container logs here (not configurable), into its podLogsDir.
+CONTAINER_LOG_LINKS = Path("/var/log/containers")
+
+
+def _our_log_links(pod_logs_dir: Path) -> list[Path]:
+    if not CONTAINER_LOG_LINKS.is_dir():
+        return []
+    prefix = str(pod_logs_dir) + "/"
+    return [
+        link
+        for link in CONTAINER_LOG_LINKS.iterdir()
+        if link.is_symlink() and os.readlink(link).startswith(prefix)
+    ]
+
+
+def _remove_log_links(pod_logs_dir: Path, remove_dir: bool) -> None:
+    for link in _our_log_links(pod_logs_dir):
+        link.unlink(missing_ok=True)
+    if remove_dir and CONTAINER_LOG_LINKS.is_dir() and not any(CONTAINER_LOG_LINKS.iterdir()):
+        CONTAINER_LOG_LINKS.rmdir()
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# The kubelet's cgroupRoot: every pod cgroup lives under it, so ours are unmistakable.
+POD_CGROUP = L.CGROUP_ROOT.strip("/")
+
+
+def _cgroup_hierarchies() -> list[Path]:
+    if not CGROUP_ROOT.is_dir():
+        return []
+    return [p for p in CGROUP_ROOT.iterdir() if (p / "cgroup.procs").exists()]
+
+
+def _pod_cgroup_dirs() -> list[Path]:
+    return [h / POD_CGROUP for h in _cgroup_hierarchies() if (h / POD_CGROUP).is_dir()]
+
+
+def _create_pod_cgroups() -> None:
+    """The kubelet refuses a cgroupRoot that does not exist in every hierarchy."""
+    for hierarchy in _cgroup_hierarchies():
+        ours = hierarchy / POD_CGROUP
+        ours.mkdir(exist_ok=True)
+        # A new cpuset cgroup starts with no CPUs or memory nodes: inherit the parent's.
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if (hierarchy / name).exists() and not (ours / name).read_text().strip():
+                (ours / name).write_text((hierarchy / name).read_text())
+
+
+def _remove_pod_cgroups() -> None:
+    """Kill what still runs in the pod cgroups (a shim died first), then remove them."""
+    for top in _pod_cgroup_dirs():
+        for procs in top.rglob("cgroup.procs"):
+            for pid in procs.read_text().split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
+    for top in _pod_cgroup_dirs():
+        # rmdir fails while a process is still exiting; wait for the cgroup to empty.
+        processes.wait_until(
+            lambda top=top: (
+                not any(
+                    (d / "cgroup.procs").read_text().strip() for d in top.rglob("*") if d.is_dir()
+                )
+            ),
+            10.0,
+        )
+        for directory in sorted(
+            (d for d in top.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True
+        ):
+            directory.rmdir()
+        top.rmdir()
+
+
 def _delete_kube_chains() -> None:
     """KUBE-* chains the kubelet and kube-proxy made (kube-proxy --cleanup misses some)."""
     for table in ("filter", "nat", "mangle"):
@@ -485,6 +612,8 @@ def leftovers(node: NodeLayout) -> list[str]:
     found += [f"iptables {r}" for r in netfilter.our_rules()]
     if netfilter.bridge_exists():
         found.append(f"link {L.BRIDGE}")
+    found += [f"cgroup {d}" for d in _pod_cgroup_dirs()]
+    found += [f"log link {link}" for link in _our_log_links(node.pod_logs_dir)]
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             argv = processes.command_line(int(proc.name))

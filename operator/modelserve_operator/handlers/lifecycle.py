@@ -13,6 +13,10 @@ from .state import state
 
 log = logging.getLogger(__name__)
 
+# Ports this process already serves metrics on: an operator restarted in-process (tests)
+# keeps the one server it has.
+_metrics_ports: set[int] = set()
+
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -28,9 +32,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = shared.settings.max_workers
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
-    if shared.settings.metrics_port:
-        start_http_server(shared.settings.metrics_port)
-        log.info("metrics on :%d/metrics", shared.settings.metrics_port)
+    port = shared.settings.metrics_port
+    if port and port not in _metrics_ports:
+        start_http_server(port)
+        _metrics_ports.add(port)
+        log.info("metrics on :%d/metrics", port)
 
 
 @kopf.on.probe(id="apiserver")
@@ -38,3 +44,10 @@ def apiserver_reachable(**_: Any) -> bool:
     # The liveness endpoint fails when the API server cannot be reached with our client.
     state().kube.list(c.API_VERSION, c.KIND_MODEL, "default")
     return True
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    # In a pod: the service account. Elsewhere: $KUBECONFIG as it is now (the client
+    # library's own loader captured it at import time, before a test or CLI set it).
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)

@@ -24,6 +24,7 @@ from ..builders import (
     build_scoring_deployment,
     build_scoring_service,
     child_name,
+    owner_reference,
     router_config_hash,
     scoring_uri,
     with_owner,
@@ -80,7 +81,7 @@ class OnlineEndpointReconciler:
             return self._write_status(body, old_status, status, summary)
 
         models = self._models(namespace)
-        owner = body
+        owner = owner_reference(body)
         unresolved: dict[str, str] = {}
         services: dict[str, dict[str, Any]] = {}
         model_versions: dict[str, str] = {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +13,12 @@ from pathlib import Path
 import joblib
 import pytest
 import requests
-from scoring_helpers import free_port, sha256_of, wait_until
+from scoring_helpers import SCORING_CLI, free_port, sha256_of, wait_until
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-SCORING_CLI = Path(sys.executable).with_name("modelserve-scoring")
 START_DEADLINE_S = 60.0
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+SCORING_CLI = Path(sys.executable).with_name("modelserve-scoring")
 
 
 def sha256_of(path: Path) -> str:

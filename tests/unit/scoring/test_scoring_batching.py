@@ -7,6 +7,7 @@ import re
 import threading
 
 import numpy as np
+import pytest
 import requests
 from modelserve_scoring.batcher import MicroBatcher
 from modelserve_scoring.errors import BadRequest, RequestTimeout
@@ -19,12 +20,14 @@ def _runtime(model) -> SklearnRuntime:
     return runtime
 
 
-def _run_batcher(runtime, requests_rows, max_batch_size=64, want_proba=False):
+def _run_batcher(runtime, requests_rows, max_batch_size=64, want_proba=False, in_thread=False):
     """Submit all requests at once; returns (results, rows per predict call)."""
     batch_sizes: list[int] = []
 
     async def main():
-        batcher = MicroBatcher(runtime, max_batch_size, 0.002, batch_sizes.append)
+        batcher = MicroBatcher(
+            runtime, max_batch_size, 0.002, batch_sizes.append, predict_in_thread=in_thread
+        )
         batcher.start()
         deadline = asyncio.get_running_loop().time() + 30
         try:
@@ -38,7 +41,8 @@ def _run_batcher(runtime, requests_rows, max_batch_size=64, want_proba=False):
     return asyncio.run(main()), batch_sizes
 
 
-def test_concurrent_requests_are_merged_and_split_back(diabetes_regressor):
+@pytest.mark.parametrize("in_thread", [False, True], ids=["on-loop", "in-thread"])
+def test_concurrent_requests_are_merged_and_split_back(diabetes_regressor, in_thread):
     runtime = _runtime(diabetes_regressor)
     X = diabetes_regressor.X
     # 20 callers with 1..3 distinct rows each
@@ -47,7 +51,7 @@ def test_concurrent_requests_are_merged_and_split_back(diabetes_regressor):
         n = 1 + i % 3
         chunks.append(X[start : start + n])
         start += n
-    results, batch_sizes = _run_batcher(runtime, chunks)
+    results, batch_sizes = _run_batcher(runtime, chunks, in_thread=in_thread)
     assert batch_sizes == [start], "all queued requests should share one predict call"
     for rows, (preds, proba) in zip(chunks, results, strict=True):
         np.testing.assert_allclose(preds, diabetes_regressor.estimator.predict(rows))

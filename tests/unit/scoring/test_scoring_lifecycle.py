@@ -190,7 +190,7 @@ def test_metrics_have_the_documented_names_and_labels(start_server, iris_classif
     )
     requests.post(server.url + "/score", json={"data": [ROW]}, timeout=10)
     metrics = requests.get(server.metrics_url, timeout=10).text
-    labels = 'deployment="green",model="iris"'
+    labels = ('deployment="green"', 'model="iris"', 'version="7"')
     for name in (
         "modelserve_requests_total",
         "modelserve_request_duration_seconds_bucket",
@@ -200,7 +200,7 @@ def test_metrics_have_the_documented_names_and_labels(start_server, iris_classif
         "modelserve_model_ready",
     ):
         assert any(
-            line.startswith(name + "{") and labels in line and 'version="7"' in line
+            line.startswith(name + "{") and all(label in line for label in labels)
             for line in metrics.splitlines()
         ), f"{name} with labels {labels} missing"
     assert (

@@ -1,0 +1,78 @@
+"""Kopf handlers of BatchDeployment and of the Jobs its runs are made of."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import kopf
+
+from .. import constants as c
+from ..reconcilers.batch_deployment import BatchDeploymentReconciler, BatchOutcome
+from .runner import measured
+from .state import state
+
+_fallback_lock = threading.Lock()
+_fallback: dict[int, BatchDeploymentReconciler] = {}
+
+
+def _reconciler() -> BatchDeploymentReconciler:
+    shared = state()
+    wired = getattr(shared, "batch_deployments", None)
+    if wired is not None:
+        return wired
+    # Until the shared state carries one, make one per state object (tests restart it).
+    with _fallback_lock:
+        key = id(shared)
+        if key not in _fallback:
+            _fallback.clear()
+            _fallback[key] = BatchDeploymentReconciler(shared.kube, shared.settings.builder)
+        return _fallback[key]
+
+
+def reconcile_batch_deployment(namespace: str, name: str) -> None:
+    """Reconcile one BatchDeployment now (or fold into the reconcile already running for it)."""
+    shared = state()
+    reconciler = _reconciler()
+
+    def work() -> BatchOutcome | None:
+        return measured(
+            c.KIND_BATCH_DEPLOYMENT,
+            lambda: reconciler.reconcile(namespace, name),
+            lambda outcome: outcome.summary.state if outcome else "gone",
+        )
+
+    shared.runner.run((c.KIND_BATCH_DEPLOYMENT, namespace, name), work)
+
+
+# Every change starts from the object itself: create and spec changes (a new
+# generation), and the modelserve.io/run annotation, which changes no generation.
+@kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_BATCH_DEPLOYMENTS)
+def batch_deployment_event(event: dict[str, Any], namespace: str, name: str, **_: Any) -> None:
+    if event.get("type") != "DELETED":
+        reconcile_batch_deployment(namespace, name)
+
+
+@kopf.timer(c.GROUP, c.VERSION, c.PLURAL_BATCH_DEPLOYMENTS, interval=60, initial_delay=30, idle=15)
+def batch_deployment_resync(namespace: str, name: str, **_: Any) -> None:
+    reconcile_batch_deployment(namespace, name)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={c.LABEL_COMPONENT: c.COMPONENT_BATCH})
+def batch_job_event(
+    event: dict[str, Any], labels: dict[str, str], namespace: str, **_: Any
+) -> None:
+    # A run's Job finished (or its merge did): record it and start what comes next.
+    owner = labels.get(c.LABEL_BATCH_DEPLOYMENT)
+    if owner and event.get("type") is not None:
+        reconcile_batch_deployment(namespace, owner)
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_MODELS)
+def model_event_for_batch(body: dict[str, Any], namespace: str, **_: Any) -> None:
+    # A Model that turns Ready may unblock a run that could not resolve it.
+    model_name = (body.get("spec") or {}).get("modelName")
+    shared = state()
+    for batch in shared.kube.list(c.API_VERSION, c.KIND_BATCH_DEPLOYMENT, namespace):
+        if ((batch.get("spec") or {}).get("model") or {}).get("name") == model_name:
+            reconcile_batch_deployment(namespace, batch["metadata"]["name"])
