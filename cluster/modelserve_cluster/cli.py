@@ -37,6 +37,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     status = _cluster(args).up(bin_dir)
     done = time.monotonic()
     _print_status(status)
+    if status.healthy and args.with_node:
+        from modelserve_cluster import node
+
+        node_status = node.up(cluster_dir=args.state_dir, app_images=tuple(args.image))
+        print(f"real node: {'healthy' if node_status.healthy else 'NOT healthy'}")
+        print(f"node {time.monotonic() - done:.1f} s")
+        if not node_status.healthy:
+            return 1
     print(
         f"binaries {binaries_ready - started:.1f} s, control plane {done - binaries_ready:.1f} s, "
         f"total {done - started:.1f} s"
@@ -46,6 +54,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    from modelserve_cluster import node
+
+    # The node first: its kubelet and add-ons talk to the control plane.
+    leftovers = node.down(cluster_dir=args.state_dir, purge=args.purge)
+    if leftovers:
+        print("the real node left behind:\n  " + "\n  ".join(leftovers), file=sys.stderr)
     _cluster(args).down(purge=args.purge)
     print("stopped" + (" and state deleted" if args.purge else ""))
     return 0
@@ -93,7 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="shift every port by this much, to run a second cluster beside the first",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start the cluster (reuses a healthy one)").set_defaults(func=cmd_up)
+    up = sub.add_parser("up", help="start the cluster (reuses a healthy one)")
+    up.add_argument(
+        "--with-node",
+        action="store_true",
+        help="also join a real node (kubelet + containerd) that runs real pods",
+    )
+    up.add_argument(
+        "--image",
+        action="append",
+        default=None,
+        help="a local Docker image to import into the node (repeatable; "
+        "default: the scoring and router images)",
+    )
+    up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop every process the cluster started")
     down.add_argument("--purge", action="store_true", help="also delete the state directory")
     down.set_defaults(func=cmd_down)
@@ -111,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "image", "absent") is None:
+        args.image = ["modelserve/scoring:dev", "modelserve/router:dev"]
     try:
         return args.func(args)
     except (RuntimeError, TimeoutError, FileNotFoundError) as error:

@@ -100,6 +100,8 @@ def apiserver_argv(ctx: ComponentContext) -> list[str]:
         f"--client-ca-file={pki.cert('ca')}",
         f"--kubelet-client-certificate={pki.cert('apiserver-kubelet-client')}",
         f"--kubelet-client-key={pki.key('apiserver-kubelet-client')}",
+        # The real node's name resolves nowhere: reach its kubelet (logs, exec) by address.
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
         f"--service-account-key-file={pki.service_account_public_key}",
         f"--service-account-signing-key-file={pki.service_account_key}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",

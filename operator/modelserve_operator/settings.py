@@ -32,6 +32,7 @@ class OperatorSettings:
                 scoring_image=env.get("MODELSERVE_SCORING_IMAGE", c.DEFAULT_SCORING_IMAGE),
                 router_image=env.get("MODELSERVE_ROUTER_IMAGE", c.DEFAULT_ROUTER_IMAGE),
                 image_pull_policy=env.get("MODELSERVE_IMAGE_PULL_POLICY", "IfNotPresent"),
+                node_selector=_pairs(env.get("MODELSERVE_NODE_SELECTOR", "")),
             ),
             watch_namespaces=namespaces,
             metrics_port=int(env.get("MODELSERVE_OPERATOR_METRICS_PORT", "8090")),
@@ -39,3 +40,14 @@ class OperatorSettings:
             resync_seconds=float(env.get("MODELSERVE_RESYNC_SECONDS", "120")),
             max_workers=int(env.get("MODELSERVE_MAX_WORKERS", "16")),
         )
+
+
+def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """Parse "k=v,k2=v2" (MODELSERVE_NODE_SELECTOR); an entry without "=" is an error."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"MODELSERVE_NODE_SELECTOR: {item!r} is not key=value")
+        pairs.append((key, value))
+    return tuple(pairs)

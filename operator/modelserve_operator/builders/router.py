@@ -14,6 +14,7 @@ from .common import (
     content_hash,
     keys_secret_name,
     object_meta,
+    pod_placement,
     pod_security_context,
     router_configmap_name,
     router_selector,
@@ -114,6 +115,7 @@ def build_router_deployment(
                     "annotations": {c.ANNOTATION_ROUTER_CONFIG_HASH: config_hash},
                 },
                 "spec": {
+                    **pod_placement(settings),
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": pod_security_context(),

@@ -14,6 +14,7 @@ from .common import (
     common_labels,
     container_security_context,
     object_meta,
+    pod_placement,
     pod_security_context,
     scoring_selector,
 )
@@ -189,6 +190,7 @@ def build_scoring_deployment(
                 },
             },
             "spec": {
+                **pod_placement(settings),
                 "automountServiceAccountToken": False,
                 "enableServiceLinks": False,
                 "securityContext": pod_security_context(),
