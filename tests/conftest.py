@@ -1,9 +1,10 @@
-"""Shared fixtures: the local control plane for the whole run, a fresh namespace per test."""
+"""Shared fixtures: the local control plane, a fresh namespace per test, the in-process operator."""
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import time
 import uuid
@@ -100,3 +101,78 @@ def namespace(cluster: ClusterHandle, request: pytest.FixtureRequest) -> Iterato
     )
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: ClusterHandle) -> None:
+    """The project's CRDs applied (server-side) and Established."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
+    for crd in ("models", "onlineendpoints", "batchdeployments"):
+        cluster.kubectl(
+            "wait", "--for=condition=Established", f"crd/{crd}.modelserve.io", "--timeout=60s"
+        )
+
+
+class Operator:
+    """An in-process operator (Kopf's KopfRunner) watching one namespace; restartable.
+
+    Settings reach it through the environment, set with `monkeypatch` before `start()`
+    so they are undone with the fixture that owns the monkeypatch.
+    """
+
+    def __init__(
+        self,
+        cluster: ClusterHandle,
+        namespace: str,
+        monkeypatch: pytest.MonkeyPatch,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+        monkeypatch.setenv("MODELSERVE_OPERATOR_METRICS_PORT", str(free_port()))
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        self.runner = None
+
+    def start(self) -> None:
+        from kopf.testing import KopfRunner
+        from modelserve_operator.handlers import state
+
+        state.reset()
+        args = ["run", "--standalone", "--namespace", self.namespace]
+        args += ["--liveness", f"http://127.0.0.1:{free_port()}/healthz"]
+        args += ["-m", "modelserve_operator.main"]
+        self.runner = KopfRunner(args, timeout=60)
+        self.runner.__enter__()
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.__exit__(None, None, None)
+            self.runner = None
+
+
+@pytest.fixture(scope="session")
+def operator_factory(cluster: ClusterHandle, crds: None):
+    """Makes (not starts) an in-process Operator: `operator_factory(namespace, monkeypatch, env)`.
+
+    A factory rather than a fixture of the operator itself, so each tier picks its scope
+    (a test, a module) and may stop and restart it.
+    """
+
+    def make(
+        namespace: str, monkeypatch: pytest.MonkeyPatch, env: dict[str, str] | None = None
+    ) -> Operator:
+        return Operator(cluster, namespace, monkeypatch, env)
+
+    return make

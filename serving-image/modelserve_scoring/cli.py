@@ -1,4 +1,4 @@
-"""Command line: `modelserve-scoring serve` (online) and `fetch` (artifact init container)."""
+"""Command line: `serve` (online), `fetch` (artifact init container), `batch` and `batch-merge`."""
 
 from __future__ import annotations
 
@@ -43,12 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--uri", required=True, help="http(s)://, file:// or a local path")
     fetch.add_argument("--sha256", required=True, help="expected sha256 (hex)")
     fetch.add_argument("--dest", required=True, type=Path, help="directory to write it into")
+    from modelserve_scoring.batch.cli import register_batch_commands
+
+    register_batch_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "handler", None) is not None:
+        return args.handler(args)
     if args.command == "fetch":
         from modelserve_scoring.artifact import fetch_artifact
 

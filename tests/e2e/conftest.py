@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 import yaml
 from modelserve_cluster import node as real_node
+from modelserve_cluster.node.lifecycle import Node
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCORING_IMAGE = "modelserve/scoring:dev"
+ROUTER_IMAGE = "modelserve/router:dev"
 
 
 class Kube:
@@ -43,22 +46,40 @@ class Kube:
         return json.loads(self.run("get", *args, "-o", "json"))
 
 
+def _local_image(image: str, build_target: str) -> str:
+    """`image` from Docker, built by `images/build.sh <build_target>` when Docker lacks it."""
+    present = subprocess.run(["docker", "image", "inspect", image], capture_output=True)
+    if present.returncode != 0:
+        subprocess.run([str(REPO_ROOT / "images" / "build.sh"), build_target], check=True)
+    return image
+
+
 @pytest.fixture(scope="session")
 def scoring_image() -> str:
     """The scoring image, built by images/build.sh when Docker lacks it (cached after once)."""
-    present = subprocess.run(["docker", "image", "inspect", SCORING_IMAGE], capture_output=True)
-    if present.returncode != 0:
-        subprocess.run([str(REPO_ROOT / "images" / "build.sh"), "serving"], check=True)
-    return SCORING_IMAGE
+    return _local_image(SCORING_IMAGE, "serving")
 
 
 @pytest.fixture(scope="session")
-def node(cluster, scoring_image: str) -> Iterator[real_node.NodeStatus]:
-    """A real node on the shared control plane (`cluster`, tests/conftest.py); down at the end."""
-    status = real_node.up(app_images=(scoring_image,))
+def router_image() -> str:
+    """The endpoint router's image (nginx), built by images/build.sh when Docker lacks it."""
+    return _local_image(ROUTER_IMAGE, "router")
+
+
+@pytest.fixture(scope="session")
+def node(cluster, scoring_image: str, router_image: str) -> Iterator[real_node.NodeStatus]:
+    """A real node on the shared control plane (`cluster`, tests/conftest.py); down at the end.
+
+    Set MODELSERVE_KEEP_NODE=1 to leave it running afterwards (a warm start saves a minute).
+    """
+    images = (scoring_image, router_image)
+    status = real_node.up(app_images=images)
     assert status.healthy, f"node not healthy: {status}"
+    # up() passes over an image Docker lacks; here a missing one must fail, not surprise later.
+    Node().import_images(images, required=True)
     yield status
-    real_node.down()
+    if os.environ.get("MODELSERVE_KEEP_NODE") != "1":
+        real_node.down()
 
 
 @pytest.fixture(scope="session")

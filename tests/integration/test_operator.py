@@ -6,34 +6,14 @@ import base64
 import hashlib
 import io
 import json
-import socket
 import textwrap
 from collections.abc import Iterator
-from pathlib import Path
 
 import joblib
 import pytest
 import yaml
-from kopf.testing import KopfRunner
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def crds(cluster) -> None:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    for crd in ("models", "onlineendpoints", "batchdeployments"):
-        cluster.kubectl(
-            "wait", "--for=condition=Established", f"crd/{crd}.modelserve.io", "--timeout=60s"
-        )
 
 
 @pytest.fixture(scope="session")
@@ -44,35 +24,9 @@ def iris_artifact() -> bytes:
     return buffer.getvalue()
 
 
-class Operator:
-    """An in-process operator watching one namespace; can be stopped and started again."""
-
-    def __init__(self, cluster, namespace: str, monkeypatch) -> None:
-        self.cluster = cluster
-        self.namespace = namespace
-        monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
-        monkeypatch.setenv("MODELSERVE_OPERATOR_METRICS_PORT", str(_free_port()))
-        self.runner: KopfRunner | None = None
-
-    def start(self) -> None:
-        from modelserve_operator.handlers import state
-
-        state.reset()
-        args = ["run", "--standalone", "--namespace", self.namespace]
-        args += ["--liveness", f"http://127.0.0.1:{_free_port()}/healthz"]
-        args += ["-m", "modelserve_operator.main"]
-        self.runner = KopfRunner(args, timeout=60)
-        self.runner.__enter__()
-
-    def stop(self) -> None:
-        if self.runner is not None:
-            self.runner.__exit__(None, None, None)
-            self.runner = None
-
-
 @pytest.fixture
-def operator(cluster, crds, namespace, monkeypatch) -> Iterator[Operator]:
-    running = Operator(cluster, namespace, monkeypatch)
+def operator(operator_factory, namespace, monkeypatch) -> Iterator:
+    running = operator_factory(namespace, monkeypatch)
     running.start()
     yield running
     running.stop()

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import kopf
 
 from .. import constants as c
-from ..reconcilers.batch_deployment import BatchDeploymentReconciler, BatchOutcome
+from ..reconcilers.batch_deployment import BatchOutcome
 from .runner import measured
 from .state import state
-
-_fallback_lock = threading.Lock()
-_fallback: dict[int, BatchDeploymentReconciler] = {}
-
-
-def _reconciler() -> BatchDeploymentReconciler:
-    shared = state()
-    wired = getattr(shared, "batch_deployments", None)
-    if wired is not None:
-        return wired
-    # Until the shared state carries one, make one per state object (tests restart it).
-    with _fallback_lock:
-        key = id(shared)
-        if key not in _fallback:
-            _fallback.clear()
-            _fallback[key] = BatchDeploymentReconciler(shared.kube, shared.settings.builder)
-        return _fallback[key]
 
 
 def reconcile_batch_deployment(namespace: str, name: str) -> None:
     """Reconcile one BatchDeployment now (or fold into the reconcile already running for it)."""
     shared = state()
-    reconciler = _reconciler()
+    reconciler = shared.batch_deployments
 
     def work() -> BatchOutcome | None:
         return measured(

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 
 from ..kube import Kube
+from ..reconcilers.batch_deployment import BatchDeploymentReconciler
 from ..reconcilers.model import ModelReconciler
 from ..reconcilers.online_endpoint import OnlineEndpointReconciler
 from ..settings import OperatorSettings
@@ -20,6 +21,7 @@ class OperatorState:
     kube: Kube
     endpoints: OnlineEndpointReconciler
     models: ModelReconciler
+    batch_deployments: BatchDeploymentReconciler
     runner: CoalescingRunner
 
 
@@ -39,6 +41,7 @@ def state() -> OperatorState:
                 kube=kube,
                 endpoints=OnlineEndpointReconciler(kube, settings.builder),
                 models=ModelReconciler(kube),
+                batch_deployments=BatchDeploymentReconciler(kube, settings.builder),
                 runner=CoalescingRunner(),
             )
         return _state

@@ -1,0 +1,442 @@
+"""The operator on the real node: an OnlineEndpoint's router in front of real scoring pods.
+
+One endpoint in one namespace serves every test of this module (pods are costly on two
+cores); each test applies the whole spec it needs, so it depends on no other test's state.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import joblib
+import pytest
+import requests
+import yaml
+from endpoint_traffic import EndpointClient, SteadyLoad
+from modelserve_cluster.node.layout import NODE_NAME
+from prometheus_client.parser import text_string_to_metric_families
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
+
+pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
+
+ENDPOINT = "iris"
+MODEL_NAME = "iris"
+# Scoring pods verify, load and warm a model up; on a busy two-core machine that is slow.
+POD_START_S = 300.0
+# Small requests: every pod of the run shares the node's two cores, and the HPA target
+# is a share of this request, so real load exceeds it at once.
+SMALL_RESOURCES = {"requests": {"cpu": "50m", "memory": "192Mi"}}
+NOT_A_PICKLE = b"these bytes are no joblib or pickle stream; loading them must fail\n" * 4
+
+
+@dataclass(frozen=True)
+class TrainedModels:
+    """Two versions that disagree on some rows, and the artifacts registered for them."""
+
+    rows: list[list[float]]
+    by_version: dict[str, Any]
+    artifacts: dict[str, bytes]
+
+    def expected(self, version: str) -> list[int]:
+        return self.by_version[version].predict(self.rows).tolist()
+
+
+@pytest.fixture(scope="module")
+def models() -> TrainedModels:
+    x, y = load_iris(return_X_y=True)
+    v1 = LogisticRegression(max_iter=1000).fit(x, y)
+    # A one-split tree cannot tell two of the three species apart: unlike v1 on some rows.
+    v2 = DecisionTreeClassifier(max_depth=1, random_state=0).fit(x, y)
+    rows = x[::10].tolist()
+    assert v1.predict(rows).tolist() != v2.predict(rows).tolist(), "versions must differ"
+    artifacts = {"1": _dump(v1), "2": _dump(v2), "3": NOT_A_PICKLE}
+    return TrainedModels(rows, {"1": v1, "2": v2}, artifacts)
+
+
+def _dump(estimator: Any) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(estimator, buffer)
+    return buffer.getvalue()
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: float = 1.0) -> Any:
+    """Poll `check()` until truthy and return it; fail naming `what` and the last error."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (requests.RequestException, KeyError, IndexError, ValueError) as error:
+            last = f"{type(error).__name__}: {error}"
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
+
+
+def condition(obj: dict | None, type_: str) -> dict:
+    for item in (obj or {}).get("status", {}).get("conditions", []):
+        if item["type"] == type_:
+            return item
+    return {}
+
+
+class Site:
+    """The namespace the operator watches: apply an endpoint, read it, call it."""
+
+    def __init__(self, cluster, namespace: str) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+
+    def kubectl(self, *args: str, input_text: str | None = None, check: bool = True):
+        return self.cluster.kubectl(*args, "-n", self.namespace, input_text=input_text, check=check)
+
+    def get(self, kind: str, name: str) -> dict | None:
+        result = self.kubectl("get", kind, name, "-o", "json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def pods(self, selector: str) -> list[dict]:
+        return json.loads(self.kubectl("get", "pods", "-l", selector, "-o", "json").stdout)["items"]
+
+    def register_model(self, version: str, artifact: bytes) -> None:
+        """A Model whose artifact lives in a ConfigMap, with the artifact's true sha256."""
+        config_map = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{MODEL_NAME}-artifact-{version}"},
+            "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
+        }
+        model = {
+            "apiVersion": "modelserve.io/v1alpha1",
+            "kind": "Model",
+            "metadata": {"name": f"{MODEL_NAME}-{version}"},
+            "spec": {
+                "modelName": MODEL_NAME,
+                "version": version,
+                "framework": "sklearn",
+                "artifact": {
+                    "uri": f"configmap://{MODEL_NAME}-artifact-{version}/model.joblib",
+                    "sha256": hashlib.sha256(artifact).hexdigest(),
+                },
+            },
+        }
+        self.kubectl("apply", "-f", "-", input_text=yaml.safe_dump_all([config_map, model]))
+
+    def apply_endpoint(
+        self,
+        deployments: dict[str, dict],
+        traffic: dict[str, int],
+        mirror: dict[str, int] | None = None,
+    ) -> None:
+        spec: dict[str, Any] = {
+            "authMode": "key",
+            "traffic": traffic,
+            "deployments": [{"name": name, **body} for name, body in deployments.items()],
+        }
+        if mirror:
+            spec["mirrorTraffic"] = mirror
+        endpoint = {
+            "apiVersion": "modelserve.io/v1alpha1",
+            "kind": "OnlineEndpoint",
+            "metadata": {"name": ENDPOINT},
+            "spec": spec,
+        }
+        self.kubectl("apply", "-f", "-", input_text=yaml.safe_dump(endpoint))
+
+    def endpoint(self) -> dict | None:
+        return self.get("onlineendpoint", ENDPOINT)
+
+    def wait_endpoint(self, check: Callable[[dict], bool], what: str, timeout: float) -> dict:
+        """Poll the endpoint until its status (of the current generation) satisfies `check`."""
+
+        def current() -> dict | None:
+            obj = self.endpoint()
+            if obj is None:
+                return None
+            fresh = obj.get("status", {}).get("observedGeneration") == obj["metadata"]["generation"]
+            return obj if fresh and check(obj) else None
+
+        try:
+            return wait_for(current, what, timeout)
+        except BaseException:
+            print("endpoint status:", json.dumps((self.endpoint() or {}).get("status"), indent=1))
+            print(self.kubectl("get", "deploy,pods,hpa", "-o", "wide", check=False).stdout)
+            raise
+
+    def wait_ready(self, timeout: float = POD_START_S) -> dict:
+        """Ready, then only one router pod left: a replaced router may still answer for ~10 s."""
+        endpoint = self.wait_endpoint(
+            lambda e: condition(e, "Ready").get("status") == "True",
+            f"endpoint {ENDPOINT} Ready",
+            timeout,
+        )
+        selector = f"app.kubernetes.io/component=router,modelserve.io/endpoint={ENDPOINT}"
+        wait_for(
+            lambda: len(self.pods(selector)) == 1,
+            "the replaced router pod to be gone",
+            timeout=120,
+        )
+        return endpoint
+
+    def client(self) -> EndpointClient:
+        service = self.get("service", ENDPOINT)
+        secret = self.get("secret", f"{ENDPOINT}-keys")
+        assert service and secret, "the endpoint's router Service and keys Secret must exist"
+        key = base64.b64decode(secret["data"]["primaryKey"]).decode()
+        return EndpointClient(service["spec"]["clusterIP"], key, MODEL_NAME)
+
+    def scoring_requests(self, deployment: str) -> float:
+        """modelserve_requests_total summed over routes and statuses, from the pods' metrics."""
+        service = self.get("service", f"{ENDPOINT}-{deployment}")
+        assert service, f"no Service for deployment {deployment}"
+        port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "metrics")
+        text = requests.get(f"http://{service['spec']['clusterIP']}:{port}/metrics", timeout=5).text
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "modelserve_requests_total"
+        )
+
+
+@pytest.fixture(scope="module")
+def site(cluster, node, operator_factory, models: TrainedModels) -> Iterator[Site]:
+    """A namespace with the operator (pods pinned to the real node) and three Model versions."""
+    namespace = f"endpoint-e2e-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    monkeypatch = pytest.MonkeyPatch()
+    operator = operator_factory(
+        namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": f"kubernetes.io/hostname={NODE_NAME}"}
+    )
+    site = Site(cluster, namespace)
+    try:
+        # Pods are refused until the namespace's default ServiceAccount exists.
+        wait_for(
+            lambda: site.get("serviceaccount", "default"), "the default ServiceAccount", timeout=60
+        )
+        operator.start()
+        for version, artifact in models.artifacts.items():
+            site.register_model(version, artifact)
+        for version in models.artifacts:
+            # Version 3 is Ready too: its digest is right, only loading it will fail.
+            wait_for(
+                lambda v=version: (
+                    condition(site.get("model", f"{MODEL_NAME}-{v}"), "Ready").get("status")
+                    == "True"
+                ),
+                f"Model {MODEL_NAME}-{version} Ready",
+                timeout=120,
+            )
+        yield site
+    finally:
+        operator.stop()
+        monkeypatch.undo()
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")
+
+
+def deployment(version: str, **extra: Any) -> dict:
+    """One endpoint deployment of model `iris` at `version`, with one small pod by default."""
+    body: dict[str, Any] = {
+        "model": {"name": MODEL_NAME, "version": version},
+        "resources": SMALL_RESOURCES,
+    }
+    if "autoscale" not in extra:
+        body["instanceCount"] = 1
+    return {**body, **extra}
+
+
+def test_predictions_through_the_router_equal_model_predict(site: Site, models: TrainedModels):
+    site.apply_endpoint({"blue": deployment("1")}, {"blue": 100})
+    endpoint = site.wait_ready()
+    assert endpoint["status"]["traffic"] == {"blue": 100}
+
+    response = site.client().score(models.rows)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == models.expected("1")
+    assert response.headers["x-modelserve-deployment"] == "blue"
+    # The operator-wide node selector put every pod it made on the real node.
+    pods = site.pods(f"modelserve.io/endpoint={ENDPOINT}")
+    assert pods and {p["spec"]["nodeName"] for p in pods} == {NODE_NAME}
+
+
+def test_key_auth_refuses_calls_without_a_valid_key(site: Site, models: TrainedModels):
+    site.apply_endpoint({"blue": deployment("1")}, {"blue": 100})
+    site.wait_ready()
+    client = site.client()
+    secret = site.get("secret", f"{ENDPOINT}-keys")
+    secondary = base64.b64decode(secret["data"]["secondaryKey"]).decode()
+
+    without_key = client.score(models.rows, headers={})
+    wrong_key = client.score(models.rows, headers=client.headers(key="not-the-key"))
+    with_primary = client.score(models.rows)
+    with_secondary = client.score(models.rows, headers=client.headers(key=secondary))
+
+    assert without_key.status_code == 401
+    assert "Authorization: Bearer" in without_key.json()["error"]
+    assert without_key.headers["WWW-Authenticate"].startswith("Bearer")
+    assert wrong_key.status_code == 401
+    assert with_primary.status_code == 200, with_primary.text
+    assert with_secondary.status_code == 200, with_secondary.text
+    assert with_primary.json() == with_secondary.json() == models.expected("1")
+
+
+def test_traffic_split_90_10_over_2000_requests(site: Site, models: TrainedModels):
+    site.apply_endpoint(
+        {"blue": deployment("1"), "green": deployment("1")}, {"blue": 90, "green": 10}
+    )
+    endpoint = site.wait_ready()
+    assert endpoint["status"]["traffic"] == {"blue": 90, "green": 10}
+    client = site.client()
+    # Both deployments answer on their own first, so the split below is the router's doing.
+    for name in ("blue", "green"):
+        pinned = client.score(models.rows[:1], headers=client.headers(pin=name))
+        assert pinned.status_code == 200, pinned.text
+        assert pinned.headers["x-modelserve-deployment"] == name
+
+    with SteadyLoad(
+        lambda s: client.score(models.rows[:1], session=s),
+        workers=4,
+        max_requests=2000,
+        max_seconds=300,
+    ) as load:
+        wait_for(lambda: load.snapshot().sent >= 2000, "2000 requests sent", timeout=310)
+    report = load.stop()
+
+    assert report.failures == []
+    assert sum(report.served_by.values()) == 2000
+    assert set(report.served_by) == {"blue", "green"}
+    green_share = 100 * report.served_by["green"] / 2000
+    assert 7 <= green_share <= 13, f"green got {green_share:.1f} % ({report.served_by})"
+
+
+def test_mirrored_requests_reach_the_mirror_but_answers_come_from_live(
+    site: Site, models: TrainedModels
+):
+    site.apply_endpoint(
+        {"blue": deployment("1"), "green": deployment("1")},
+        {"blue": 100, "green": 0},
+        mirror={"green": 50},
+    )
+    endpoint = site.wait_ready()
+    assert endpoint["status"]["mirrorTraffic"] == {"green": 50}
+    client = site.client()
+    mirror_before = site.scoring_requests("green")
+
+    with SteadyLoad(
+        lambda s: client.score(models.rows[:1], session=s),
+        workers=2,
+        max_requests=200,
+        max_seconds=120,
+    ) as load:
+        wait_for(lambda: load.snapshot().sent >= 200, "200 requests sent", timeout=130)
+    report = load.stop()
+
+    assert report.failures == []
+    assert report.served_by == {"blue": 200}
+    # Copies are sent after the answer, so the mirror's count catches up a little later.
+    mirrored = wait_for(
+        lambda: (n := site.scoring_requests("green") - mirror_before) >= 60 and n,
+        "the mirror deployment to receive about half of 200 requests",
+        timeout=60,
+    )
+    assert mirrored <= 200
+
+
+def test_model_that_fails_to_load_degrades_endpoint_and_traffic_stays(
+    site: Site, models: TrainedModels
+):
+    site.apply_endpoint({"blue": deployment("1")}, {"blue": 100})
+    site.wait_ready()
+    # green's artifact passes the digest check but is not a model: its server cannot load it.
+    site.apply_endpoint(
+        {"blue": deployment("1"), "green": deployment("3")}, {"blue": 0, "green": 100}
+    )
+    degraded = site.wait_endpoint(
+        lambda e: condition(e, "Degraded").get("status") == "True",
+        "endpoint Degraded by green's failing pod",
+        timeout=POD_START_S,
+    )
+    message = (
+        condition(degraded, "Degraded").get("message") or condition(degraded, "Ready")["message"]
+    )
+    assert "deployment green" in message
+    assert f"pod {ENDPOINT}-green-" in message
+    assert any(reason in message for reason in ("CrashLoopBackOff", "Error")), message
+    assert degraded["status"]["traffic"] == {"blue": 100}
+
+    client = site.client()
+    with SteadyLoad(
+        lambda s: client.score(models.rows, session=s), workers=2, max_requests=100
+    ) as load:
+        wait_for(lambda: load.snapshot().sent >= 100, "100 requests sent", timeout=120)
+    report = load.stop()
+    assert report.failures == []
+    assert report.served_by == {"blue": 100}
+
+
+def test_model_version_change_under_load_fails_no_request(site: Site, models: TrainedModels):
+    site.apply_endpoint({"blue": deployment("1")}, {"blue": 100})
+    site.wait_ready()
+    client = site.client()
+
+    with SteadyLoad(
+        lambda s: client.infer(models.rows, session=s), workers=2, max_seconds=480
+    ) as load:
+        wait_for(lambda: load.snapshot().versions["1"] >= 20, "version 1 answering", timeout=60)
+        site.apply_endpoint({"blue": deployment("2")}, {"blue": 100})
+        site.wait_endpoint(
+            lambda e: (
+                e["status"]["deployments"][0]["modelVersion"] == "2"
+                and condition(e, "Ready").get("status") == "True"
+            ),
+            "blue rolled out to version 2",
+            timeout=POD_START_S,
+        )
+        # Until the last version-1 pod is gone it may still answer; then only version 2 does.
+        wait_for(
+            lambda: not site.pods("modelserve.io/deployment=blue,modelserve.io/model-version=1"),
+            "the version-1 pod to be gone",
+            timeout=240,
+        )
+        settled = load.snapshot().versions["2"]
+        wait_for(lambda: load.snapshot().versions["2"] >= settled + 20, "version 2 answering", 60)
+    report = load.stop()
+
+    assert report.failures == [], f"{len(report.failures)} of {report.sent} failed"
+    assert report.versions["1"] > 0 and report.versions["2"] > 0
+    answer = client.score(models.rows)
+    assert answer.json() == models.expected("2")
+
+
+def test_hpa_scales_the_deployment_up_under_load(site: Site, models: TrainedModels):
+    autoscale = {"minReplicas": 1, "maxReplicas": 3, "targetCPUUtilizationPercentage": 50}
+    site.apply_endpoint({"blue": deployment("1", autoscale=autoscale)}, {"blue": 100})
+    site.wait_ready()
+    client = site.client()
+
+    def scaled_up() -> int:
+        hpa = site.get("hpa", f"{ENDPOINT}-blue") or {}
+        desired = hpa.get("status", {}).get("desiredReplicas", 0)
+        replicas = site.endpoint()["status"]["deployments"][0]["replicas"]
+        return max(desired, replicas) if max(desired, replicas) > 1 else 0
+
+    with SteadyLoad(
+        lambda s: client.score(models.rows, session=s), workers=4, max_seconds=420
+    ) as load:
+        replicas = wait_for(scaled_up, "the HPA to ask for more than one replica", timeout=400)
+    report = load.stop()
+
+    assert 1 < replicas <= 3
+    assert report.failures == [], f"{len(report.failures)} of {report.sent} failed"
