@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
         standalone=True,
         clusterwide=not namespaces,
         namespaces=namespaces,
-        liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz",
+        liveness_endpoint=f"http://{settings.bind_address}:{settings.liveness_port}/healthz",
     )
 
 

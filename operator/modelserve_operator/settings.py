@@ -15,6 +15,8 @@ class OperatorSettings:
 
     builder: BuilderSettings = field(default_factory=BuilderSettings)
     watch_namespaces: tuple[str, ...] = ()
+    # Address the metrics and liveness endpoints bind (all interfaces in a pod).
+    bind_address: str = "0.0.0.0"
     metrics_port: int = 8090
     liveness_port: int = 8091
     # Safety net for drift nothing else reported (children are also watched directly).
@@ -35,6 +37,7 @@ class OperatorSettings:
                 node_selector=_pairs(env.get("MODELSERVE_NODE_SELECTOR", "")),
             ),
             watch_namespaces=namespaces,
+            bind_address=env.get("MODELSERVE_OPERATOR_BIND_ADDRESS", "0.0.0.0"),
             metrics_port=int(env.get("MODELSERVE_OPERATOR_METRICS_PORT", "8090")),
             liveness_port=int(env.get("MODELSERVE_OPERATOR_LIVENESS_PORT", "8091")),
             resync_seconds=float(env.get("MODELSERVE_RESYNC_SECONDS", "120")),

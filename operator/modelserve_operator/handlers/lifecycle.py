@@ -34,7 +34,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.request_timeout = 60
     port = shared.settings.metrics_port
     if port and port not in _metrics_ports:
-        start_http_server(port)
+        start_http_server(port, addr=shared.settings.bind_address)
         _metrics_ports.add(port)
         log.info("metrics on :%d/metrics", port)
 
