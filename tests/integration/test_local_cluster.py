@@ -35,6 +35,8 @@ def _pod_template(labels: dict, restart_policy: str = "Always", annotations=None
         "metadata": {"labels": labels, "annotations": annotations or {}},
         "spec": {
             "restartPolicy": restart_policy,
+            # Only the simulated nodes: a real node (layer 2) may be joined to the cluster.
+            "nodeSelector": {"type": "kwok"},
             "containers": [{"name": "main", "image": "registry.invalid/never-pulled:1"}],
         },
     }

@@ -13,6 +13,7 @@ from .common import (
     BuilderSettings,
     container_security_context,
     object_meta,
+    pod_placement,
     pod_security_context,
 )
 
@@ -188,6 +189,7 @@ def _runner_pod(
         },
         "spec": {
             "restartPolicy": "Never",
+            **pod_placement(settings),
             "automountServiceAccountToken": False,
             "enableServiceLinks": False,
             "securityContext": pod_security_context(),
@@ -321,6 +323,7 @@ def build_merge_job(
                 "metadata": {"labels": labels},
                 "spec": {
                     "restartPolicy": "Never",
+                    **pod_placement(settings),
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": pod_security_context(),

@@ -46,7 +46,9 @@ def resolve_model(reference: ModelReference, models: Iterable[Model]) -> Resolve
             f"model {reference.name!r} has no version {reference.version!r} (known: {known})"
         )
     if exact[0] not in ready:
+        why = next((c for c in exact[0].status.conditions if c.type == READY), None)
+        detail = f" ({why.reason}: {why.message})" if why else ""
         raise ModelNotResolved(
-            f"model {reference.name!r} version {reference.version!r} is not Ready"
+            f"model {reference.name!r} version {reference.version!r} is not Ready{detail}"
         )
     return ResolvedModel.from_model(exact[0])
