@@ -253,11 +253,8 @@ def ours_is_runnable() -> str | None:
     except OSError as error:
         return str(error)
     if completed.returncode != 0:
-        return (
-            (completed.stderr or completed.stdout).strip().splitlines()[-1:][0]
-            if (completed.stderr or completed.stdout).strip()
-            else f"exit {completed.returncode}"
-        )
+        output = (completed.stderr or completed.stdout).strip().splitlines()
+        return output[-1] if output else f"exit {completed.returncode}"
     return None
 
 

@@ -161,6 +161,25 @@ class Operator:
             self.runner.__exit__(None, None, None)
             self.runner = None
 
+    def delete_objects_and_stop(self) -> None:
+        """Delete the namespace's modelserve objects while still running, then stop.
+
+        Kopf puts its finalizer on every object it runs a timer for, and only a running
+        operator takes it off: objects left to a namespace deletion would keep that
+        namespace Terminating for ever.
+        """
+        if self.runner is not None:
+            self.cluster.kubectl(
+                "delete",
+                "models,onlineendpoints,batchdeployments",
+                "--all",
+                "-n",
+                self.namespace,
+                "--wait=true",
+                "--timeout=120s",
+            )
+        self.stop()
+
 
 @pytest.fixture(scope="session")
 def operator_factory(cluster: ClusterHandle, crds: None):

@@ -240,7 +240,7 @@ def site(cluster, node, operator_factory, models: TrainedModels) -> Iterator[Sit
             )
         yield site
     finally:
-        operator.stop()
+        operator.delete_objects_and_stop()
         monkeypatch.undo()
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")
 
@@ -410,12 +410,15 @@ def test_model_version_change_under_load_fails_no_request(site: Site, models: Tr
             "the version-1 pod to be gone",
             timeout=240,
         )
-        settled = load.snapshot().versions["2"]
-        wait_for(lambda: load.snapshot().versions["2"] >= settled + 20, "version 2 answering", 60)
+        settled = load.snapshot().versions
+        wait_for(
+            lambda: load.snapshot().versions["2"] >= settled["2"] + 20, "version 2 answering", 60
+        )
     report = load.stop()
 
     assert report.failures == [], f"{len(report.failures)} of {report.sent} failed"
     assert report.versions["1"] > 0 and report.versions["2"] > 0
+    assert report.versions["1"] == settled["1"], "version 1 answered after its pod was gone"
     answer = client.score(models.rows)
     assert answer.json() == models.expected("2")
 

@@ -29,7 +29,7 @@ def operator(operator_factory, namespace, monkeypatch) -> Iterator:
     running = operator_factory(namespace, monkeypatch)
     running.start()
     yield running
-    running.stop()
+    running.delete_objects_and_stop()
 
 
 def apply(cluster, namespace: str, manifest: str) -> None:

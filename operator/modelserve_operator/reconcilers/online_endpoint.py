@@ -124,7 +124,7 @@ class OnlineEndpointReconciler:
             "observedGeneration": generation,
             "scoringUri": scoring_uri(endpoint),
             "traffic": traffic,
-            "mirrorTraffic": dict(mirror) if mirror else {},
+            "mirrorTraffic": dict([mirror]) if mirror else {},
             "deployments": [
                 {
                     "name": d.name,
