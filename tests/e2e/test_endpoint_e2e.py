@@ -318,6 +318,7 @@ def test_traffic_split_90_10_over_2000_requests(site: Site, models: TrainedModel
     assert sum(report.served_by.values()) == 2000
     assert set(report.served_by) == {"blue", "green"}
     green_share = 100 * report.served_by["green"] / 2000
+    print(f"90/10 split measured over 2000 requests: green {green_share:.1f} %")
     assert 7 <= green_share <= 13, f"green got {green_share:.1f} % ({report.served_by})"
 
 
@@ -351,6 +352,7 @@ def test_mirrored_requests_reach_the_mirror_but_answers_come_from_live(
         "the mirror deployment to receive about half of 200 requests",
         timeout=60,
     )
+    print(f"mirror received {mirrored:.0f} of 200 requests at mirrorTraffic 50")
     assert mirrored <= 200
 
 
@@ -371,6 +373,7 @@ def test_model_that_fails_to_load_degrades_endpoint_and_traffic_stays(
     message = (
         condition(degraded, "Degraded").get("message") or condition(degraded, "Ready")["message"]
     )
+    print(f"Degraded message: {message}")
     assert "deployment green" in message
     assert f"pod {ENDPOINT}-green-" in message
     assert any(reason in message for reason in ("CrashLoopBackOff", "Error")), message
@@ -419,18 +422,49 @@ def test_model_version_change_under_load_fails_no_request(site: Site, models: Tr
     assert report.failures == [], f"{len(report.failures)} of {report.sent} failed"
     assert report.versions["1"] > 0 and report.versions["2"] > 0
     assert report.versions["1"] == settled["1"], "version 1 answered after its pod was gone"
+    print(f"version change under load: {report.sent} requests, versions {dict(report.versions)}")
     answer = client.score(models.rows)
     assert answer.json() == models.expected("2")
 
 
 def test_hpa_scales_the_deployment_up_under_load(site: Site, models: TrainedModels):
-    autoscale = {"minReplicas": 1, "maxReplicas": 3, "targetCPUUtilizationPercentage": 50}
-    site.apply_endpoint({"blue": deployment("1", autoscale=autoscale)}, {"blue": 100})
+    autoscale = {
+        "minReplicas": 1,
+        "maxReplicas": 3,
+        "targetCPUUtilizationPercentage": 50,
+        # An HPA keeps a scale-up for 5 minutes by default; the idle start below needs none.
+        "scaleDownStabilizationSeconds": 0,
+    }
+    # A deployment of its own: its pod has served nothing before this test.
+    site.apply_endpoint({"auto": deployment("1", autoscale=autoscale)}, {"auto": 100})
     site.wait_ready()
     client = site.client()
 
+    def idle_at_one_replica() -> bool:
+        hpa = site.get("hpa", f"{ENDPOINT}-auto") or {}
+        status = hpa.get("status", {})
+        utilization = [
+            m["resource"]["current"].get("averageUtilization")
+            for m in status.get("currentMetrics") or []
+            if m.get("type") == "Resource"
+        ]
+        return (
+            status.get("desiredReplicas") == 1
+            and bool(utilization)
+            and utilization[0] is not None
+            and utilization[0] < autoscale["targetCPUUtilizationPercentage"]
+        )
+
+    # Start from a measured idle state, so the scale-up below is the load's doing
+    # (a new pod has no metrics at first, and its start-up may have scaled it already).
+    try:
+        wait_for(idle_at_one_replica, "the HPA to measure an idle single replica", timeout=240)
+    except BaseException:
+        print("HPA:", json.dumps((site.get("hpa", f"{ENDPOINT}-auto") or {}).get("status")))
+        raise
+
     def scaled_up() -> int:
-        hpa = site.get("hpa", f"{ENDPOINT}-blue") or {}
+        hpa = site.get("hpa", f"{ENDPOINT}-auto") or {}
         desired = hpa.get("status", {}).get("desiredReplicas", 0)
         replicas = site.endpoint()["status"]["deployments"][0]["replicas"]
         return max(desired, replicas) if max(desired, replicas) > 1 else 0
@@ -441,5 +475,6 @@ def test_hpa_scales_the_deployment_up_under_load(site: Site, models: TrainedMode
         replicas = wait_for(scaled_up, "the HPA to ask for more than one replica", timeout=400)
     report = load.stop()
 
+    print(f"HPA scaled auto to {replicas} replicas after {report.sent} requests")
     assert 1 < replicas <= 3
     assert report.failures == [], f"{len(report.failures)} of {report.sent} failed"

@@ -374,6 +374,11 @@ class Node:
             self.kubectl(bins).run(
                 "delete", "node", L.NODE_NAME, "--ignore-not-found", "--wait=false", check=False
             )
+            # metrics-server ran on this node; an APIService left without a backend makes
+            # API discovery fail, and that stalls every namespace deletion in the cluster.
+            self.kubectl(bins).run(
+                "delete", "apiservice", "v1beta1.metrics.k8s.io", "--ignore-not-found", check=False
+            )
         self.layout.state_file.unlink(missing_ok=True)
         self.state = _State(self.layout.state_file)
         if purge:

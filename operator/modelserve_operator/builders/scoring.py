@@ -128,6 +128,9 @@ def build_scoring_deployment(
 
     fetch = {
         "name": "fetch-model",
+        # The last log lines become the termination message: a digest mismatch or a
+        # model that fails to load is then named in the endpoint's Degraded condition.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "image": image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": [
@@ -150,6 +153,9 @@ def build_scoring_deployment(
     }
     server = {
         "name": "scoring",
+        # The last log lines become the termination message: a digest mismatch or a
+        # model that fails to load is then named in the endpoint's Degraded condition.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "image": image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["modelserve-scoring", "serve"],

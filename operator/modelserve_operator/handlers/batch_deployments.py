@@ -31,13 +31,10 @@ def reconcile_batch_deployment(namespace: str, name: str) -> None:
 # generation), and the modelserve.io/run annotation, which changes no generation.
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_BATCH_DEPLOYMENTS)
 def batch_deployment_event(event: dict[str, Any], namespace: str, name: str, **_: Any) -> None:
-    if event.get("type") != "DELETED":
+    deleted = event.get("type") == "DELETED"
+    state().resync.track(c.KIND_BATCH_DEPLOYMENT, namespace, name, deleted=deleted)
+    if not deleted:
         reconcile_batch_deployment(namespace, name)
-
-
-@kopf.timer(c.GROUP, c.VERSION, c.PLURAL_BATCH_DEPLOYMENTS, interval=60, initial_delay=30, idle=15)
-def batch_deployment_resync(namespace: str, name: str, **_: Any) -> None:
-    reconcile_batch_deployment(namespace, name)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={c.LABEL_COMPONENT: c.COMPONENT_BATCH})

@@ -39,6 +39,29 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         log.info("metrics on :%d/metrics", port)
 
 
+@kopf.on.startup()
+def start_resync(**_: Any) -> None:
+    # Imported here: the handler modules import this one's package.
+    from .batch_deployments import reconcile_batch_deployment
+    from .models import reconcile_model
+    from .online_endpoints import reconcile_endpoint
+
+    shared = state()
+    shared.resync.start(
+        shared.settings.resync_seconds,
+        {
+            c.KIND_ONLINE_ENDPOINT: reconcile_endpoint,
+            c.KIND_MODEL: reconcile_model,
+            c.KIND_BATCH_DEPLOYMENT: reconcile_batch_deployment,
+        },
+    )
+
+
+@kopf.on.cleanup()
+def stop_resync(**_: Any) -> None:
+    state().resync.stop()
+
+
 @kopf.on.probe(id="apiserver")
 def apiserver_reachable(**_: Any) -> bool:
     # The liveness endpoint fails when the API server cannot be reached with our client.

@@ -12,34 +12,31 @@ from .runner import measured
 from .state import state
 
 
+def reconcile_model(namespace: str, name: str) -> None:
+    """Check one Model now (or fold into the check already running for it)."""
+    shared = state()
+    shared.runner.run(
+        (c.KIND_MODEL, namespace, name),
+        lambda: measured(
+            c.KIND_MODEL,
+            lambda: shared.models.reconcile(namespace, name),
+            lambda summary: summary.state if summary else "gone",
+        ),
+    )
+
+
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_MODELS)
 def model_event(
     event: dict[str, Any], body: dict[str, Any], namespace: str, name: str, **_: Any
 ) -> None:
     shared = state()
-    if event.get("type") != "DELETED":
-        shared.runner.run(
-            (c.KIND_MODEL, namespace, name),
-            lambda: measured(
-                c.KIND_MODEL,
-                lambda: shared.models.reconcile(namespace, name),
-                lambda summary: summary.state if summary else "gone",
-            ),
-        )
+    deleted = event.get("type") == "DELETED"
+    shared.resync.track(c.KIND_MODEL, namespace, name, deleted=deleted)
+    if not deleted:
+        reconcile_model(namespace, name)
     # A new Ready version may be the new `latest`; a deleted one may be in use.
     model_name = (body.get("spec") or {}).get("modelName")
     for endpoint in shared.kube.list(c.API_VERSION, c.KIND_ONLINE_ENDPOINT, namespace):
         deployments = (endpoint.get("spec") or {}).get("deployments") or []
         if any((d.get("model") or {}).get("name") == model_name for d in deployments):
             reconcile_endpoint(namespace, endpoint["metadata"]["name"])
-
-
-@kopf.timer(c.GROUP, c.VERSION, c.PLURAL_MODELS, interval=120, initial_delay=60, idle=30)
-def model_resync(namespace: str, name: str, **_: Any) -> None:
-    # A ConfigMap artifact can appear or change after the Model: look again now and then.
-    shared = state()
-    measured(
-        c.KIND_MODEL,
-        lambda: shared.models.reconcile(namespace, name),
-        lambda summary: summary.state if summary else "gone",
-    )

@@ -35,9 +35,12 @@ def endpoint_changed(namespace: str, name: str, **_: Any) -> None:
     reconcile_endpoint(namespace, name)
 
 
-@kopf.timer(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS, interval=120, initial_delay=60, idle=30)
-def endpoint_resync(namespace: str, name: str, **_: Any) -> None:
-    reconcile_endpoint(namespace, name)
+@kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS)
+def endpoint_seen(event: dict[str, Any], namespace: str, name: str, **_: Any) -> None:
+    # Only remembered here, for the periodic resync (handlers/resync.py).
+    state().resync.track(
+        c.KIND_ONLINE_ENDPOINT, namespace, name, deleted=event.get("type") == "DELETED"
+    )
 
 
 def _on_child_event(event: dict[str, Any], labels: dict[str, str], namespace: str) -> None:

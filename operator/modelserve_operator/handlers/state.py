@@ -10,6 +10,7 @@ from ..reconcilers.batch_deployment import BatchDeploymentReconciler
 from ..reconcilers.model import ModelReconciler
 from ..reconcilers.online_endpoint import OnlineEndpointReconciler
 from ..settings import OperatorSettings
+from .resync import Resync
 from .runner import CoalescingRunner
 
 
@@ -23,6 +24,7 @@ class OperatorState:
     models: ModelReconciler
     batch_deployments: BatchDeploymentReconciler
     runner: CoalescingRunner
+    resync: Resync
 
 
 _state: OperatorState | None = None
@@ -43,6 +45,7 @@ def state() -> OperatorState:
                 models=ModelReconciler(kube),
                 batch_deployments=BatchDeploymentReconciler(kube, settings.builder),
                 runner=CoalescingRunner(),
+                resync=Resync(),
             )
         return _state
 

@@ -101,5 +101,6 @@ def pod_failure(pods: list[dict[str, Any]]) -> str | None:
 
 
 def _describe(pod: str, container: str, reason: str, detail: str) -> str:
-    detail = " ".join(detail.split())[:300]
+    # The end of a log tail is where the error is (a traceback ends with it).
+    detail = " ".join(detail.split())[-300:]
     return f"pod {pod} container {container}: {reason}" + (f": {detail}" if detail else "")

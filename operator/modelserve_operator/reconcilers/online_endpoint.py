@@ -261,7 +261,7 @@ class OnlineEndpointReconciler:
         failures = {n: o.failure for n, o in observations.items() if o.failure}
         if failures:
             detail = "; ".join(f"deployment {n}: {why}" for n, why in sorted(failures.items()))
-            held = " Traffic was not moved." if waiting_reason else ""
+            held = "; traffic was not moved" if waiting_reason else ""
             return cond.failed("DeploymentFailed", detail + held)
         if unresolved:
             detail = "; ".join(f"deployment {n}: {why}" for n, why in sorted(unresolved.items()))
