@@ -17,6 +17,11 @@ stamp "docker engine"
 stamp "images"
 ./images/build.sh all
 stamp "local cluster"
+if [[ "${CI:-}" == "true" ]]; then
+  # CI starts from a clean cluster state (the binaries and images stay cached), so a
+  # run never depends on what an earlier session left in etcd.
+  .venv/bin/modelserve-cluster down --purge
+fi
 .venv/bin/modelserve-cluster up --with-node
 
 stamp "ruff"

@@ -162,6 +162,12 @@ def controller_manager_argv(ctx: ComponentContext) -> list[str]:
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         # HPA reads metrics every 15 s by default; tests want a quicker loop.
         "--horizontal-pod-autoscaler-sync-period=5s",
+        # The defaults (20 requests/s, 5 workers per controller) left ReplicaSet status
+        # minutes behind the pods with a few hundred Deployments (bench/operator.py).
+        "--kube-api-qps=200",
+        "--kube-api-burst=400",
+        "--concurrent-deployment-syncs=20",
+        "--concurrent-replicaset-syncs=20",
     ]
 
 

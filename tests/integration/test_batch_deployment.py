@@ -6,7 +6,6 @@ import base64
 import hashlib
 import io
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,6 @@ from pathlib import Path
 import joblib
 import pytest
 import yaml
-from kopf.testing import KopfRunner
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -33,39 +31,13 @@ def wait_for(check, what: str, timeout: float = 90.0):
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def batch_crds(cluster) -> None:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    for crd in ("models", "onlineendpoints", "batchdeployments"):
-        cluster.kubectl(
-            "wait", "--for=condition=Established", f"crd/{crd}.modelserve.io", "--timeout=60s"
-        )
-
-
 @pytest.fixture
-def batch_operator(cluster, batch_crds, namespace, monkeypatch) -> Iterator[None]:
-    """The operator in-process, with the BatchDeployment handlers loaded explicitly."""
-    from modelserve_operator.handlers import state
-
-    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
-    monkeypatch.setenv("MODELSERVE_OPERATOR_METRICS_PORT", str(_free_port()))
-    state.reset()
-    args = ["run", "--standalone", "--namespace", namespace]
-    args += ["--liveness", f"http://127.0.0.1:{_free_port()}/healthz"]
-    args += [
-        "-m",
-        "modelserve_operator.main",
-        "-m",
-        "modelserve_operator.handlers.batch_deployments",
-    ]
-    with KopfRunner(args, timeout=60):
-        yield
+def batch_operator(operator_factory, namespace, monkeypatch) -> Iterator[None]:
+    """The operator in-process, its pods kept on the simulated nodes."""
+    running = operator_factory(namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": "type=kwok"})
+    running.start()
+    yield
+    running.delete_objects_and_stop()
 
 
 def kubectl_apply(cluster, namespace: str, *documents: dict) -> None:

@@ -26,7 +26,8 @@ def iris_artifact() -> bytes:
 
 @pytest.fixture
 def operator(operator_factory, namespace, monkeypatch) -> Iterator:
-    running = operator_factory(namespace, monkeypatch)
+    # Only the simulated nodes: a real node may be joined to the same cluster (e2e tier).
+    running = operator_factory(namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": "type=kwok"})
     running.start()
     yield running
     running.delete_objects_and_stop()
@@ -88,7 +89,9 @@ def register_model(
     )
 
 
-def endpoint_manifest(traffic: dict[str, int], deployments: dict[str, dict]) -> str:
+def endpoint_manifest(
+    traffic: dict[str, int], deployments: dict[str, dict], mirror: dict[str, int] | None = None
+) -> str:
     body = {
         "apiVersion": "modelserve.io/v1alpha1",
         "kind": "OnlineEndpoint",
@@ -97,6 +100,7 @@ def endpoint_manifest(traffic: dict[str, int], deployments: dict[str, dict]) -> 
             "authMode": "key",
             "traffic": traffic,
             "deployments": [{"name": name, **spec} for name, spec in deployments.items()],
+            **({"mirrorTraffic": mirror} if mirror else {}),
         },
     }
     return yaml.safe_dump(body)
@@ -307,3 +311,28 @@ def test_children_deleted_or_edited_by_hand_are_put_back(
         ),
         "router configuration put back",
     )
+
+
+def test_mirror_is_applied_once_the_mirror_deployment_is_ready(
+    cluster, namespace, operator, iris_artifact
+):
+    register_model(cluster, namespace, iris_artifact, "1")
+    shadow = {"model": {"name": "iris", "version": "1"}, "instanceCount": 1}
+    apply(
+        cluster,
+        namespace,
+        endpoint_manifest(
+            {"blue": 100, "shadow": 0}, {"blue": BLUE, "shadow": shadow}, {"shadow": 20}
+        ),
+    )
+    endpoint = wait_ready(cluster, namespace)
+    assert endpoint["status"]["mirrorTraffic"] == {"shadow": 20}
+    assert endpoint["status"]["traffic"] == {"blue": 100}
+    router_conf = get(cluster, namespace, "configmap", "iris-router")["data"]["nginx.conf"]
+    shadow_ip = get(cluster, namespace, "service", "iris-shadow")["spec"]["clusterIP"]
+    assert "mirror" in router_conf
+    assert shadow_ip in router_conf
+    for pod in json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)[
+        "items"
+    ]:
+        assert pod["spec"]["nodeSelector"] == {"type": "kwok"}
