@@ -262,7 +262,14 @@ def main() -> int:
                 return is_ready(obj)
 
             to_children.append(wait(children, "children", 60) - started)
-            to_ready.append(wait(ready, "Ready", 120) - started)
+            try:
+                to_ready.append(wait(ready, "Ready", 120) - started)
+            except TimeoutError:
+                obj = custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "onlineendpoints", name
+                )
+                print("not Ready:", obj.get("status"), flush=True)
+                raise
 
         print_singles(to_children, to_ready)
 
