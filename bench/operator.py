@@ -198,6 +198,7 @@ def main() -> int:
     parser.add_argument("--endpoints", type=int, default=200)
     parser.add_argument("--single", type=int, default=10, help="rounds of one endpoint")
     parser.add_argument("--deadline", type=float, default=300, help="s to wait for all Ready")
+    parser.add_argument("--keep", action="store_true", help="leave the namespace to inspect")
     args = parser.parse_args()
 
     kubeconfig = cluster_kubeconfig()
@@ -300,8 +301,14 @@ def main() -> int:
         memory = rss_mib(operator.pid)
     finally:
         operator.terminate()
-        operator.wait(timeout=30)
-        core.delete_namespace(namespace)
+        try:
+            operator.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            print("the operator took over 30 s to stop on SIGTERM; killed", flush=True)
+            operator.kill()
+            operator.wait()
+        if not args.keep:
+            core.delete_namespace(namespace)
         for node in nodes:
             core.delete_node(node)
 

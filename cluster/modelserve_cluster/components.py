@@ -168,6 +168,10 @@ def controller_manager_argv(ctx: ComponentContext) -> list[str]:
         "--kube-api-burst=400",
         "--concurrent-deployment-syncs=20",
         "--concurrent-replicaset-syncs=20",
+        # Under load KWOK renews its nodes' leases late; with the default 50 s grace the
+        # node-lifecycle controller marked the simulated nodes NotReady for a moment and
+        # set every pod's Ready to False, which KWOK never sets back (seen with 400 pods).
+        "--node-monitor-grace-period=3m",
     ]
 
 
