@@ -27,6 +27,7 @@ from ..builders.batch import (
 from ..builders.common import BuilderSettings, owner_reference, with_owner
 from ..kube import Kube
 from .model_resolution import ModelNotResolved, resolve_model
+from .status import owned_by, write_status
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class BatchDeploymentReconciler:
             for job in self.kube.list(
                 "batch/v1", "Job", namespace, f"{c.LABEL_BATCH_DEPLOYMENT}={name}"
             )
-            if _owned_by_us(job, body) or _started_by_our_cronjob(job, name)
+            if owned_by(job, body["metadata"].get("uid")) or _started_by_our_cronjob(job, name)
         }
         blocker = self._apply_schedule(body, batch)
         trigger = run_trigger(batch)
@@ -144,7 +145,7 @@ class BatchDeploymentReconciler:
         meta = batch.metadata
         if not batch.spec.schedule:
             live = self.kube.get("batch/v1", "CronJob", meta.namespace, meta.name)
-            if live is not None and _owned_by_us(live, body):
+            if live is not None and owned_by(live, body["metadata"].get("uid")):
                 self.kube.delete("batch/v1", "CronJob", meta.namespace, meta.name)
             return None
         try:
@@ -307,29 +308,8 @@ class BatchDeploymentReconciler:
         status: dict[str, Any],
         summary: cond.Summary,
     ) -> BatchOutcome:
-        meta = body["metadata"]
-        status["conditions"] = cond.summarize(
-            old_status.get("conditions"), summary, meta.get("generation"), _now()
-        )
-        patch = {k: v for k, v in status.items() if old_status.get(k) != v}
-        if patch:
-            self.kube.patch_status(
-                c.API_VERSION, c.KIND_BATCH_DEPLOYMENT, meta["namespace"], meta["name"], patch
-            )
-            old_ready = cond.find_condition(old_status.get("conditions") or [], cond.READY) or {}
-            if old_ready.get("reason") != summary.reason:
-                self.kube.emit_event(
-                    body,
-                    reason=summary.reason,
-                    message=summary.message or summary.reason,
-                    event_type="Warning" if summary.state == "failed" else "Normal",
-                )
+        write_status(self.kube, c.KIND_BATCH_DEPLOYMENT, body, status, summary)
         return BatchOutcome(status=status, summary=summary)
-
-
-def _owned_by_us(child: dict[str, Any], body: dict[str, Any]) -> bool:
-    uid = body["metadata"].get("uid")
-    return any(ref.get("uid") == uid for ref in child["metadata"].get("ownerReferences") or [])
 
 
 def _started_by_our_cronjob(job: dict[str, Any], name: str) -> bool:

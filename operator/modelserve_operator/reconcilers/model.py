@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 from typing import Any
 
@@ -11,6 +10,7 @@ from .. import conditions as cond
 from .. import constants as c
 from ..api import SpecError, parse_model
 from ..kube import Kube
+from .status import write_status
 
 
 class ModelReconciler:
@@ -88,13 +88,5 @@ class ModelReconciler:
     def _write(
         self, body: dict[str, Any], status: dict[str, Any], summary: cond.Summary
     ) -> cond.Summary:
-        meta = body["metadata"]
-        old = body.get("status") or {}
-        status["conditions"] = cond.summarize(
-            old.get("conditions"), summary, meta.get("generation"), dt.datetime.now(dt.UTC)
-        )
-        if any(old.get(k) != v for k, v in status.items()):
-            self.kube.patch_status(
-                c.API_VERSION, c.KIND_MODEL, meta["namespace"], meta["name"], status
-            )
+        write_status(self.kube, c.KIND_MODEL, body, status, summary, record_event=False)
         return summary

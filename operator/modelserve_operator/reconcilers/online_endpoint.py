@@ -35,6 +35,7 @@ from ..builders.router_config import Backend, RouterConfig, render_key_map, rend
 from ..kube import Kube
 from .model_resolution import ModelNotResolved, resolve_model
 from .observed import DeploymentObservation, observe_deployment
+from .status import owned_by, write_status
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class OnlineEndpointReconciler:
                 stale = deployment not in wanted or (
                     kind == "HorizontalPodAutoscaler" and deployment not in autoscaled
                 )
-                if stale and _owned_by(child, meta.uid):
+                if stale and owned_by(child, meta.uid):
                     self.kube.delete(api_version, kind, meta.namespace, child["metadata"]["name"])
 
     def _observe(self, namespace: str, deployment_name: str) -> DeploymentObservation:
@@ -287,39 +288,5 @@ class OnlineEndpointReconciler:
         status: dict[str, Any],
         summary: cond.Summary,
     ) -> EndpointOutcome:
-        meta = body["metadata"]
-        status["conditions"] = cond.summarize(
-            old_status.get("conditions"), summary, meta.get("generation"), _now()
-        )
-        patch = _status_patch(old_status, status)
-        if patch:
-            self.kube.patch_status(
-                c.API_VERSION, c.KIND_ONLINE_ENDPOINT, meta["namespace"], meta["name"], patch
-            )
-            old_reason = cond.find_condition(old_status.get("conditions") or [], cond.READY) or {}
-            if old_reason.get("reason") != summary.reason:
-                self.kube.emit_event(
-                    body,
-                    reason=summary.reason,
-                    message=summary.message or summary.reason,
-                    event_type="Warning" if summary.state == "failed" else "Normal",
-                )
+        write_status(self.kube, c.KIND_ONLINE_ENDPOINT, body, status, summary)
         return EndpointOutcome(status=status, summary=summary)
-
-
-def _owned_by(child: dict[str, Any], uid: str) -> bool:
-    return any(ref.get("uid") == uid for ref in child["metadata"].get("ownerReferences", []))
-
-
-def _status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch turning `old` into `new`: maps get explicit nulls for removed keys."""
-    patch: dict[str, Any] = {}
-    for key, value in new.items():
-        before = old.get(key)
-        if value == before:
-            continue
-        if isinstance(value, dict) and isinstance(before, dict):
-            patch[key] = {**{k: None for k in before if k not in value}, **value}
-        else:
-            patch[key] = value
-    return patch

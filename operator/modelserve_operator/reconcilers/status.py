@@ -1,0 +1,63 @@
+"""Writing a custom resource's status: conditions, a minimal merge patch, an Event."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from .. import conditions as cond
+from .. import constants as c
+from ..kube import Kube
+
+
+def write_status(
+    kube: Kube,
+    kind: str,
+    body: dict[str, Any],
+    status: dict[str, Any],
+    summary: cond.Summary,
+    *,
+    record_event: bool = True,
+) -> dict[str, Any]:
+    """Set the conditions in `status`, patch what changed, and record an Event on a new reason.
+
+    Returns `status` (with its conditions). Nothing is written when nothing changed, so a
+    repeated reconcile causes no watch event and no loop.
+    """
+    meta = body["metadata"]
+    old = body.get("status") or {}
+    status["conditions"] = cond.summarize(
+        old.get("conditions"), summary, meta.get("generation"), dt.datetime.now(dt.UTC)
+    )
+    patch = status_patch(old, status)
+    if not patch:
+        return status
+    kube.patch_status(c.API_VERSION, kind, meta["namespace"], meta["name"], patch)
+    old_ready = cond.find_condition(old.get("conditions") or [], cond.READY) or {}
+    if record_event and old_ready.get("reason") != summary.reason:
+        kube.emit_event(
+            body,
+            reason=summary.reason,
+            message=summary.message or summary.reason,
+            event_type="Warning" if summary.state == "failed" else "Normal",
+        )
+    return status
+
+
+def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch turning `old` into `new`: maps get explicit nulls for removed keys."""
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if value == before:
+            continue
+        if isinstance(value, dict) and isinstance(before, dict):
+            patch[key] = {**{k: None for k in before if k not in value}, **value}
+        else:
+            patch[key] = value
+    return patch
+
+
+def owned_by(child: dict[str, Any], uid: str | None) -> bool:
+    """Whether `child` has an ownerReference to the object with this uid."""
+    return any(ref.get("uid") == uid for ref in child["metadata"].get("ownerReferences") or [])
