@@ -10,6 +10,9 @@ from typing import Any
 from .. import constants as c
 
 SOURCE_VOLUME = "artifact-source"
+# The emptyDir the model is fetched into, and a writable /tmp (the root fs is read-only).
+MODEL_VOLUME = "model"
+TMP_VOLUME = "tmp"
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,36 @@ def artifact_source(uri: str) -> ArtifactSource:
             mounts=[{"name": SOURCE_VOLUME, "mountPath": c.ARTIFACT_SOURCE_DIR, "readOnly": True}],
         )
     raise ValueError(f"unsupported artifact uri scheme {scheme!r} in {uri!r}")
+
+
+def build_fetch_container(
+    source: ArtifactSource,
+    sha256: str,
+    image: str,
+    image_pull_policy: str,
+    resources: dict[str, Any],
+    security_context: dict[str, Any],
+) -> dict[str, Any]:
+    """The init container that fetches the artifact and verifies its sha256 before any load."""
+    return {
+        "name": "fetch-model",
+        "image": image,
+        "imagePullPolicy": image_pull_policy,
+        "command": [
+            "modelserve-scoring",
+            "fetch",
+            "--uri",
+            source.fetch_uri,
+            "--sha256",
+            sha256,
+            "--dest",
+            c.MODEL_DIR,
+        ],
+        "volumeMounts": [
+            {"name": MODEL_VOLUME, "mountPath": c.MODEL_DIR},
+            {"name": TMP_VOLUME, "mountPath": "/tmp"},
+            *source.mounts,
+        ],
+        "resources": resources,
+        "securityContext": security_context,
+    }

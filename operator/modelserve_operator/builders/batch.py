@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import constants as c
 from ..api import BatchDeployment, ResolvedModel
-from .artifact import artifact_source
+from .artifact import MODEL_VOLUME, TMP_VOLUME, artifact_source, build_fetch_container
 from .common import (
     BuilderSettings,
     container_security_context,
@@ -19,8 +19,6 @@ from .common import (
 
 INPUT_DIR = "/var/lib/modelserve/input"
 OUTPUT_DIR = "/var/lib/modelserve/output"
-MODEL_VOLUME = "model"
-TMP_VOLUME = "tmp"
 INPUT_VOLUME = "input"
 OUTPUT_VOLUME = "output"
 SCRIPT_VOLUME = "scoring-script"
@@ -140,28 +138,14 @@ def _runner_pod(
         )
         mounts.append({"name": SCRIPT_VOLUME, "mountPath": c.SCORING_SCRIPT_DIR, "readOnly": True})
         command += ["--scoring-script", posixpath.join(c.SCORING_SCRIPT_DIR, script.key)]
-    fetch = {
-        "name": "fetch-model",
-        "image": image,
-        "imagePullPolicy": settings.image_pull_policy,
-        "command": [
-            "modelserve-scoring",
-            "fetch",
-            "--uri",
-            source.fetch_uri,
-            "--sha256",
-            model.artifact_sha256,
-            "--dest",
-            c.MODEL_DIR,
-        ],
-        "volumeMounts": [
-            {"name": MODEL_VOLUME, "mountPath": c.MODEL_DIR},
-            {"name": TMP_VOLUME, "mountPath": "/tmp"},
-            *source.mounts,
-        ],
-        "resources": _resources(),
-        "securityContext": container_security_context(),
-    }
+    fetch = build_fetch_container(
+        source,
+        model.artifact_sha256,
+        image,
+        settings.image_pull_policy,
+        _resources(),
+        container_security_context(),
+    )
     runner = {
         "name": RUNNER_CONTAINER,
         "image": image,

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import constants as c
 from ..api import EndpointDeployment, OnlineEndpoint, ResolvedModel
-from .artifact import artifact_source
+from .artifact import MODEL_VOLUME, TMP_VOLUME, artifact_source, build_fetch_container
 from .common import (
     BuilderSettings,
     child_name,
@@ -19,8 +19,6 @@ from .common import (
     scoring_selector,
 )
 
-MODEL_VOLUME = "model"
-TMP_VOLUME = "tmp"
 SCRIPT_VOLUME = "scoring-script"
 
 # HPA CPU utilization is a percentage of the request, so a pod without a CPU request
@@ -126,31 +124,17 @@ def build_scoring_deployment(
             {"name": SCRIPT_VOLUME, "mountPath": c.SCORING_SCRIPT_DIR, "readOnly": True}
         )
 
-    fetch = {
-        "name": "fetch-model",
-        # The last log lines become the termination message: a digest mismatch or a
-        # model that fails to load is then named in the endpoint's Degraded condition.
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "image": image,
-        "imagePullPolicy": settings.image_pull_policy,
-        "command": [
-            "modelserve-scoring",
-            "fetch",
-            "--uri",
-            source.fetch_uri,
-            "--sha256",
-            model.artifact_sha256,
-            "--dest",
-            c.MODEL_DIR,
-        ],
-        "volumeMounts": [
-            {"name": MODEL_VOLUME, "mountPath": c.MODEL_DIR},
-            {"name": TMP_VOLUME, "mountPath": "/tmp"},
-            *source.mounts,
-        ],
-        "resources": _resources(deployment),
-        "securityContext": container_security_context(),
-    }
+    fetch = build_fetch_container(
+        source,
+        model.artifact_sha256,
+        image,
+        settings.image_pull_policy,
+        _resources(deployment),
+        container_security_context(),
+    )
+    # The last log lines become the termination message: a digest mismatch is then
+    # named in the endpoint's Degraded condition.
+    fetch["terminationMessagePolicy"] = "FallbackToLogsOnError"
     server = {
         "name": "scoring",
         # The last log lines become the termination message: a digest mismatch or a
