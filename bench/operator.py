@@ -193,6 +193,28 @@ def print_singles(to_children: list[float], to_ready: list[float]) -> None:
     )
 
 
+def trace_progress(
+    apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str, elapsed: float, ready: dict
+) -> None:
+    """Where the endpoints that are not Ready yet are waiting: pods, ReplicaSets or us."""
+    pods = core.list_namespaced_pod(namespace).items
+    pods_ready = sum(
+        any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
+        for p in pods
+    )
+    deployments = apps.list_namespaced_deployment(namespace).items
+    rolled_out = sum(
+        (d.status.ready_replicas or 0) >= (d.spec.replicas or 0)
+        and d.status.observed_generation == d.metadata.generation
+        for d in deployments
+    )
+    print(
+        f"  +{elapsed:5.0f} s: endpoints Ready {ready['n']}, Deployments rolled out "
+        f"{rolled_out}/{len(deployments)}, pods Ready {pods_ready}/{len(pods)}",
+        flush=True,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoints", type=int, default=200)
@@ -282,6 +304,7 @@ def main() -> int:
             )
         last_apply = time.monotonic()
         ready_count = {"n": 0}
+        next_trace = {"at": time.monotonic() + 10}
 
         def all_ready() -> bool:
             items = custom.list_namespaced_custom_object(
@@ -289,6 +312,9 @@ def main() -> int:
             )["items"]
             ready_names = {o["metadata"]["name"] for o in items if is_ready(o)}
             ready_count["n"] = sum(n in ready_names for n in names)
+            if time.monotonic() >= next_trace["at"]:
+                next_trace["at"] += 10
+                trace_progress(apps, core, namespace, time.monotonic() - last_apply, ready_count)
             return ready_count["n"] == len(names)
 
         try:

@@ -155,35 +155,79 @@ def test_prediction_through_service_name_from_another_pod(
         "answer = urllib.request.urlopen(req, timeout=10).read().decode()\n"
         "open('/dev/termination-log', 'w').write(answer)\n"
     )
-    kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "iris-client"},
-            "spec": {
-                "nodeSelector": ON_REAL_NODE,
-                "restartPolicy": "Never",
-                "containers": [
-                    {
-                        "name": "client",
-                        "image": scoring_image,
-                        "imagePullPolicy": "Never",
-                        "command": ["python3", "-c", client],
-                        "securityContext": _RESTRICTED,
-                    }
-                ],
-            },
-        }
-    )
+    terminated = _run_client_pod(kube, scoring_image, "iris-client", client)
+    assert terminated["exitCode"] == 0, f"client failed: {terminated}"
+    assert json.loads(terminated["message"]) == expected
+
+
+def _run_client_pod(
+    kube, image: str, name: str, code: str, service_account: str | None = None
+) -> dict:
+    """Run `code` in a pod on the real node; return its container's terminated state."""
+    spec: dict[str, Any] = {
+        "nodeSelector": ON_REAL_NODE,
+        "restartPolicy": "Never",
+        "containers": [
+            {
+                "name": "client",
+                "image": image,
+                "imagePullPolicy": "Never",
+                "command": ["python3", "-c", code],
+                "securityContext": _RESTRICTED,
+            }
+        ],
+    }
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    kube.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec})
 
     def finished() -> dict | None:
-        pod = kube.get("pod", "iris-client")
+        pod = kube.get("pod", name)
         statuses = pod["status"].get("containerStatuses") or [{}]
         return statuses[0].get("state", {}).get("terminated")
 
-    terminated = wait_for(finished, "the client pod to finish", deadline_s=180)
+    return wait_for(finished, f"pod {name} to finish", deadline_s=180)
+
+
+def test_pods_reach_the_api_server_at_the_kubernetes_service(kube, scoring_image: str) -> None:
+    # What an operator running in a pod does: in-cluster config, i.e. the ServiceAccount
+    # token and CA, and https://kubernetes.default.svc (cluster DNS, then the ClusterIP).
+    kube.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "lister"}})
+    kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "pod-lister"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
+        }
+    )
+    kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "lister-lists-pods"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "pod-lister",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "lister"}],
+        }
+    )
+    client = (
+        "import json, ssl, urllib.request\n"
+        "sa = '/var/run/secrets/kubernetes.io/serviceaccount/'\n"
+        "ctx = ssl.create_default_context(cafile=sa + 'ca.crt')\n"
+        "token = open(sa + 'token').read()\n"
+        f"url = 'https://kubernetes.default.svc/api/v1/namespaces/{kube.namespace}/pods'\n"
+        "req = urllib.request.Request(url, headers={'Authorization': 'Bearer ' + token})\n"
+        "pods = json.load(urllib.request.urlopen(req, context=ctx, timeout=10))\n"
+        "names = [p['metadata']['name'] for p in pods['items']]\n"
+        "open('/dev/termination-log', 'w').write(json.dumps(names))\n"
+    )
+    terminated = _run_client_pod(kube, scoring_image, "api-client", client, "lister")
     assert terminated["exitCode"] == 0, f"client failed: {terminated}"
-    assert json.loads(terminated["message"]) == expected
+    assert "api-client" in json.loads(terminated["message"])
 
 
 def test_killed_pod_is_replaced_and_service_keeps_answering(kube, iris_service: str, iris) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from modelserve_cluster.cluster import LocalCluster
-from modelserve_cluster.layout import SERVICE_CIDR
+from modelserve_cluster.layout import KUBERNETES_SERVICE_IP, SERVICE_CIDR
 from modelserve_cluster.node import addons, configs, images, netfilter, processes
 from modelserve_cluster.node import layout as L
 from modelserve_cluster.node.binaries import (
@@ -178,6 +178,11 @@ class Node:
         netfilter.ensure_bridge()
         self.state.data["forward_rules"] = netfilter.ensure_forward_rules(L.NODE_POD_CIDR)
         self.state.save()
+        _, apiserver_port = self._apiserver_host_port()
+        api_rules = netfilter.api_access_rules(KUBERNETES_SERVICE_IP, apiserver_port)
+        self.state.data["nat_rules"] = netfilter.ensure_nat_rules(api_rules)
+        self.state.save()
+        netfilter.allow_loopback_destination()
 
         self._start(
             "containerd",
@@ -363,6 +368,7 @@ class Node:
         _unmount_under(self.layout.root)
         _remove_netns(sandbox_netns)
         netfilter.delete_rules(self.state.data.get("forward_rules", []))
+        netfilter.delete_rules(self.state.data.get("nat_rules", []), table="nat")
         netfilter.delete_cni_leftovers()
         before = set(self.state.data.get("portmap_chains_before", netfilter.PORTMAP_CHAINS))
         netfilter.delete_portmap_chains([c for c in netfilter.PORTMAP_CHAINS if c not in before])

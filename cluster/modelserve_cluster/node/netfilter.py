@@ -22,6 +22,35 @@ def forward_rules(pod_cidr: str) -> list[list[str]]:
     ]
 
 
+def api_access_rules(service_ip: str, apiserver_port: int) -> list[list[str]]:
+    """Pods reach the API server, which listens on loopback only, at the `kubernetes` Service.
+
+    kube-proxy cannot do this: the API refuses a loopback address in the Service's
+    endpoints, so the Service has none and kube-proxy has no nat rule for it. Connections
+    from our bridge to its ClusterIP are sent to the loopback listener instead;
+    `route_localnet` on the bridge (see `allow_loopback_destination`) lets the kernel route
+    them. Nothing outside our bridge reaches the API server this way.
+    """
+    tag = ["-m", "comment", "--comment", L.RULE_COMMENT]
+    match = ["-i", L.BRIDGE, "-d", f"{service_ip}/32", "-p", "tcp", "--dport", "443"]
+    target = ["-j", "DNAT", "--to-destination", f"127.0.0.1:{apiserver_port}"]
+    return [["PREROUTING", *match, *tag, *target]]
+
+
+def ensure_nat_rules(rules: list[list[str]]) -> list[list[str]]:
+    """Insert the nat rules at the top of their chains unless present; returns them."""
+    for rule in rules:
+        if _run("iptables", "-t", "nat", "-C", *rule, check=False).returncode != 0:
+            _run("iptables", "-t", "nat", "-I", rule[0], "1", *rule[1:])
+    return rules
+
+
+def allow_loopback_destination() -> None:
+    """Let the bridge route packets to 127.0.0.1 (it goes away with the bridge on `down`)."""
+    with open(f"/proc/sys/net/ipv4/conf/{L.BRIDGE}/route_localnet", "w") as handle:
+        handle.write("1\n")
+
+
 def ensure_forward_rules(pod_cidr: str) -> list[list[str]]:
     """Insert the ACCEPT rules at the top of FORWARD unless present; returns them."""
     rules = forward_rules(pod_cidr)
