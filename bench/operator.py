@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -193,6 +194,20 @@ def print_singles(to_children: list[float], to_ready: list[float]) -> None:
     )
 
 
+def reconcile_figures(metrics_port: str) -> str:
+    """How many endpoint reconciles the operator ran, and their mean wall time."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
+    count = total = 0.0
+    for line in text.decode().splitlines():
+        if 'kind="OnlineEndpoint"' not in line:
+            continue
+        if line.startswith("modelserve_operator_reconcile_duration_seconds_count"):
+            count = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("modelserve_operator_reconcile_duration_seconds_sum"):
+            total = float(line.rsplit(" ", 1)[1])
+    return f"{count:.0f} / {1000 * total / max(count, 1):.0f} ms"
+
+
 def trace_progress(
     apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str, elapsed: float, ready: dict
 ) -> None:
@@ -325,6 +340,7 @@ def main() -> int:
                 f"not reached: {ready_count['n']} of {len(names)} Ready after {args.deadline} s"
             )
         memory = rss_mib(operator.pid)
+        reconciles = reconcile_figures(env["MODELSERVE_OPERATOR_METRICS_PORT"])
     finally:
         operator.terminate()
         try:
@@ -341,6 +357,7 @@ def main() -> int:
     print(f"| creating {args.endpoints} endpoints took | {last_apply - first:.1f} s | |")
     print(f"| last create -> all {args.endpoints} Ready | {verdict} | < 60 s |")
     print(f"| operator RSS with {args.endpoints} endpoints | {memory:.0f} MiB | |")
+    print(f"| endpoint reconciles run / mean duration | {reconciles} | |")
     print(f"(operator log: {log_path})")
     return 0
 

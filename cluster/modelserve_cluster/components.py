@@ -168,9 +168,8 @@ def controller_manager_argv(ctx: ComponentContext) -> list[str]:
         "--kube-api-burst=400",
         "--concurrent-deployment-syncs=20",
         "--concurrent-replicaset-syncs=20",
-        # Under load KWOK renews its nodes' leases late; with the default 50 s grace the
-        # node-lifecycle controller marked the simulated nodes NotReady for a moment and
-        # set every pod's Ready to False, which KWOK never sets back (seen with 400 pods).
+        # Slack for a busy 2-core machine, where KWOK may renew its nodes' leases late:
+        # a node judged NotReady has every pod on it set NotReady (seen with 400 pods).
         "--node-monitor-grace-period=3m",
     ]
 
@@ -180,6 +179,10 @@ def scheduler_argv(ctx: ComponentContext) -> list[str]:
         ctx.binary("kube-scheduler"),
         *_control_loop_common(ctx, "kube-scheduler", "scheduler-serving", ctx.ports.scheduler),
     ]
+
+
+# The lease a kubelet keeps by default; KWOK renews it every quarter of this.
+KWOK_NODE_LEASE_SECONDS = 40
 
 
 def kwok_argv(ctx: ComponentContext, stages_file: Path) -> list[str]:
@@ -192,4 +195,11 @@ def kwok_argv(ctx: ComponentContext, stages_file: Path) -> list[str]:
         "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
         f"--cidr={POD_CIDR}",
         f"--node-ip={FAKE_NODE_IP}",
+        # Leases are off unless asked for (the flag defaults to 0 without a full KWOK
+        # configuration). Without them the node-lifecycle controller judges the nodes by
+        # the Ready condition's heartbeat alone, finds it stale, marks the nodes Unknown
+        # and every pod on them NotReady, and pods flap between KWOK's Ready and its
+        # NotReady: endpoints stay unready and a reconcile storm follows. Renewed every
+        # 10 s (a quarter of the duration), like a kubelet.
+        f"--node-lease-duration-seconds={KWOK_NODE_LEASE_SECONDS}",
     ]

@@ -102,6 +102,31 @@ def _job_condition(cluster, name: str, namespace: str) -> str | None:
     )
 
 
+def test_simulated_nodes_keep_their_leases_renewed(cluster):
+    # The node-lifecycle controller watches these leases: a node whose lease goes stale is
+    # marked Unknown and every pod on it NotReady, which would flap endpoints in tests.
+    def renew_times() -> dict[str, str]:
+        leases = json.loads(
+            cluster.kubectl("get", "leases", "-n", "kube-node-lease", "-o", "json").stdout
+        )["items"]
+        return {
+            lease["metadata"]["name"]: lease["spec"].get("renewTime", "")
+            for lease in leases
+            if lease["metadata"]["name"] in FAKE_NODE_NAMES
+        }
+
+    first = cluster.wait_for(
+        lambda: (times := renew_times()) and set(times) == set(FAKE_NODE_NAMES) and times,
+        "a lease for every simulated node",
+        timeout=30,
+    )
+    cluster.wait_for(
+        lambda: all(renew_times()[n] != first[n] for n in FAKE_NODE_NAMES),
+        "every simulated node's lease to be renewed",
+        timeout=40,
+    )
+
+
 def test_job_completes(cluster, namespace):
     _apply(cluster, _job("batch", namespace, completions=2, parallelism=2))
 

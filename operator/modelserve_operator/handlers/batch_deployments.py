@@ -7,24 +7,12 @@ from typing import Any
 import kopf
 
 from .. import constants as c
-from ..reconcilers.batch_deployment import BatchOutcome
-from .runner import measured
 from .state import state
 
 
 def reconcile_batch_deployment(namespace: str, name: str) -> None:
-    """Reconcile one BatchDeployment now (or fold into the reconcile already running for it)."""
-    shared = state()
-    reconciler = shared.batch_deployments
-
-    def work() -> BatchOutcome | None:
-        return measured(
-            c.KIND_BATCH_DEPLOYMENT,
-            lambda: reconciler.reconcile(namespace, name),
-            lambda outcome: outcome.summary.state if outcome else "gone",
-        )
-
-    shared.runner.run((c.KIND_BATCH_DEPLOYMENT, namespace, name), work)
+    """Queue a reconcile of one BatchDeployment (folded into one already waiting for it)."""
+    state().queue.add((c.KIND_BATCH_DEPLOYMENT, namespace, name))
 
 
 # Every change starts from the object itself: create and spec changes (a new

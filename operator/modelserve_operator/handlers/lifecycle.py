@@ -32,6 +32,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = shared.settings.max_workers
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
+    if shared.settings.watch_namespaces:
+        # A namespaced install may not list namespaces or watch CRDs (cluster-scoped):
+        # Kopf would retry for a minute, logging errors, before using the names it was given.
+        settings.scanning.disabled = True
     port = shared.settings.metrics_port
     if port and port not in _metrics_ports:
         start_http_server(port, addr=shared.settings.bind_address)
@@ -47,6 +51,7 @@ def start_resync(**_: Any) -> None:
     from .online_endpoints import reconcile_endpoint
 
     shared = state()
+    shared.queue.start()
     shared.resync.start(
         shared.settings.resync_seconds,
         {
@@ -59,13 +64,19 @@ def start_resync(**_: Any) -> None:
 
 @kopf.on.cleanup()
 def stop_resync(**_: Any) -> None:
-    state().resync.stop()
+    shared = state()
+    shared.resync.stop()
+    # Reconciles are idempotent: one cut short is redone by the next operator.
+    shared.queue.stop(timeout=5.0)
 
 
 @kopf.on.probe(id="apiserver")
 def apiserver_reachable(**_: Any) -> bool:
     # The liveness endpoint fails when the API server cannot be reached with our client.
-    state().kube.list(c.API_VERSION, c.KIND_MODEL, "default")
+    # A namespaced install may read only its watched namespaces, not "default".
+    shared = state()
+    namespace = (shared.settings.watch_namespaces or ("default",))[0]
+    shared.kube.list(c.API_VERSION, c.KIND_MODEL, namespace)
     return True
 
 

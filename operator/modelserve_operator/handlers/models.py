@@ -8,21 +8,12 @@ import kopf
 
 from .. import constants as c
 from .online_endpoints import reconcile_endpoint
-from .runner import measured
 from .state import state
 
 
 def reconcile_model(namespace: str, name: str) -> None:
-    """Check one Model now (or fold into the check already running for it)."""
-    shared = state()
-    shared.runner.run(
-        (c.KIND_MODEL, namespace, name),
-        lambda: measured(
-            c.KIND_MODEL,
-            lambda: shared.models.reconcile(namespace, name),
-            lambda summary: summary.state if summary else "gone",
-        ),
-    )
+    """Queue a check of one Model (folded into one already waiting for it)."""
+    state().queue.add((c.KIND_MODEL, namespace, name))
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_MODELS)

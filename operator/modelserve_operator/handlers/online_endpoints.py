@@ -7,25 +7,17 @@ from typing import Any
 import kopf
 
 from .. import constants as c
-from ..reconcilers.online_endpoint import EndpointOutcome
-from .runner import measured
 from .state import state
 
 _MANAGED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
+# Children change in bursts (a rollout moves every pod through several states): gather a
+# burst into one reconcile. Spec changes are not delayed.
+CHILD_EVENT_DELAY_S = 0.1
 
 
-def reconcile_endpoint(namespace: str, name: str) -> None:
-    """Reconcile one endpoint now (or fold into the reconcile already running for it)."""
-    shared = state()
-
-    def work() -> EndpointOutcome | None:
-        return measured(
-            c.KIND_ONLINE_ENDPOINT,
-            lambda: shared.endpoints.reconcile(namespace, name),
-            lambda outcome: outcome.summary.state if outcome else "gone",
-        )
-
-    shared.runner.run((c.KIND_ONLINE_ENDPOINT, namespace, name), work)
+def reconcile_endpoint(namespace: str, name: str, delay: float = 0.0) -> None:
+    """Queue a reconcile of one endpoint (folded into one already waiting for it)."""
+    state().queue.add((c.KIND_ONLINE_ENDPOINT, namespace, name), delay)
 
 
 @kopf.on.resume(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS)
@@ -46,7 +38,7 @@ def endpoint_seen(event: dict[str, Any], namespace: str, name: str, **_: Any) ->
 def _on_child_event(event: dict[str, Any], labels: dict[str, str], namespace: str) -> None:
     endpoint = labels.get(c.LABEL_ENDPOINT)
     if endpoint and event.get("type") is not None:
-        reconcile_endpoint(namespace, endpoint)
+        reconcile_endpoint(namespace, endpoint, CHILD_EVENT_DELAY_S)
 
 
 # A child changed (rollout progress, a pod became Ready) or was edited or deleted by

@@ -11,6 +11,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from ..metrics import forget_resource
+
 log = logging.getLogger(__name__)
 
 Reconcile = Callable[[str, str], object]
@@ -29,6 +31,7 @@ class Resync:
         with self._lock:
             if deleted:
                 self._known.discard((kind, namespace, name))
+                forget_resource(kind, namespace, name)
             else:
                 self._known.add((kind, namespace, name))
 

@@ -5,25 +5,27 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from .. import conditions as cond
+from .. import constants as c
 from ..kube import Kube
 from ..reconcilers.batch_deployment import BatchDeploymentReconciler
 from ..reconcilers.model import ModelReconciler
 from ..reconcilers.online_endpoint import OnlineEndpointReconciler
 from ..settings import OperatorSettings
 from .resync import Resync
-from .runner import CoalescingRunner
+from .runner import Key, WorkQueue, measured
 
 
 @dataclass
 class OperatorState:
-    """Settings, the API client, the reconcilers and the per-object runner."""
+    """Settings, the API client, the reconcilers and the queue that runs them."""
 
     settings: OperatorSettings
     kube: Kube
     endpoints: OnlineEndpointReconciler
     models: ModelReconciler
     batch_deployments: BatchDeploymentReconciler
-    runner: CoalescingRunner
+    queue: WorkQueue
     resync: Resync
 
 
@@ -44,10 +46,29 @@ def state() -> OperatorState:
                 endpoints=OnlineEndpointReconciler(kube, settings.builder),
                 models=ModelReconciler(kube),
                 batch_deployments=BatchDeploymentReconciler(kube, settings.builder),
-                runner=CoalescingRunner(),
+                queue=WorkQueue(_reconcile, settings.max_workers),
                 resync=Resync(),
             )
         return _state
+
+
+def _reconcile(key: Key) -> object:
+    """Run the reconciler of the key's kind, with metrics."""
+    kind, namespace, name = key
+    shared = state()
+    reconcile = {
+        c.KIND_ONLINE_ENDPOINT: shared.endpoints.reconcile,
+        c.KIND_MODEL: shared.models.reconcile,
+        c.KIND_BATCH_DEPLOYMENT: shared.batch_deployments.reconcile,
+    }[kind]
+    return measured(kind, lambda: reconcile(namespace, name), _outcome)
+
+
+def _outcome(result: object) -> str:
+    if result is None:
+        return "gone"
+    summary = result if isinstance(result, cond.Summary) else getattr(result, "summary", None)
+    return summary.state if isinstance(summary, cond.Summary) else "done"
 
 
 def reset() -> None:

@@ -66,11 +66,15 @@ class OnlineEndpointReconciler:
     def __init__(self, kube: Kube, settings: BuilderSettings) -> None:
         self.kube = kube
         self.settings = settings
+        # (namespace, name) -> (uid, generation) of the spec last pruned against: only a
+        # new spec can make a child unwanted, and pruning lists four kinds.
+        self._pruned: dict[tuple[str, str], tuple[str, int]] = {}
 
     def reconcile(self, namespace: str, name: str) -> EndpointOutcome | None:
         """Bring the endpoint's children to the desired state; None if the endpoint is gone."""
         body = self.kube.get(c.API_VERSION, c.KIND_ONLINE_ENDPOINT, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
+            self._pruned.pop((namespace, name), None)
             return None
         generation = body["metadata"].get("generation")
         old_status = body.get("status") or {}
@@ -105,7 +109,10 @@ class OnlineEndpointReconciler:
             hpa = build_hpa(endpoint, deployment, model)
             if hpa is not None:
                 self._apply(owner, hpa)
-        self._prune(endpoint)
+        pruned_for = (body["metadata"]["uid"], generation)
+        if self._pruned.get((namespace, name)) != pruned_for:
+            self._prune(endpoint)
+            self._pruned[(namespace, name)] = pruned_for
 
         observations = {
             d.name: self._observe(namespace, child_name(name, d.name))

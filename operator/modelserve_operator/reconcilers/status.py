@@ -8,6 +8,7 @@ from typing import Any
 from .. import conditions as cond
 from .. import constants as c
 from ..kube import Kube
+from ..metrics import record_conditions
 
 
 def write_status(
@@ -29,6 +30,8 @@ def write_status(
     status["conditions"] = cond.summarize(
         old.get("conditions"), summary, meta.get("generation"), dt.datetime.now(dt.UTC)
     )
+    # Exported even when unchanged: a restarted operator must report what it finds.
+    record_conditions(kind, meta["namespace"], meta["name"], status["conditions"])
     patch = status_patch(old, status)
     if not patch:
         return status
