@@ -13,6 +13,7 @@ APT_PACKAGES=(
   containerd runc                # the real node's container runtime
   containernetworking-plugins    # CNI bridge + portmap for the real node
   conntrack iptables iproute2    # kube-proxy (iptables mode) and the node's network
+  prometheus                     # promtool checks the chart's alert rules
 )
 
 missing=()

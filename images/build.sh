@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build modelserve's container images locally: images/build.sh [serving|router|pause|base|all].
+# Build modelserve's container images locally:
+#   images/build.sh [serving|operator|router|pause|base|all].
 # `images/build.sh containerd-import` then loads the built images into a containerd.
 #
 # Our build machines reach no container registry, only Debian's and PyPI's, so the base
@@ -80,8 +81,9 @@ host_python() {
   if [[ -x "$REPO_ROOT/.venv/bin/python" ]]; then echo "$REPO_ROOT/.venv/bin/python"; else echo python3; fi
 }
 
-scoring_requirements() {
-  # The same list the Dockerfile installs, plus what building modelserve itself needs.
+image_requirements() {
+  # What the scoring and operator Dockerfiles install (the base dependencies and their
+  # extras), plus what building modelserve itself needs: one wheelhouse serves both.
   python3 - "$REPO_ROOT/pyproject.toml" <<'PY'
 import sys
 import tomllib
@@ -89,7 +91,8 @@ import tomllib
 with open(sys.argv[1], "rb") as f:
     pyproject = tomllib.load(f)
 project = pyproject["project"]
-wanted = project["dependencies"] + project["optional-dependencies"]["scoring"]
+extras = project["optional-dependencies"]
+wanted = project["dependencies"] + extras["scoring"] + extras["operator"]
 print("\n".join(wanted + pyproject["build-system"]["requires"]))
 PY
 }
@@ -97,9 +100,9 @@ PY
 ensure_wheels() {
   mkdir -p "$WHEEL_CACHE"
   local wanted="$WHEEL_CACHE/requirements.in"
-  if [[ -f "$WHEEL_CACHE/complete" ]] && cmp -s <(scoring_requirements) "$wanted"; then return; fi
+  if [[ -f "$WHEEL_CACHE/complete" ]] && cmp -s <(image_requirements) "$wanted"; then return; fi
   log "downloading ${PYTHON_TAG} manylinux wheels into $WHEEL_CACHE"
-  scoring_requirements >"$wanted"
+  image_requirements >"$wanted"
   rm -f "$WHEEL_CACHE/complete"
   # The image's Python (Debian bookworm: CPython 3.11, glibc 2.36) decides the tags, not
   # the host's, so they are given explicitly; pip does not widen a given manylinux tag
@@ -150,6 +153,14 @@ build_serving() {
     --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg OFFLINE_WHEELS=1 "$REPO_ROOT"
 }
 
+build_operator() {
+  ensure_base_image
+  ensure_wheels
+  sync_wheelhouse
+  docker_build "modelserve/operator:$TAG" -f "$REPO_ROOT/operator/Dockerfile" \
+    --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg OFFLINE_WHEELS=1 "$REPO_ROOT"
+}
+
 build_router() {
   ensure_base_image
   docker_build "modelserve/router:$TAG" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
@@ -167,7 +178,8 @@ import_into_containerd() {
   # names them docker.io/modelserve/…:dev, which is what "modelserve/…:dev" in a pod means.
   local address="${CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}"
   local namespace="${MODELSERVE_CONTAINERD_NAMESPACE:-k8s.io}"
-  local images=("modelserve/scoring:$TAG" "modelserve/router:$TAG" "modelserve/pause:$TAG")
+  local images=("modelserve/scoring:$TAG" "modelserve/operator:$TAG" "modelserve/router:$TAG"
+    "modelserve/pause:$TAG")
   log "importing ${images[*]} into containerd at $address (namespace $namespace)"
   docker save "${images[@]}" | ctr --address "$address" -n "$namespace" images import - >/dev/null
 }
@@ -177,12 +189,13 @@ target="${1:-all}"
 case "$target" in
   base) ensure_base_image ;;
   serving) build_serving ;;
+  operator) build_operator ;;
   router) build_router ;;
   pause) build_pause ;;
-  all) build_serving; build_router; build_pause ;;
+  all) build_serving; build_operator; build_router; build_pause ;;
   containerd-import) import_into_containerd ;;
   *)
-    log "unknown target '$target' (expected serving, router, pause, base, all or containerd-import)"
+    log "unknown target '$target' (expected serving, operator, router, pause, base, all or containerd-import)"
     exit 2
     ;;
 esac
