@@ -19,6 +19,7 @@ from modelserve_cluster.node.lifecycle import Node
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCORING_IMAGE = "modelserve/scoring:dev"
 ROUTER_IMAGE = "modelserve/router:dev"
+OPERATOR_IMAGE = "modelserve/operator:dev"
 
 
 class Kube:
@@ -67,18 +68,28 @@ def router_image() -> str:
 
 
 @pytest.fixture(scope="session")
-def node(cluster, scoring_image: str, router_image: str) -> Iterator[real_node.NodeStatus]:
+def operator_image() -> str:
+    """The operator's image, built by images/build.sh when Docker lacks it."""
+    return _local_image(OPERATOR_IMAGE, "operator")
+
+
+@pytest.fixture(scope="session")
+def node(
+    cluster, scoring_image: str, router_image: str, operator_image: str
+) -> Iterator[real_node.NodeStatus]:
     """A real node on the shared control plane (`cluster`, tests/conftest.py); down at the end.
 
-    Set MODELSERVE_KEEP_NODE=1 to leave it running afterwards (a warm start saves a minute).
+    It is left running afterwards, so the next run starts warm (a minute saved) and other
+    test runs sharing it are not cut off; `modelserve-cluster down` stops it (CI does).
+    Set MODELSERVE_KEEP_NODE=0 to stop it when the session ends.
     """
-    images = (scoring_image, router_image)
+    images = (scoring_image, router_image, operator_image)
     status = real_node.up(app_images=images)
     assert status.healthy, f"node not healthy: {status}"
     # up() passes over an image Docker lacks; here a missing one must fail, not surprise later.
     Node().import_images(images, required=True)
     yield status
-    if os.environ.get("MODELSERVE_KEEP_NODE") != "1":
+    if os.environ.get("MODELSERVE_KEEP_NODE", "1") == "0":
         real_node.down()
 
 

@@ -1,0 +1,257 @@
+"""The walk-through on any cluster: Helm-install the operator, serve a model, print a prediction.
+
+One sequence for every cluster, so they cannot drift apart: `hack/quickstart.sh` runs it
+on the local cluster, `hack/kind.sh` on kind, and tests/e2e/test_walkthrough.py in CI.
+
+    walkthrough.py up   --kubeconfig PATH [--pin-node NAME] [--namespace NS] [--release R]
+    walkthrough.py down --kubeconfig PATH [--namespace NS] [--release R]
+
+`up` installs the chart (the operator runs in a pod and watches only NS), registers an
+iris classifier (artifact in a ConfigMap, its sha256 in the Model), applies
+examples/first-endpoint/endpoint.yaml, waits for Ready and prints a prediction made
+through the endpoint's router with its key, over `kubectl port-forward`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import joblib
+import yaml
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+REPO = Path(__file__).resolve().parents[1]
+CHART = REPO / "charts" / "modelserve"
+EXAMPLE = REPO / "examples" / "first-endpoint" / "endpoint.yaml"
+IMAGE_TAG = os.environ.get("MODELSERVE_IMAGE_TAG", "dev")
+SAMPLE_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+
+
+class Cluster:
+    """kubectl and helm against one kubeconfig."""
+
+    def __init__(self, kubeconfig: str) -> None:
+        self.kubeconfig = kubeconfig
+        self.kubectl_bin = _tool("kubectl")
+        self.helm_bin = _tool("helm")
+
+    def kubectl(self, *args: str, input_text: str | None = None, check: bool = True) -> str:
+        return _run([self.kubectl_bin, f"--kubeconfig={self.kubeconfig}", *args], input_text, check)
+
+    def helm(self, *args: str) -> str:
+        return _run([self.helm_bin, f"--kubeconfig={self.kubeconfig}", *args])
+
+
+def _tool(name: str) -> str:
+    """The project's own build of a tool (cluster/build-binaries.sh), else the one on PATH."""
+    built = subprocess.run(
+        [str(REPO / "cluster" / "build-binaries.sh"), "--print-dir"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if built and Path(built, name).exists():
+        return str(Path(built, name))
+    return name
+
+
+def _run(argv: list[str], input_text: str | None = None, check: bool = True) -> str:
+    result = subprocess.run(argv, input=input_text, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        tool = Path(argv[0]).name
+        sys.exit(f"{tool} {' '.join(argv[2:])} failed:\n{result.stderr.strip()}")
+    return result.stdout
+
+
+def step(message: str) -> None:
+    print(f"--> {message}", flush=True)
+
+
+def install_operator(
+    cluster: Cluster, release: str, operator_namespace: str, watch: str, pin_node: str | None
+) -> None:
+    """Install (or upgrade) the chart: the operator in a pod, watching only `watch`."""
+    values: dict = {
+        "image": {"tag": IMAGE_TAG},
+        "workloads": {
+            "scoringImage": {"tag": IMAGE_TAG},
+            "routerImage": {"tag": IMAGE_TAG},
+        },
+        "watchNamespaces": [watch],
+    }
+    if pin_node:
+        # Clusters with simulated nodes (ours) must keep real pods on the real node.
+        selector = {"kubernetes.io/hostname": pin_node}
+        values["nodeSelector"] = selector
+        values["workloads"]["nodeSelector"] = selector
+    cluster.kubectl("create", "namespace", watch, check=False)
+    step(f"helm install {release} (namespace {operator_namespace}, watching {watch})")
+    cluster.helm(
+        "upgrade",
+        "--install",
+        release,
+        str(CHART),
+        "--namespace",
+        operator_namespace,
+        "--create-namespace",
+        "--values",
+        _values_file(values),
+        "--wait",
+        "--timeout",
+        "5m",
+    )
+
+
+def _values_file(values: dict) -> str:
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"modelserve-walkthrough-{os.getpid()}.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return str(path)
+
+
+def sample_model() -> list[dict]:
+    """An iris classifier as a ConfigMap artifact and the Model that names its digest."""
+    x, y = load_iris(return_X_y=True)
+    buffer = io.BytesIO()
+    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
+    artifact = buffer.getvalue()
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "iris-model-1"},
+            "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
+        },
+        {
+            "apiVersion": "modelserve.io/v1alpha1",
+            "kind": "Model",
+            "metadata": {"name": "iris-1"},
+            "spec": {
+                "modelName": "iris",
+                "version": "1",
+                "framework": "sklearn",
+                "description": "Logistic regression on the iris data set (walk-through).",
+                "artifact": {
+                    "uri": "configmap://iris-model-1/model.joblib",
+                    "sha256": hashlib.sha256(artifact).hexdigest(),
+                },
+            },
+        },
+    ]
+
+
+def serve_example(cluster: Cluster, namespace: str) -> None:
+    step(f"register the iris model and apply {EXAMPLE.relative_to(REPO)} in {namespace}")
+    cluster.kubectl(
+        "apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump_all(sample_model())
+    )
+    cluster.kubectl("apply", "-n", namespace, "-f", str(EXAMPLE))
+    step("wait for the endpoint to be Ready")
+    cluster.kubectl(
+        "wait", "-n", namespace, "--for=condition=Ready", "onlineendpoint/iris", "--timeout=300s"
+    )
+    print(cluster.kubectl("get", "onlineendpoint", "-n", namespace), end="")
+
+
+def predict(cluster: Cluster, namespace: str) -> dict:
+    """POST two rows to the endpoint's router with its primary key; returns the answer."""
+    secret = json.loads(cluster.kubectl("get", "secret", "iris-keys", "-n", namespace, "-o=json"))
+    key = base64.b64decode(secret["data"]["primaryKey"]).decode()
+    body = json.dumps({"data": SAMPLE_ROWS}).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    deadline = time.monotonic() + 120
+    error: Exception | str = "no attempt"
+    while time.monotonic() < deadline:
+        # A forward is bound to one pod; the router's pods are replaced when its
+        # configuration changes, so a forward that died is simply started again.
+        with PortForward(cluster, namespace, "service/iris", 80) as forward:
+            while time.monotonic() < deadline:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{forward.port}/score", data=body, headers=headers
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as response:
+                        answer = json.loads(response.read())
+                        served_by = response.headers.get("x-modelserve-deployment")
+                        step(f"POST /score -> {response.status} (served by {served_by})")
+                        print(json.dumps(answer))
+                        return answer
+                except OSError as failure:  # the forward or the router is not up (yet)
+                    error = failure
+                    time.sleep(1)
+                    if not forward.alive():
+                        break
+    sys.exit(f"no prediction from the endpoint within 120 s: {error}")
+
+
+class PortForward:
+    """`kubectl port-forward` to a free loopback port, stopped on exit."""
+
+    def __init__(self, cluster: Cluster, namespace: str, target: str, remote: int) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.argv = [
+            cluster.kubectl_bin,
+            f"--kubeconfig={cluster.kubeconfig}",
+            "port-forward",
+            "-n",
+            namespace,
+            "--address=127.0.0.1",
+            target,
+            f"{self.port}:{remote}",
+        ]
+
+    def __enter__(self) -> PortForward:
+        self.process = subprocess.Popen(
+            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        return self
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def __exit__(self, *_: object) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+def down(cluster: Cluster, namespace: str, release: str, operator_namespace: str) -> None:
+    step(f"delete namespace {namespace}, then helm uninstall {release}")
+    # While the operator still runs: Kopf's finalizers come off only through it.
+    cluster.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--timeout=180s")
+    cluster.helm("uninstall", release, "--namespace", operator_namespace, "--ignore-not-found")
+    cluster.kubectl("delete", "namespace", operator_namespace, "--ignore-not-found", check=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["up", "down"])
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--namespace", default="modelserve-quickstart", help="for the example")
+    parser.add_argument("--release", default="modelserve")
+    parser.add_argument("--operator-namespace", default="modelserve-system")
+    parser.add_argument("--pin-node", help="run the operator and the example on this node")
+    args = parser.parse_args()
+    cluster = Cluster(args.kubeconfig)
+    if args.action == "down":
+        down(cluster, args.namespace, args.release, args.operator_namespace)
+        return 0
+    install_operator(cluster, args.release, args.operator_namespace, args.namespace, args.pin_node)
+    serve_example(cluster, args.namespace)
+    predict(cluster, args.namespace)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,379 @@
+"""A BatchDeployment on the real node: 3 instances score 36 CSV files on a node-local volume.
+
+The input and output claims are bound to `local` PersistentVolumes on a fresh host
+directory, so the test writes the input files and reads `predictions.csv` from the host
+exactly where the pods wrote it.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from modelserve_cluster.node.layout import NODE_NAME
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
+
+# The image's user (Dockerfile APP_UID, the operator's NON_ROOT_UID): it writes the output.
+POD_UID = 65532
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+FILE_COUNT = 36
+# A header with no rows: an export of an empty day, scored as zero rows.
+HEADER_ONLY_FILE = 17
+INSTANCES = 3
+MINI_BATCH_SIZE = 4  # 9 mini-batches: 3 per instance
+OUTPUT_PATH = "predictions"
+# Three runner pods and a merge pod start Python with scikit-learn on two busy cores.
+RUN_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class InputFiles:
+    """What the test wrote to the input volume, and what the model says about each row."""
+
+    names: list[str]
+    predictions: dict[str, list[str]]
+
+    def expected_rows(self) -> list[tuple[str, int, str]]:
+        """The documented output: sorted input paths, then the 0-based row in each file."""
+        return [
+            (name, row, label)
+            for name in sorted(self.names)
+            for row, label in enumerate(self.predictions[name])
+        ]
+
+
+@dataclass(frozen=True)
+class Volumes:
+    """Host directories behind the claims "raw" (input) and "scored" (output)."""
+
+    input_dir: Path
+    output_dir: Path
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: float = 2.0) -> Any:
+    """Poll `check()` until truthy and return it; fail naming `what` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
+
+
+def condition(obj: dict | None, type_: str) -> dict:
+    for item in (obj or {}).get("status", {}).get("conditions", []):
+        if item["type"] == type_:
+            return item
+    return {}
+
+
+class Site:
+    """The namespace the operator watches, through the cluster's kubectl."""
+
+    def __init__(self, cluster, namespace: str) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+
+    def kubectl(self, *args: str, input_text: str | None = None, check: bool = True):
+        return self.cluster.kubectl(*args, "-n", self.namespace, input_text=input_text, check=check)
+
+    def apply(self, *documents: dict) -> None:
+        self.kubectl("apply", "-f", "-", input_text=yaml.safe_dump_all(documents))
+
+    def get(self, kind: str, name: str) -> dict | None:
+        result = self.kubectl("get", kind, name, "-o", "json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def items(self, kind: str, selector: str) -> list[dict]:
+        result = self.kubectl("get", kind, "-l", selector, "-o", "json")
+        return json.loads(result.stdout)["items"]
+
+    def explain_run(self) -> None:
+        """Print what a user would look at when a run does not finish."""
+        batch = self.get("batchdeployment", "nightly") or {}
+        print("status:", json.dumps(batch.get("status"), indent=1))
+        print(self.kubectl("get", "pvc,jobs,pods", "-o", "wide", check=False).stdout)
+        for pod in self.items("pods", "modelserve.io/batch-deployment=nightly"):
+            name = pod["metadata"]["name"]
+            logs = self.kubectl("logs", name, "--all-containers", "--tail=30", check=False)
+            print(f"--- {name}\n{logs.stdout}{logs.stderr}")
+
+
+@pytest.fixture(scope="module")
+def model() -> LogisticRegression:
+    """An iris classifier fit on a named frame, so headed files are matched by column name."""
+    x, y = load_iris(return_X_y=True)
+    frame = pd.DataFrame(x, columns=FEATURES)
+    labels = np.asarray(load_iris().target_names)[y]
+    return LogisticRegression(max_iter=1000).fit(frame, labels)
+
+
+@pytest.fixture
+def volumes(cluster, node, namespace: str) -> Iterator[Volumes]:
+    """Claims "raw" and "scored", pre-bound to `local` volumes on the real node's disk."""
+    root = Path(tempfile.mkdtemp(prefix="modelserve-batch-e2e-"))
+    # mkdtemp makes the directory private to root; the pods' user must reach into it.
+    root.chmod(0o755)
+    found = Volumes(root / "input", root / "output")
+    found.input_dir.mkdir(mode=0o755)
+    found.output_dir.mkdir(mode=0o755)
+    # Kubelets apply fsGroup to a local volume, never to hostPath or NFS: owning it works for all.
+    os.chown(found.output_dir, POD_UID, POD_UID)
+    names = []
+    for claim, path in (("raw", found.input_dir), ("scored", found.output_dir)):
+        pv = f"{namespace}-{claim}"
+        names.append(pv)
+        persistent_volume = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": pv},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "",
+                "local": {"path": str(path)},
+                # The scheduler puts every pod using the claim where the directory is.
+                "nodeAffinity": {
+                    "required": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {
+                                        "key": "kubernetes.io/hostname",
+                                        "operator": "In",
+                                        "values": [NODE_NAME],
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                },
+                "claimRef": {"namespace": namespace, "name": claim},
+            },
+        }
+        claim_body = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": claim, "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "volumeName": pv,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+        cluster.kubectl(
+            "apply", "-f", "-", input_text=yaml.safe_dump_all([persistent_volume, claim_body])
+        )
+    try:
+        for claim in ("raw", "scored"):
+            wait_for(
+                lambda c=claim: (
+                    cluster.kubectl(
+                        "get", "pvc", c, "-n", namespace, "-o", "jsonpath={.status.phase}"
+                    ).stdout
+                    == "Bound"
+                ),
+                f"claim {claim} Bound",
+                timeout=60,
+                interval=0.5,
+            )
+        yield found
+    finally:
+        cluster.kubectl("delete", "pvc", "raw", "scored", "-n", namespace, "--wait=false")
+        for pv in names:
+            cluster.kubectl("delete", "pv", pv, "--wait=false", "--ignore-not-found")
+        shutil.rmtree(root)
+
+
+def write_input_files(input_dir: Path, model: LogisticRegression) -> InputFiles:
+    """36 CSV exports of iris rows in three shapes, and a file the glob must leave out.
+
+    By file number mod 3: no header (columns by position); the model's names in its
+    order; the names shuffled after an extra id column (columns by name).
+    """
+    x, _ = load_iris(return_X_y=True)
+    rng = np.random.default_rng(20240601)
+    exports = input_dir / "exports"
+    exports.mkdir()
+    names, predictions = [], {}
+    for number in range(FILE_COUNT):
+        name = f"exports/day-{number:03d}.csv"
+        count = 0 if number == HEADER_ONLY_FILE else int(rng.integers(1, 12))
+        frame = pd.DataFrame(x[rng.integers(0, len(x), size=count)], columns=FEATURES)
+        style = number % 3
+        if style == 0:
+            frame.to_csv(input_dir / name, header=False, index=False)
+        elif style == 1:
+            frame.to_csv(input_dir / name, index=False)
+        else:
+            shuffled = frame[["petal_width", "sepal_length", "petal_length", "sepal_width"]]
+            shuffled.insert(0, "export_id", range(count))
+            shuffled.to_csv(input_dir / name, index=False)
+        names.append(name)
+        predictions[name] = model.predict(frame).tolist() if count else []
+    (exports / "notes.txt").write_text("not an export: the glob leaves this file out\n")
+    return InputFiles(names, predictions)
+
+
+def register_model(site: Site, model: LogisticRegression) -> None:
+    """Model iris version 1, its artifact in a ConfigMap with the artifact's sha256."""
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    artifact = buffer.getvalue()
+    site.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "iris-artifact"},
+            "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
+        },
+        {
+            "apiVersion": "modelserve.io/v1alpha1",
+            "kind": "Model",
+            "metadata": {"name": "iris-1"},
+            "spec": {
+                "modelName": "iris",
+                "version": "1",
+                "framework": "sklearn",
+                "artifact": {
+                    "uri": "configmap://iris-artifact/model.joblib",
+                    "sha256": hashlib.sha256(artifact).hexdigest(),
+                },
+            },
+        },
+    )
+    wait_for(
+        lambda: condition(site.get("model", "iris-1"), "Ready").get("status") == "True",
+        "Model iris-1 Ready",
+        timeout=120,
+        interval=0.5,
+    )
+
+
+@pytest.fixture
+def site(cluster, node, namespace: str, operator_factory, monkeypatch) -> Iterator[Site]:
+    """The operator in-process, every pod it makes pinned to the real node."""
+    operator = operator_factory(
+        namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": f"kubernetes.io/hostname={NODE_NAME}"}
+    )
+    operator.start()
+    try:
+        yield Site(cluster, namespace)
+    finally:
+        operator.delete_objects_and_stop()
+
+
+def read_predictions(path: Path) -> tuple[list[str], list[tuple[str, int, str]]]:
+    with path.open(newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        return header, [(name, int(row), label) for name, row, label in reader]
+
+
+# `volumes` before `site`: the operator deletes the run's objects before the volumes go.
+def test_three_instances_score_36_files_into_one_ordered_predictions_csv(
+    volumes: Volumes, site: Site, model: LogisticRegression
+):
+    files = write_input_files(volumes.input_dir, model)
+    expected = files.expected_rows()
+    register_model(site, model)
+    site.apply(
+        {
+            "apiVersion": "modelserve.io/v1alpha1",
+            "kind": "BatchDeployment",
+            "metadata": {"name": "nightly"},
+            "spec": {
+                "model": {"name": "iris", "version": "1"},
+                "input": {"claimName": "raw", "glob": "exports/*.csv"},
+                "output": {"claimName": "scored", "path": OUTPUT_PATH},
+                "settings": {
+                    "instanceCount": INSTANCES,
+                    "miniBatchSize": MINI_BATCH_SIZE,
+                    "errorThreshold": 0,
+                },
+            },
+        }
+    )
+
+    def finished() -> dict | None:
+        batch = site.get("batchdeployment", "nightly")
+        runs = (batch or {}).get("status", {}).get("runs") or []
+        return batch if runs and runs[-1].get("result") in ("Succeeded", "Failed") else None
+
+    try:
+        done = wait_for(finished, "the run of nightly to finish", timeout=RUN_TIMEOUT_S)
+        assert done["status"]["runs"][-1]["result"] == "Succeeded", condition(done, "Ready")
+    except BaseException:
+        site.explain_run()
+        raise
+
+    # The status a user reads with kubectl.
+    run = done["status"]["runs"][-1]
+    run_id = run["id"]
+    mini_batches = -(-FILE_COUNT // MINI_BATCH_SIZE)
+    assert run["files"] == FILE_COUNT
+    assert run["miniBatchesSucceeded"] == mini_batches
+    assert run["miniBatchesFailed"] == 0
+    assert run["rowsScored"] == len(expected)
+    assert run["outputPath"] == f"{OUTPUT_PATH}/{run_id}/predictions.csv"
+    assert run["startTime"] <= run["endTime"]
+    assert condition(done, "Ready")["status"] == "True"
+    assert condition(done, "Ready")["reason"] == "RunSucceeded"
+
+    # Three runner pods, one per index, and the merge pod all ran on the real node.
+    runners = site.items("pods", f"batch.kubernetes.io/job-name={run_id}")
+    indexes = {
+        p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] for p in runners
+    }
+    assert indexes == {"0", "1", "2"}
+    merge = site.items("pods", f"batch.kubernetes.io/job-name={run_id}-m")
+    assert {p["spec"]["nodeName"] for p in runners + merge} == {NODE_NAME}
+    assert {p["status"]["phase"] for p in runners + merge} == {"Succeeded"}
+
+    # The output, read from the node's disk where the status says it is.
+    run_dir = volumes.output_dir / OUTPUT_PATH / run_id
+    header, rows = read_predictions(volumes.output_dir / run["outputPath"])
+    assert header == ["file", "row", "prediction"]
+    seen = Counter((name, row) for name, row, _ in rows)
+    assert [key for key, times in seen.items() if times > 1] == [], "rows written twice"
+    wanted = {(name, row) for name, row, _ in expected}
+    assert wanted - set(seen) == set(), "input rows missing from predictions.csv"
+    assert set(seen) - wanted == set(), "rows in predictions.csv that no input has"
+    assert sorted(rows) == sorted(expected), "predictions differ from the model's own"
+    assert rows == expected, "rows are not in sorted-file, then row, order"
+
+    # The plan the instances shared, and who scored what: mini-batch k by index k mod 3.
+    plan = json.loads((run_dir / "files.json").read_text())
+    assert plan["files"] == sorted(files.names)
+    owners = [
+        json.loads((run_dir / "parts" / f"mb-{k:06d}.json").read_text())["index"]
+        for k in range(mini_batches)
+    ]
+    assert owners == [k % INSTANCES for k in range(mini_batches)]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["failedFiles"] == {}
+    assert summary["rowsScored"] == len(expected)
