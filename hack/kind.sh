@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The walk-through on kind, for people with Docker and kind: creates the cluster from
+# kind-config.yaml, builds and loads the images, installs the chart, applies the first
+# example and prints a prediction. After the cluster, the steps are hack/walkthrough.py:
+# the ones hack/quickstart.sh runs on the local cluster and CI runs in
+# tests/e2e/test_walkthrough.py, so the three cannot drift apart.
+#
+#   hack/kind.sh          # create (or reuse) the cluster and run the walk-through
+#   hack/kind.sh down     # delete the kind cluster
+#
+# Needs: docker, kind, helm and kubectl on PATH (or built by cluster/build-binaries.sh),
+# and Python 3.11 with the project's venv (hack/setup.sh makes it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CLUSTER_NAME="${KIND_CLUSTER_NAME:-modelserve}"
+TAG="${MODELSERVE_IMAGE_TAG:-dev}"
+KUBECONFIG_PATH="${KIND_KUBECONFIG:-$HOME/.modelserve/kind-kubeconfig}"
+
+if [[ "${1:-}" == "down" ]]; then
+  exec kind delete cluster --name "$CLUSTER_NAME"
+fi
+
+for tool in docker kind; do
+  command -v "$tool" >/dev/null || { echo "kind.sh: $tool is not on PATH" >&2; exit 1; }
+done
+[[ -x .venv/bin/python ]] || ./hack/setup.sh
+
+if ! kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
+  kind create cluster --name "$CLUSTER_NAME" --config kind-config.yaml
+fi
+mkdir -p "$(dirname "$KUBECONFIG_PATH")"
+kind get kubeconfig --name "$CLUSTER_NAME" >"$KUBECONFIG_PATH"
+
+./images/build.sh all
+for image in scoring router operator; do
+  kind load docker-image --name "$CLUSTER_NAME" "modelserve/$image:$TAG"
+done
+
+MODELSERVE_IMAGE_TAG="$TAG" .venv/bin/python hack/walkthrough.py up --kubeconfig "$KUBECONFIG_PATH"
