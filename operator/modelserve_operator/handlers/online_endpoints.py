@@ -49,7 +49,12 @@ def _on_child_event(event: dict[str, Any], labels: dict[str, str], namespace: st
 @kopf.on.event("v1", "secrets", labels=_MANAGED)
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=_MANAGED)
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=_MANAGED)
-def child_event(event: dict[str, Any], labels: dict[str, str], namespace: str, **_: Any) -> None:
+def child_event(
+    event: dict[str, Any], body: dict[str, Any], labels: dict[str, str], namespace: str, **_: Any
+) -> None:
+    # Every event counts, the initial listing's too: the reconciler skips re-applying a
+    # child whose last seen version is the one it applied.
+    state().endpoints.children.seen(body, deleted=event.get("type") == "DELETED")
     _on_child_event(event, labels, namespace)
 
 

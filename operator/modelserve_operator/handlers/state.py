@@ -43,8 +43,10 @@ def state() -> OperatorState:
             _state = OperatorState(
                 settings=settings,
                 kube=kube,
-                endpoints=OnlineEndpointReconciler(kube, settings.builder),
-                models=ModelReconciler(kube),
+                endpoints=OnlineEndpointReconciler(
+                    kube, settings.builder, reapply_after=settings.resync_seconds
+                ),
+                models=ModelReconciler(kube, settings.builder),
                 batch_deployments=BatchDeploymentReconciler(kube, settings.builder),
                 queue=WorkQueue(_reconcile, settings.max_workers),
                 resync=Resync(),
@@ -61,7 +63,12 @@ def _reconcile(key: Key) -> object:
         c.KIND_MODEL: shared.models.reconcile,
         c.KIND_BATCH_DEPLOYMENT: shared.batch_deployments.reconcile,
     }[kind]
-    return measured(kind, lambda: reconcile(namespace, name), _outcome)
+    result = measured(kind, lambda: reconcile(namespace, name), _outcome)
+    # A reconciler waiting on something no watch reports (a claim) asks to look again.
+    retry_after = getattr(result, "retry_after", None)
+    if retry_after:
+        shared.queue.add(key, retry_after)
+    return result
 
 
 def _outcome(result: object) -> str:

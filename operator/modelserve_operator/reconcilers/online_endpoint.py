@@ -33,6 +33,7 @@ from ..builders.common import keys_secret_name
 from ..builders.router import PRIMARY_KEY, SECONDARY_KEY
 from ..builders.router_config import Backend, RouterConfig, render_key_map, render_nginx_config
 from ..kube import Kube
+from .applied import AppliedChildren, child_key
 from .model_resolution import ModelNotResolved, resolve_model
 from .observed import DeploymentObservation, observe_deployment
 from .status import owned_by, write_status
@@ -63,9 +64,11 @@ def _now() -> dt.datetime:
 class OnlineEndpointReconciler:
     """Builds, applies and observes everything one OnlineEndpoint needs."""
 
-    def __init__(self, kube: Kube, settings: BuilderSettings) -> None:
+    def __init__(self, kube: Kube, settings: BuilderSettings, reapply_after: float = 120.0) -> None:
         self.kube = kube
         self.settings = settings
+        # Fed by the watch (handlers): lets a reconcile skip children nobody changed.
+        self.children = AppliedChildren(max_age=reapply_after)
         # (namespace, name) -> (uid, generation) of the spec last pruned against: only a
         # new spec can make a child unwanted, and pruning lists four kinds.
         self._pruned: dict[tuple[str, str], tuple[str, int]] = {}
@@ -75,6 +78,7 @@ class OnlineEndpointReconciler:
         body = self.kube.get(c.API_VERSION, c.KIND_ONLINE_ENDPOINT, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self._pruned.pop((namespace, name), None)
+            self.children.forget(namespace, name)
             return None
         generation = body["metadata"].get("generation")
         old_status = body.get("status") or {}
@@ -148,8 +152,21 @@ class OnlineEndpointReconciler:
 
     # -- children -----------------------------------------------------------------
 
-    def _apply(self, owner: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
-        return self.kube.apply(with_owner(manifest, owner))
+    def _apply(
+        self, owner: dict[str, Any], manifest: dict[str, Any], need_status: bool = False
+    ) -> dict[str, Any]:
+        """Apply a child unless it is as last applied; `need_status` reads its live status."""
+        desired = with_owner(manifest, owner)
+        unchanged = self.children.unchanged(desired)
+        if unchanged is not None:
+            if not need_status:
+                return unchanged
+            live = self.kube.get(*child_key(desired))
+            if live is not None:
+                return live
+        applied = self.kube.apply(desired)
+        self.children.applied(desired, applied)
+        return applied
 
     def _models(self, namespace: str) -> list[Model]:
         models = []
@@ -198,7 +215,8 @@ class OnlineEndpointReconciler:
     def _keys(self, endpoint: OnlineEndpoint) -> tuple[str, str]:
         """The endpoint's keys: kept once generated, so clients are not locked out."""
         meta = endpoint.metadata
-        live = self.kube.get("v1", "Secret", meta.namespace, keys_secret_name(meta.name))
+        secret = ("v1", "Secret", meta.namespace, keys_secret_name(meta.name))
+        live = self.children.current(*secret) or self.kube.get(*secret)
         data = (live or {}).get("data") or {}
         if PRIMARY_KEY in data and SECONDARY_KEY in data:
             return (
@@ -250,7 +268,9 @@ class OnlineEndpointReconciler:
             self._apply(owner, build_keys_secret(endpoint, primary, secondary, keys_conf))
         self._apply(owner, build_router_configmap(endpoint, nginx_conf))
         config_hash = router_config_hash(nginx_conf, keys_conf)
-        router = self._apply(owner, build_router_deployment(endpoint, config_hash, self.settings))
+        router = self._apply(
+            owner, build_router_deployment(endpoint, config_hash, self.settings), need_status=True
+        )
         self._apply(owner, build_router_service(endpoint))
         return observe_deployment(router, []).rolled_out
 
