@@ -129,7 +129,7 @@ def sample_model() -> list[dict]:
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": "iris-model-1"},
+            "metadata": {"name": "iris-1-artifact"},
             "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
         },
         {
@@ -142,7 +142,7 @@ def sample_model() -> list[dict]:
                 "framework": "sklearn",
                 "description": "Logistic regression on the iris data set (walk-through).",
                 "artifact": {
-                    "uri": "configmap://iris-model-1/model.joblib",
+                    "uri": "configmap://iris-1-artifact/model.joblib",
                     "sha256": hashlib.sha256(artifact).hexdigest(),
                 },
             },

@@ -1,0 +1,353 @@
+"""The examples/ folders applied as a user would, reconciled by the in-process operator on KWOK.
+
+Each example's Model files carry a placeholder digest (the README registers the file with
+`modelserve model register`, which computes the real one). Here the test does what that
+command does: it stores a freshly trained artifact in the ConfigMap the Model's URI names
+and applies the Model with the artifact's real sha256. Every other file is applied as is.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import joblib
+import pytest
+import yaml
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+PLACEHOLDER_DIGEST = "0" * 64
+READY_TIMEOUT_S = 120.0
+
+
+@pytest.fixture(scope="module")
+def artifact() -> bytes:
+    x, y = load_iris(return_X_y=True)
+    buffer = io.BytesIO()
+    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def operator(operator_factory, namespace, monkeypatch) -> Iterator:
+    # Only the simulated nodes: a real node may be joined to the same cluster (e2e tier).
+    running = operator_factory(namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": "type=kwok"})
+    running.start()
+    yield running
+    running.delete_objects_and_stop()
+
+
+def get(cluster, namespace: str, kind: str, name: str) -> dict | None:
+    result = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def condition(obj: dict | None, type_: str) -> dict:
+    for item in (obj or {}).get("status", {}).get("conditions", []):
+        if item["type"] == type_:
+            return item
+    return {}
+
+
+def apply_file(cluster, namespace: str, path: Path) -> None:
+    """`kubectl apply -f <example file>`, the file unchanged."""
+    cluster.kubectl("apply", "-n", namespace, "-f", str(path))
+
+
+def register_models(cluster, namespace: str, documents: list[dict], artifact: bytes) -> list[str]:
+    """What `modelserve model register` does for each Model document; returns their names.
+
+    The example must follow the convention its README documents: a configmap:// URI and
+    the placeholder digest (a real-looking digest would be a file nobody can reproduce).
+    """
+    names = []
+    for model in (d for d in documents if d["kind"] == "Model"):
+        name = model["metadata"]["name"]
+        uri = model["spec"]["artifact"]["uri"]
+        assert uri.startswith("configmap://"), f"{name}: artifact URI {uri!r} is not configmap://"
+        config_map, key = uri.removeprefix("configmap://").split("/", 1)
+        assert model["spec"]["artifact"]["sha256"] == PLACEHOLDER_DIGEST, f"{name}: digest"
+        registered = json.loads(json.dumps(model))
+        registered["spec"]["artifact"]["sha256"] = hashlib.sha256(artifact).hexdigest()
+        stored = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": config_map},
+            "binaryData": {key: base64.b64encode(artifact).decode()},
+        }
+        cluster.kubectl(
+            "apply",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+            input_text=yaml.safe_dump_all([stored, registered]),
+        )
+        names.append(name)
+    assert names, "the example has no Model"
+    return names
+
+
+def register_file(cluster, namespace: str, path: Path, artifact: bytes) -> list[str]:
+    return register_models(cluster, namespace, list(yaml.safe_load_all(path.read_text())), artifact)
+
+
+def wait_current(cluster, namespace: str, kind: str, name: str, check=None) -> dict:
+    """Poll until the object's status is of its current generation, Ready, and passes `check`."""
+    seen: dict = {}
+
+    def done() -> dict | None:
+        obj = get(cluster, namespace, kind, name)
+        seen["status"] = (obj or {}).get("status")
+        if (
+            obj is None
+            or obj.get("status", {}).get("observedGeneration") != (obj["metadata"]["generation"])
+        ):
+            return None
+        if condition(obj, "Ready").get("status") != "True":
+            return None
+        return obj if check is None or check(obj) else None
+
+    try:
+        return cluster.wait_for(done, f"{kind} {name} Ready", READY_TIMEOUT_S)
+    except BaseException:
+        print("last status:", json.dumps(seen.get("status"), indent=1))
+        print(cluster.kubectl("get", "deploy,rs,pods,hpa", "-n", namespace, "-o", "wide").stdout)
+        raise
+
+
+def router_configuration(cluster, namespace: str, endpoint: str) -> str:
+    return get(cluster, namespace, "configmap", f"{endpoint}-router")["data"]["nginx.conf"]
+
+
+def split_entries(config: str) -> set[str]:
+    """The entries of the router's weighted split, e.g. {"90% blue", "* green"}."""
+    block = re.search(r"split_clients [^\n]*\{\n(.*?)\n\s*\}", config, re.DOTALL)
+    lines = block.group(1).splitlines() if block else []
+    return {line.strip().rstrip(";") for line in lines if line.strip()}
+
+
+def service_ip(cluster, namespace: str, name: str) -> str:
+    return get(cluster, namespace, "service", name)["spec"]["clusterIP"]
+
+
+def kstatus(obj: dict) -> str:
+    """kstatus' verdict on a custom resource, by its documented generic rules.
+
+    No Python implementation of kstatus exists, so these are the rules of
+    sigs.k8s.io/cli-utils/pkg/kstatus for a type it has no specific rules for, which is
+    what Flux's health checks and `kpt live status` apply to our kinds: deleting →
+    Terminating; status.observedGeneration behind metadata.generation → InProgress;
+    Reconciling True → InProgress; Stalled True → Failed; anything else → Current.
+    """
+    if obj["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    observed = obj.get("status", {}).get("observedGeneration")
+    if observed is not None and observed != obj["metadata"]["generation"]:
+        return "InProgress"
+    if condition(obj, "Reconciling").get("status") == "True":
+        return "InProgress"
+    if condition(obj, "Stalled").get("status") == "True":
+        return "Failed"
+    return "Current"
+
+
+def test_first_endpoint_serves_its_model_with_all_traffic(cluster, namespace, operator, artifact):
+    folder = EXAMPLES / "first-endpoint"
+    register_file(cluster, namespace, folder / "model.yaml", artifact)
+    apply_file(cluster, namespace, folder / "endpoint.yaml")
+    model = wait_current(cluster, namespace, "model", "iris-1")
+    assert model["status"]["sizeBytes"] == len(artifact)
+    endpoint = wait_current(cluster, namespace, "onlineendpoint", "iris")
+    assert endpoint["status"]["traffic"] == {"blue": 100}
+    assert endpoint["status"]["scoringUri"] == f"http://iris.{namespace}.svc.cluster.local/score"
+    assert get(cluster, namespace, "secret", "iris-keys") is not None
+
+
+def test_blue_green_splits_90_10_then_rolls_back_and_promotes(
+    cluster, namespace, operator, artifact
+):
+    folder = EXAMPLES / "blue-green"
+    register_file(cluster, namespace, folder / "models.yaml", artifact)
+    apply_file(cluster, namespace, folder / "endpoint.yaml")
+    split = wait_current(cluster, namespace, "onlineendpoint", "churn")
+    assert split["status"]["traffic"] == {"blue": 90, "green": 10}
+    versions = {d["name"]: d["modelVersion"] for d in split["status"]["deployments"]}
+    assert versions == {"blue": "1", "green": "2"}
+    config = router_configuration(cluster, namespace, "churn")
+    assert split_entries(config) == {"90% blue", "* green"}
+    assert service_ip(cluster, namespace, "churn-green") in config
+
+    def patch(name: str) -> None:
+        cluster.kubectl(
+            "patch",
+            "onlineendpoint",
+            "churn",
+            "-n",
+            namespace,
+            "--type",
+            "merge",
+            "--patch-file",
+            str(folder / name),
+        )
+
+    patch("rollback-patch.yaml")
+    rolled_back = wait_current(
+        cluster, namespace, "onlineendpoint", "churn", lambda e: e["metadata"]["generation"] > 1
+    )
+    assert rolled_back["status"]["traffic"] == {"blue": 100}
+    assert split_entries(router_configuration(cluster, namespace, "churn")) == {"* blue"}
+    # Green keeps running after a rollback, ready to take traffic again.
+    assert get(cluster, namespace, "deployment", "churn-green") is not None
+
+    patch("promote-patch.yaml")
+    promoted = wait_current(
+        cluster, namespace, "onlineendpoint", "churn", lambda e: e["metadata"]["generation"] > 2
+    )
+    assert promoted["status"]["traffic"] == {"green": 100}
+    assert split_entries(router_configuration(cluster, namespace, "churn")) == {"* green"}
+
+
+def test_mirror_copies_20_percent_to_the_shadow_deployment(cluster, namespace, operator, artifact):
+    folder = EXAMPLES / "mirror"
+    register_file(cluster, namespace, folder / "models.yaml", artifact)
+    apply_file(cluster, namespace, folder / "endpoint.yaml")
+    endpoint = wait_current(cluster, namespace, "onlineendpoint", "risk")
+    assert endpoint["status"]["mirrorTraffic"] == {"shadow": 20}
+    assert endpoint["status"]["traffic"] == {"live": 100}
+    config = router_configuration(cluster, namespace, "risk")
+    assert "mirror" in config
+    assert service_ip(cluster, namespace, "risk-shadow") in config
+
+
+def test_autoscaling_makes_an_hpa_with_the_examples_bounds(cluster, namespace, operator, artifact):
+    folder = EXAMPLES / "autoscaling"
+    register_file(cluster, namespace, folder / "model.yaml", artifact)
+    apply_file(cluster, namespace, folder / "endpoint.yaml")
+    endpoint = wait_current(cluster, namespace, "onlineendpoint", "demand")
+    assert endpoint["status"]["deployments"][0]["modelVersion"] == "1"  # "latest" resolved
+    hpa = get(cluster, namespace, "hpa", "demand-main")
+    assert hpa is not None, "the autoscaled deployment has no HorizontalPodAutoscaler"
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "demand-main"
+    assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
+    assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
+    container = get(cluster, namespace, "deployment", "demand-main")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert container["resources"]["requests"]["cpu"] == "200m"
+
+
+def test_gitops_directory_reports_kstatus_current_in_progress_and_failed(
+    cluster, namespace, operator, artifact
+):
+    folder = EXAMPLES / "gitops"
+    rendered = cluster.kubectl("kustomize", str(folder)).stdout
+    documents = list(yaml.safe_load_all(rendered))
+    assert {d["kind"] for d in documents} == {"Model", "OnlineEndpoint"}
+    register_models(cluster, namespace, documents, artifact)
+    others = [d for d in documents if d["kind"] != "Model"]
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump_all(others))
+
+    # Synced and healthy: what Flux and `kpt live status` call Current.
+    for kind, name in (("model", "sentiment-1"), ("onlineendpoint", "sentiment")):
+        obj = wait_current(cluster, namespace, kind, name)
+        assert kstatus(obj) == "Current", obj["status"]
+        assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "sentiment"
+
+    # A commit lands while nothing has reconciled it yet: InProgress, not a stale Current.
+    operator.stop()
+    cluster.kubectl(
+        "patch",
+        "onlineendpoint",
+        "sentiment",
+        "-n",
+        namespace,
+        "--type",
+        "json",
+        "-p",
+        '[{"op": "replace", "path": "/spec/deployments/0/instanceCount", "value": 3}]',
+    )
+    pending = get(cluster, namespace, "onlineendpoint", "sentiment")
+    assert condition(pending, "Ready")["status"] == "True"  # Ready alone would mislead
+    assert kstatus(pending) == "InProgress"
+    operator.start()
+    caught_up = wait_current(
+        cluster,
+        namespace,
+        "onlineendpoint",
+        "sentiment",
+        lambda e: e["status"]["deployments"][0]["readyReplicas"] == 3,
+    )
+    assert kstatus(caught_up) == "Current"
+
+    # The Model committed with the placeholder digest is refused: Failed, with the reason.
+    unregistered = next(d for d in documents if d["kind"] == "Model")
+    unregistered = json.loads(json.dumps(unregistered))
+    unregistered["metadata"]["name"] = "sentiment-2"
+    unregistered["spec"]["version"] = "2"
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump(unregistered))
+    failed = cluster.wait_for(
+        lambda: (
+            (m := get(cluster, namespace, "model", "sentiment-2")) and kstatus(m) == "Failed" and m
+        ),
+        "Model sentiment-2 Failed",
+        READY_TIMEOUT_S,
+    )
+    assert condition(failed, "Ready")["reason"] == "DigestMismatch"
+    assert condition(failed, "Stalled")["status"] == "True"
+
+
+@pytest.mark.parametrize(
+    ("obj", "verdict"),
+    [
+        ({"metadata": {"generation": 2}, "status": {"observedGeneration": 1}}, "InProgress"),
+        (
+            {
+                "metadata": {"generation": 1},
+                "status": {
+                    "observedGeneration": 1,
+                    "conditions": [{"type": "Reconciling", "status": "True"}],
+                },
+            },
+            "InProgress",
+        ),
+        (
+            {
+                "metadata": {"generation": 1},
+                "status": {
+                    "observedGeneration": 1,
+                    "conditions": [{"type": "Stalled", "status": "True"}],
+                },
+            },
+            "Failed",
+        ),
+        ({"metadata": {"generation": 1, "deletionTimestamp": "x"}}, "Terminating"),
+        ({"metadata": {"generation": 1}, "status": {"observedGeneration": 1}}, "Current"),
+    ],
+    ids=["stale-generation", "reconciling", "stalled", "deleting", "current"],
+)
+def test_the_kstatus_rules_used_above(obj, verdict):
+    assert kstatus(obj) == verdict
+
+
+def test_every_example_folder_has_a_readme_naming_its_files_and_a_test():
+    integration = Path(__file__).read_text()
+    e2e = (Path(__file__).parents[1] / "e2e" / "test_examples_e2e.py").read_text()
+    folders = sorted(p for p in EXAMPLES.iterdir() if p.is_dir())
+    assert len(folders) >= 7
+    for folder in folders:
+        readme = folder / "README.md"
+        assert readme.is_file(), f"{folder.name} has no README.md"
+        text = readme.read_text()
+        for manifest in sorted(folder.glob("*.yaml")):
+            assert manifest.name in text, f"{folder.name}/README.md never mentions {manifest.name}"
+        applied_by = f'EXAMPLES / "{folder.name}"'
+        assert applied_by in integration or applied_by in e2e, f"no test applies {folder.name}"
