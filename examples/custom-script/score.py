@@ -15,7 +15,7 @@ SPECIES = ("setosa", "versicolor", "virginica")
 model = None
 
 
-def init():
+def init() -> None:
     global model
     # The operator has fetched the artifact here and checked its sha256 before init().
     model_dir = os.environ["MODELSERVE_MODEL_DIR"]
@@ -23,13 +23,13 @@ def init():
     model = joblib.load(path)
 
 
-def run(raw_data):
+def run(raw_data: str) -> dict:
     rows = np.asarray(json.loads(raw_data)["data"], dtype=np.float64)
     probabilities = model.predict_proba(rows)
     best = probabilities.argmax(axis=1)
     return {
         "predictions": [
             {"species": SPECIES[int(model.classes_[i])], "confidence": round(float(p[i]), 4)}
-            for i, p in zip(best, probabilities)
+            for i, p in zip(best, probabilities, strict=True)
         ]
     }

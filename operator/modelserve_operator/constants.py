@@ -26,6 +26,7 @@ MANAGED_BY = "modelserve-operator"
 COMPONENT_SCORING = "scoring"
 COMPONENT_ROUTER = "router"
 COMPONENT_BATCH = "batch"
+COMPONENT_TRAINING = "training"
 
 ANNOTATION_ROUTER_CONFIG_HASH = f"{GROUP}/router-config-hash"
 ANNOTATION_RUN = f"{GROUP}/run"

@@ -205,16 +205,54 @@ class Kube:
         )
 
     def patch(
-        self, api_version: str, kind: str, namespace: str | None, name: str, patch: dict
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        patch: dict,
+        *,
+        field_manager: str | None = None,
     ) -> dict[str, Any] | None:
-        """Merge-patch an object (metadata such as annotations)."""
+        """Merge-patch an object (metadata such as annotations, or a spec the operator steps).
+
+        A patch carrying metadata.resourceVersion fails with 409 if the object changed.
+        """
         resource = kind_of(api_version, kind)
+        query = [("fieldManager", field_manager)] if field_manager else None
         return self._request(
             "PATCH",
             f"{resource.collection_path(namespace)}/{name}",
+            query=query,
             body=patch,
             content_type="application/merge-patch+json",
         )
+
+    def pod_proxy_get(
+        self, namespace: str, pod: str, port: int, path: str, timeout_s: float = 5.0
+    ) -> dict[str, Any]:
+        """GET a JSON document from a pod's port through the API server's pod proxy."""
+        url_path = f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/{path.lstrip('/')}"
+        method, url, headers, _, _ = self._api.param_serialize(
+            "GET",
+            url_path,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self._api.call_api(
+            method, url, header_params=headers, _request_timeout=timeout_s
+        )
+        raw = response.read()
+        if response.status >= 400:
+            raise KubeError(
+                response.status, "ProxyError", raw.decode(errors="replace")[:500] or "no body"
+            )
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise KubeError(
+                response.status, "ProxyError", f"{path} did not answer JSON: {raw[:200]!r}"
+            ) from None
 
     def emit_event(
         self,

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelserve_scoring.errors import ScoringError
+from modelserve_scoring.errors import NotFound, PayloadTooLarge, ScoringError
 from modelserve_scoring.service import SERVER_VERSION, ScoringService
 
 
@@ -82,6 +82,30 @@ def build_api(service: ScoringService) -> FastAPI:
         """200 when this version is ready, 503 before."""
         service.check_model(model_name, model_version)
         return _readiness(service)
+
+    @app.post("/feedback")
+    async def feedback(request: Request) -> dict:
+        """Ground truth for an earlier prediction, matched by its x-request-id."""
+        if service.script is not None:
+            raise NotFound(
+                "this deployment is served by a custom scoring script: its predictions are not "
+                "remembered, so feedback cannot be matched"
+            )
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > service.settings.max_body_bytes:
+                raise PayloadTooLarge(
+                    f"request body is over the {service.settings.max_body_bytes}-byte limit"
+                )
+        return {"matched": service.monitoring.give_feedback(body)}
+
+    @app.get("/monitoring")
+    async def monitoring() -> dict:
+        """The live window against the training baseline, and the rolling performance."""
+        # histograms over the whole window: off the event loop, predictions keep flowing
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, service.monitoring.document)
 
     @app.get("/v1/models/{model_name}")
     async def v1_model(model_name: str) -> dict:

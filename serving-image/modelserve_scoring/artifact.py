@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from modelserve_scoring.errors import ArtifactError
@@ -60,19 +61,57 @@ def find_artifact(model_dir: Path) -> Path:
     return found[0]
 
 
-def fetch_artifact(uri: str, expected_sha256: str, dest_dir: Path, timeout_s: float = 60.0) -> Path:
-    """Copy or download uri into dest_dir; only once its sha256 matches does it get its name."""
+def copy_optional_files(source_dir: Path, names: Sequence[str], dest_dir: Path) -> list[Path]:
+    """Copy the named files found next to a local artifact (its baseline.json); absent = skipped.
+
+    They are data read as JSON, never unpickled, so they carry no digest of their own.
+    """
+    copied = []
+    for name in names:
+        if not name or Path(name).name != name:
+            raise ArtifactError(f"optional file {name!r} must be a plain file name")
+        source = source_dir / name
+        if not source.is_file():
+            continue
+        fd, tmp_name = tempfile.mkstemp(prefix=".fetch-", dir=dest_dir)
+        os.close(fd)
+        try:
+            shutil.copyfile(source, tmp_name)
+            os.replace(tmp_name, dest_dir / name)
+        except OSError as exc:
+            raise ArtifactError(f"cannot copy {source}: {exc}") from exc
+        finally:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+        copied.append(dest_dir / name)
+    return copied
+
+
+def fetch_artifact(
+    uri: str,
+    expected_sha256: str,
+    dest_dir: Path,
+    optional_files: Sequence[str] = (),
+    timeout_s: float = 60.0,
+) -> Path:
+    """Copy or download uri into dest_dir; only once its sha256 matches does it get its name.
+
+    `optional_files` next to a local artifact are copied along when present.
+    """
     parsed = urllib.parse.urlparse(uri)
+    source_dir: Path | None = None
     if parsed.scheme in ("http", "https"):
         name = Path(urllib.parse.unquote(parsed.path)).name
         opener = lambda: urllib.request.urlopen(uri, timeout=timeout_s)  # noqa: E731
     elif parsed.scheme == "file":
         source = Path(urllib.parse.unquote(parsed.path))
         name = source.name
+        source_dir = source.parent
         opener = lambda: source.open("rb")  # noqa: E731
     elif parsed.scheme == "" or len(parsed.scheme) == 1:  # a local path (or a Windows drive)
         source = Path(uri)
         name = source.name
+        source_dir = source.parent
         opener = lambda: source.open("rb")  # noqa: E731
     else:
         raise ArtifactError(
@@ -96,6 +135,8 @@ def fetch_artifact(uri: str, expected_sha256: str, dest_dir: Path, timeout_s: fl
         check_digest(digest.hexdigest(), expected_sha256, uri)
         final = dest_dir / name
         shutil.move(tmp_name, final)
+        if source_dir is not None:
+            copy_optional_files(source_dir, optional_files, dest_dir)
         return final
     finally:
         if os.path.exists(tmp_name):

@@ -1,4 +1,4 @@
-"""Command line: `serve` (online), `fetch` (artifact init container), `batch` and `batch-merge`."""
+"""Command line: `serve` (online), `fetch` (artifact init), `batch`, `batch-merge` and `train`."""
 
 from __future__ import annotations
 
@@ -43,9 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--uri", required=True, help="http(s)://, file:// or a local path")
     fetch.add_argument("--sha256", required=True, help="expected sha256 (hex)")
     fetch.add_argument("--dest", required=True, type=Path, help="directory to write it into")
+    fetch.add_argument(
+        "--optional-file",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a file next to a local artifact to copy too when present (e.g. baseline.json); "
+        "repeatable",
+    )
     from modelserve_scoring.batch.cli import register_batch_commands
 
     register_batch_commands(commands)
+    from modelserve_scoring.train.cli import register_train_command
+
+    register_train_command(commands)
     return parser
 
 
@@ -58,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from modelserve_scoring.artifact import fetch_artifact
 
         try:
-            path = fetch_artifact(args.uri, args.sha256, args.dest)
+            path = fetch_artifact(args.uri, args.sha256, args.dest, args.optional_file)
         except ArtifactError as exc:
             print(f"modelserve-scoring fetch: {exc}", file=sys.stderr)
             return 1

@@ -57,3 +57,15 @@ class RequestTimeout(ScoringError):
 
 class ArtifactError(Exception):
     """The artifact is missing, ambiguous or fails its digest check; the server must not load it."""
+
+
+class Conflict(ScoringError):
+    """The request clashes with what was already recorded (409)."""
+
+    status = 409
+
+
+class Unprocessable(ScoringError):
+    """Well-formed JSON whose fields are wrong (422)."""
+
+    status = 422

@@ -12,12 +12,28 @@ name                                        type       meaning (extra labels)
 ``modelserve_inflight_requests``            gauge      scoring requests in progress
 ``modelserve_model_load_seconds``           gauge      time to verify, load and warm up the model
 ``modelserve_model_ready``                  gauge      1 once the model is loaded and warmed up
+``modelserve_model_runtime``                gauge      1 for the runtime serving the model
+                                                       (``runtime``, ``requested``, ``fallback``)
+``modelserve_monitor_window_rows``          gauge      rows in the monitoring window
+``modelserve_feedback_total``               counter    labelled rows received on POST /feedback
+``modelserve_rolling_accuracy``             gauge      accuracy over the feedback window
+                                                       (classifiers; absent until feedback)
+``modelserve_rolling_error``                gauge      MAE / RMSE over the feedback window
+                                                       (regressors; ``kind``: ``mae``, ``rmse``)
+``modelserve_feature_psi``                  gauge      PSI of the window against the training
+                                                       baseline (``feature``; with a baseline)
 ==========================================  =========  ===========================================
 
-``route`` is one of ``v2_infer``, ``score``, ``v1_predict``, ``other``.
+``route`` is one of ``v2_infer``, ``score``, ``v1_predict``, ``other``. ``runtime`` is ``onnx``
+or ``sklearn``; ``fallback`` says why ONNX Runtime is not used although it was asked for
+(``unsupported``, ``session_failed``, ``answers_differ``, ``error``, ``unavailable``), else it
+is empty.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from prometheus_client import (
     CollectorRegistry,
@@ -27,12 +43,78 @@ from prometheus_client import (
     disable_created_metrics,
     start_http_server,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 ROUTES = ("v2_infer", "score", "v1_predict", "other")
 _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+@dataclass(frozen=True)
+class MonitorReading:
+    """What the monitoring metrics show at one scrape (see modelserve_scoring.monitoring)."""
+
+    window_rows: int = 0
+    feedback_total: int = 0
+    accuracy: float | None = None
+    mae: float | None = None
+    rmse: float | None = None
+    psi: dict[str, float] = field(default_factory=dict)
+
+
+class _MonitorCollector:
+    """Reads the monitoring state at scrape time: PSI is computed per scrape, not per request."""
+
+    def __init__(self, ids: tuple[str, ...], read: Callable[[], MonitorReading]) -> None:
+        self._ids = list(ids)
+        self._read = read
+
+    def describe(self) -> list[Metric]:
+        return []  # no collect() at registration: the model may not be loaded yet
+
+    def collect(self) -> Iterator[Metric]:
+        reading = self._read()
+        base = ["model", "version", "deployment"]
+        ids = self._ids
+        rows = GaugeMetricFamily(
+            "modelserve_monitor_window_rows", "Rows in the rolling monitoring window.", labels=base
+        )
+        rows.add_metric(ids, reading.window_rows)
+        yield rows
+        total = CounterMetricFamily(
+            "modelserve_feedback", "Labelled rows received on POST /feedback.", labels=base
+        )
+        total.add_metric(ids, reading.feedback_total)
+        yield total
+        if reading.accuracy is not None:
+            accuracy = GaugeMetricFamily(
+                "modelserve_rolling_accuracy",
+                "Accuracy over the feedback window (classifiers).",
+                labels=base,
+            )
+            accuracy.add_metric(ids, reading.accuracy)
+            yield accuracy
+        if reading.mae is not None and reading.rmse is not None:
+            error = GaugeMetricFamily(
+                "modelserve_rolling_error",
+                "Error over the feedback window (regressors), by kind: mae or rmse.",
+                labels=[*base, "kind"],
+            )
+            error.add_metric([*ids, "mae"], reading.mae)
+            error.add_metric([*ids, "rmse"], reading.rmse)
+            yield error
+        if reading.psi:
+            psi = GaugeMetricFamily(
+                "modelserve_feature_psi",
+                "Population stability index of the monitoring window against the training "
+                "baseline, per feature.",
+                labels=[*base, "feature"],
+            )
+            for feature, value in reading.psi.items():
+                psi.add_metric([*ids, feature], value)
+            yield psi
 
 
 class ScoringMetrics:
@@ -82,7 +164,22 @@ class ScoringMetrics:
             base,
             registry=self.registry,
         ).labels(*ids)
+        self._runtime = Gauge(
+            "modelserve_model_runtime",
+            "1 for the runtime serving the model; fallback names why ONNX Runtime is not used "
+            "although it was asked for (empty when it is, or was not asked for).",
+            (*base, "runtime", "requested", "fallback"),
+            registry=self.registry,
+        )
         self._counters: dict[tuple[str, int], Counter] = {}
+
+    def set_runtime(self, runtime: str, requested: str, fallback: str) -> None:
+        """Record which runtime serves the model, what was asked for and why not, if so."""
+        self._runtime.labels(*self._ids, runtime, requested, fallback).set(1)
+
+    def watch_monitoring(self, read: Callable[[], MonitorReading]) -> None:
+        """Export the monitoring window and feedback metrics, read from `read` at each scrape."""
+        self.registry.register(_MonitorCollector(self._ids, read))
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""

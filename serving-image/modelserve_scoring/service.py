@@ -18,9 +18,10 @@ from modelserve_scoring.batcher import MicroBatcher
 from modelserve_scoring.codecs import PREDICT, PREDICT_PROBA, ModelShape, v2_datatype
 from modelserve_scoring.errors import ArtifactError, NotFound
 from modelserve_scoring.metrics import ScoringMetrics
+from modelserve_scoring.monitoring import Monitoring
 from modelserve_scoring.runtime.base import ModelRuntime
+from modelserve_scoring.runtime.compile import CompileOptions, load_runtime
 from modelserve_scoring.runtime.scoring_script import ScoringScript
-from modelserve_scoring.runtime.sklearn_runtime import SklearnRuntime
 from modelserve_scoring.settings import ScoringSettings
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ class ScoringService:
         self.script_executor: ThreadPoolExecutor | None = None
         #: set by the server: asks it to stop (after a failed load)
         self.request_exit: Callable[[], None] = lambda: None
+        #: the live window, feedback memory and their metrics (docs/scoring-server.md#monitoring)
+        self.monitoring = Monitoring(settings)
+        self.metrics.watch_monitoring(self.monitoring.reading)
 
     @property
     def ready(self) -> bool:
@@ -104,11 +108,18 @@ class ScoringService:
             self.script = script
         else:
             assert artifact is not None
-            runtime = SklearnRuntime(artifact, settings.artifact_sha256)
-            runtime.load()
-            runtime.warm_up()
+            options = CompileOptions(
+                mode=settings.runtime,
+                validation_rows=settings.onnx_validation_rows,
+                cache=settings.onnx_cache,
+                threads=settings.onnx_threads,
+            )
+            runtime = load_runtime(artifact, settings.artifact_sha256, options)
             self.runtime = runtime
+            fallback = (runtime.selection or {}).get("runtime_fallback") or ""
+            self.metrics.set_runtime(runtime.kind, settings.runtime, fallback)
             self.shape = ModelShape(runtime.n_features, runtime.feature_names)
+            self.monitoring.attach(runtime, artifact)
         self.metrics.load_seconds.set(time.perf_counter() - started)
 
     async def start(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,24 @@ class ScoringSettings(BaseSettings):
     scoring_script: Path | None = Field(
         None, description="A score.py with init()/run(raw_data) replacing the default runtime."
     )
+    runtime: Literal["auto", "sklearn", "onnx"] = Field(
+        "auto",
+        description="auto: ONNX Runtime where it gives scikit-learn's answers on a validation "
+        "sample, else scikit-learn (reason in metadata, metrics, log); onnx: ONNX Runtime or "
+        "refuse to start; sklearn: never convert.",
+    )
+    onnx_validation_rows: int = Field(
+        100_000,
+        ge=1_000,
+        description="Random rows a compiled model must agree on with scikit-learn "
+        "(edge rows come on top).",
+    )
+    onnx_cache: bool = Field(
+        True,
+        description="Keep the compiled model next to the artifact (checked by sha256 on "
+        "reuse) where that directory is writable.",
+    )
+    onnx_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads.")
     host: str = Field("0.0.0.0", description="Address the HTTP and metrics servers bind to.")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the scoring API.")
     metrics_port: int = Field(8082, ge=0, le=65535, description="Port of /metrics.")
@@ -46,3 +65,20 @@ class ScoringSettings(BaseSettings):
     )
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger bodies get 413.")
     log_level: str = Field("info", description="Python log level name.")
+    baseline_path: Path | None = Field(
+        None,
+        description="The trainer's baseline.json; default: baseline.json next to the artifact. "
+        "Missing = no drift statistics, only row counts.",
+    )
+    monitor_sample_rate: float = Field(
+        1.0, ge=0, le=1, description="Share of scored rows that enter the monitoring window."
+    )
+    monitor_window_rows: int = Field(
+        5000, ge=1, description="Rows in the rolling monitoring window (oldest drop out)."
+    )
+    feedback_memory: int = Field(
+        10_000, ge=0, description="Last request ids whose predictions are kept for /feedback."
+    )
+    feedback_window: int = Field(
+        500, ge=1, description="Labelled rows in the rolling accuracy / error window."
+    )

@@ -48,28 +48,31 @@ class Kube:
 
 
 def _local_image(image: str, build_target: str) -> str:
-    """`image` from Docker, built by `images/build.sh <build_target>` when Docker lacks it."""
-    present = subprocess.run(["docker", "image", "inspect", image], capture_output=True)
-    if present.returncode != 0:
-        subprocess.run([str(REPO_ROOT / "images" / "build.sh"), build_target], check=True)
+    """`image` built from the working tree by `images/build.sh <build_target>`.
+
+    Built every session, not only when Docker lacks it: an image left from an older
+    tree would test old code (a scoring image without the trainer, say). Docker's layer
+    cache makes a build of unchanged sources take seconds.
+    """
+    subprocess.run([str(REPO_ROOT / "images" / "build.sh"), build_target], check=True)
     return image
 
 
 @pytest.fixture(scope="session")
 def scoring_image() -> str:
-    """The scoring image, built by images/build.sh when Docker lacks it (cached after once)."""
+    """The scoring image (serve, batch and train), built from the working tree."""
     return _local_image(SCORING_IMAGE, "serving")
 
 
 @pytest.fixture(scope="session")
 def router_image() -> str:
-    """The endpoint router's image (nginx), built by images/build.sh when Docker lacks it."""
+    """The endpoint router's image (nginx), built from the working tree."""
     return _local_image(ROUTER_IMAGE, "router")
 
 
 @pytest.fixture(scope="session")
 def operator_image() -> str:
-    """The operator's image, built by images/build.sh when Docker lacks it."""
+    """The operator's image, built from the working tree."""
     return _local_image(OPERATOR_IMAGE, "operator")
 
 

@@ -2,9 +2,10 @@
 
 The chart's ServiceAccount, Role and RoleBinding are applied to a fresh namespace, the
 operator runs in-process with that ServiceAccount's token (not the admin kubeconfig),
-and every kind of API call it makes is exercised: Models (ConfigMap and PVC artifacts),
-an endpoint with keys, an HPA and a PDB, pruning a deployment, a scheduled batch that
-becomes a one-off run, status patches, Events and the liveness probe.
+and every kind of API call it makes is exercised: Models (ConfigMap and PVC artifacts,
+and one trained by a Job), an endpoint with keys, an HPA and a PDB, pruning a deployment,
+monitoring through the pod proxy, a scheduled batch that becomes a one-off run, status
+patches, Events and the liveness probe.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def operator_as_chart_account(cluster, crds, namespace, monkeypatch, tmp_path) -
     )
     runner.__enter__()
     try:
-        yield {"liveness": liveness}
+        yield {"liveness": liveness, "kubeconfig": kubeconfig}
     finally:
         runner.__exit__(None, None, None)
         state.reset()
@@ -177,6 +178,34 @@ def model(name: str, version: str, uri: str, sha256: str) -> dict:
             "framework": "sklearn",
             "artifact": {"uri": uri, "sha256": sha256},
         },
+    }
+
+
+def trained_model(name: str) -> dict:
+    return {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "Model",
+        "metadata": {"name": name},
+        "spec": {
+            "modelName": name.rsplit("-", 1)[0],
+            "version": "1",
+            "framework": "sklearn",
+            "artifact": {"uri": "pvc://models/trained/1/model.joblib"},
+            "training": {
+                "task": "classification",
+                "data": {"dataset": "iris"},
+                "estimator": {"className": "sklearn.linear_model.LogisticRegression"},
+            },
+        },
+    }
+
+
+def models_claim() -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "models"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     }
 
 
@@ -242,6 +271,19 @@ def test_the_charts_namespaced_rbac_is_enough_for_the_whole_operator(
     )
     assert remote == "ArtifactNotFound"
 
+    # A trained Model: its claim is looked up, its Job created and read back, its pods listed.
+    apply(cluster, namespace, models_claim(), trained_model("trained-1"))
+    job = cluster.wait_for(
+        lambda: get(cluster, namespace, "job", "trained-1-train"), "the training Job"
+    )
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "Model"
+    cluster.wait_for(
+        lambda: (
+            (get(cluster, namespace, "model", "trained-1") or {}).get("status", {}).get("training")
+        ),
+        "Model trained-1 to report its training Job",
+    )
+
     # Removing a deployment prunes its children (list + delete).
     apply(cluster, namespace, endpoint({"blue": blue}, {"blue": 100}))
     cluster.wait_for(
@@ -251,6 +293,28 @@ def test_the_charts_namespaced_rbac_is_enough_for_the_whole_operator(
         ),
         "green's children pruned",
     )
+
+    # Monitoring reads a scoring pod through the pod proxy; retraining may create Models and
+    # promotion patch the endpoint's spec. The simulated pod cannot answer, but the API
+    # server must let the operator ask.
+    kubeconfig = operator_as_chart_account["kubeconfig"]
+    assert can_i(cluster, kubeconfig, "get", "pods", "--subresource=proxy", "-n", namespace)
+    assert can_i(cluster, kubeconfig, "create", "models.modelserve.io", "-n", namespace)
+    cluster.kubectl(
+        "patch", "onlineendpoint", "iris", "-n", namespace, "--type=merge",
+        "-p", json.dumps({"spec": {"monitoring": {"enabled": True, "intervalSeconds": 10}}}),
+    )  # fmt: skip
+    checked = cluster.wait_for(
+        lambda: (
+            (get(cluster, namespace, "onlineendpoint", "iris") or {})
+            .get("status", {})
+            .get("monitoring", {})
+            .get("deployments")
+        ),
+        "a monitoring check of iris",
+    )
+    assert checked[0]["name"] == "blue"
+    assert "forbidden" not in checked[0].get("error", "").lower(), checked
 
     # A scheduled BatchDeployment gets a CronJob; without the schedule, a run Job instead.
     batch = {

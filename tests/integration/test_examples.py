@@ -305,6 +305,34 @@ def test_gitops_directory_reports_kstatus_current_in_progress_and_failed(
     assert condition(failed, "Stalled")["status"] == "True"
 
 
+def test_lifecycle_trains_version_1_and_watches_the_endpoint(cluster, namespace, operator):
+    folder = EXAMPLES / "lifecycle"
+    for name in ("claim.yaml", "model.yaml", "endpoint.yaml"):
+        apply_file(cluster, namespace, folder / name)
+    # Version 1 trains in a Job (on the simulated nodes it cannot finish: the e2e tier,
+    # tests/e2e/test_lifecycle_e2e.py, runs the whole loop on real pods).
+    job = cluster.wait_for(lambda: get(cluster, namespace, "job", "iris-1-train"), "the Job")
+    assert job["metadata"]["ownerReferences"][0]["name"] == "iris-1"
+    endpoint = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and condition(e, "DataDrift").get("reason") == "NotJudged"
+            and e
+        ),
+        "the endpoint's first monitoring check",
+    )
+    assert condition(endpoint, "PerformanceDegraded")["status"] == "Unknown"
+    retrain = endpoint["spec"]["monitoring"]["retrain"]
+    assert (retrain["promotion"], retrain["steps"]) == ("auto", [10, 50, 100])
+    assert retrain["template"]["split"] == {  # the API server filled in the defaults
+        "train": 0.7,
+        "validation": 0.15,
+        "test": 0.15,
+        "seed": 42,
+        "stratify": True,
+    }
+
+
 @pytest.mark.parametrize(
     ("obj", "verdict"),
     [

@@ -52,10 +52,14 @@ create when the object does not exist yet. docs/helm.md explains each rule.
 {{- define "modelserve.namespacedRules" -}}
 # The three kinds: read by the reconcilers, watched by Kopf.
 - apiGroups: [modelserve.io]
-  resources: [models, batchdeployments]
+  resources: [batchdeployments]
   verbs: [get, list, watch]
+# Monitoring with spec.monitoring.retrain registers the next Model version (created once).
+- apiGroups: [modelserve.io]
+  resources: [models]
+  verbs: [get, list, watch, create]
 # OnlineEndpoint has Kopf create/update/resume handlers, whose bookkeeping Kopf keeps in
-# the object's annotations (patch).
+# the object's annotations (patch); automatic promotion patches spec.deployments/traffic.
 - apiGroups: [modelserve.io]
   resources: [onlineendpoints]
   verbs: [get, list, watch, patch]
@@ -65,7 +69,7 @@ create when the object does not exist yet. docs/helm.md explains each rule.
 # Children carry ownerReferences with blockOwnerDeletion, which clusters enforcing
 # OwnerReferencesPermissionEnforcement only allow with update on the owner's finalizers.
 - apiGroups: [modelserve.io]
-  resources: [onlineendpoints/finalizers, batchdeployments/finalizers]
+  resources: [models/finalizers, onlineendpoints/finalizers, batchdeployments/finalizers]
   verbs: [update]
 # Per deployment and per endpoint: applied, read back, watched; stale ones are pruned.
 - apiGroups: [apps]
@@ -88,14 +92,19 @@ create when the object does not exist yet. docs/helm.md explains each rule.
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch]
-# A pvc:// artifact's claim must exist.
+# Monitoring reads GET /monitoring of one Ready scoring pod through the pod proxy.
+- apiGroups: [""]
+  resources: [pods/proxy]
+  verbs: [get]
+# A pvc:// artifact's claim (and a training Job's claims) must exist.
 - apiGroups: [""]
   resources: [persistentvolumeclaims]
   verbs: [get]
 # Batch runs: an Indexed Job per run and a merge Job, created once; a CronJob when scheduled.
+# A trained Model: its training Job, created once and read back by name.
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [list, watch, create]
+  verbs: [get, list, watch, create]
 - apiGroups: [batch]
   resources: [cronjobs]
   verbs: [get, create, patch, delete]

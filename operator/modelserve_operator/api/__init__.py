@@ -17,6 +17,7 @@ from .online_endpoint import (
     parse_online_endpoint,
 )
 from .resolved import ResolvedModel
+from .training import TrainingSpec, TrainingStatus
 
 __all__ = [
     "Artifact",
@@ -36,6 +37,8 @@ __all__ = [
     "ResolvedModel",
     "ScoringScript",
     "SpecError",
+    "TrainingSpec",
+    "TrainingStatus",
     "parse_batch_deployment",
     "parse_model",
     "parse_online_endpoint",

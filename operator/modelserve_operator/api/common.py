@@ -84,6 +84,13 @@ class ModelReference(ApiModel):
         return self.version == "latest"
 
 
+class Resources(ApiModel):
+    """Requests and limits of a container (core ResourceRequirements subset)."""
+
+    requests: dict[str, str | int] | None = None
+    limits: dict[str, str | int] | None = None
+
+
 class ScoringScript(ApiModel):
     """A Python scoring script kept in a ConfigMap."""
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .common import ApiModel, Condition, ObjectMeta, object_fields, parse_or_raise
+from .training import TrainingSpec, TrainingStatus
 
 SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
 ARTIFACT_URI_PATTERN = (
@@ -20,7 +21,9 @@ class Artifact(ApiModel):
     """Where the serialized model is and the digest it must have."""
 
     uri: str = Field(min_length=1, max_length=2048, pattern=ARTIFACT_URI_PATTERN)
-    sha256: str = Field(pattern=SHA256_PATTERN)
+    # Left out only when spec.training produces the artifact: the trainer reports the
+    # digest and the operator records it in status.training.artifactSha256.
+    sha256: str | None = Field(default=None, pattern=SHA256_PATTERN)
 
     @property
     def scheme(self) -> str:
@@ -54,8 +57,18 @@ class ModelSpec(ApiModel):
     signature: Signature | None = None
     description: str | None = None
     tags: dict[str, str] | None = None
-    # Defined by the training issue; kept as a plain mapping until then.
-    training: dict[str, Any] | None = None
+    training: TrainingSpec | None = None
+
+    @model_validator(mode="after")
+    def _artifact_known_or_trained(self) -> ModelSpec:
+        if self.training is None and self.artifact.sha256 is None:
+            raise ValueError("spec.artifact.sha256 is required unless spec.training produces it")
+        if self.training is not None and self.artifact.scheme != "pvc":
+            raise ValueError(
+                "with spec.training the trainer writes the artifact, so spec.artifact.uri "
+                "must be pvc://<claim>/<path>"
+            )
+        return self
 
 
 class ModelStatus(ApiModel):
@@ -69,6 +82,12 @@ class ModelStatus(ApiModel):
     library_versions: dict[str, str] | None = None
     size_bytes: int | None = None
     metrics: dict[str, Any] | None = None
+    training: TrainingStatus | None = None
+
+    @property
+    def trained_sha256(self) -> str | None:
+        """The digest the training Job reported for the artifact it wrote, if any."""
+        return self.training.artifact_sha256 if self.training else None
 
 
 class Model(ApiModel):

@@ -11,10 +11,12 @@ from .common import (
     Condition,
     ModelReference,
     ObjectMeta,
+    Resources,
     ScoringScript,
     object_fields,
     parse_or_raise,
 )
+from .monitoring import Monitoring, MonitoringStatus
 
 DEPLOYMENT_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
@@ -35,13 +37,6 @@ class Autoscale(ApiModel):
         if self.min_replicas > self.max_replicas:
             raise ValueError("autoscale.minReplicas must not exceed autoscale.maxReplicas")
         return self
-
-
-class Resources(ApiModel):
-    """Requests and limits of the scoring container (core ResourceRequirements subset)."""
-
-    requests: dict[str, str | int] | None = None
-    limits: dict[str, str | int] | None = None
 
 
 class RequestSettings(ApiModel):
@@ -98,6 +93,8 @@ class EndpointDeployment(ApiModel):
     name: str = Field(min_length=1, max_length=22, pattern=DEPLOYMENT_NAME_PATTERN)
     model: ModelReference
     scoring_script: ScoringScript | None = None
+    # Overrides the Model's spec.runtime for this deployment's pods.
+    runtime: Literal["auto", "sklearn", "onnx"] | None = None
     image: str | None = None
     instance_count: int = Field(default=1, ge=0, le=1000)
     autoscale: Autoscale | None = None
@@ -122,6 +119,7 @@ class OnlineEndpointSpec(ApiModel):
     mirror_traffic: dict[str, int] = Field(default_factory=dict)
     deployments: list[EndpointDeployment] = Field(default_factory=list)
     service_monitor: ServiceMonitor = Field(default_factory=ServiceMonitor)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
 
     @model_validator(mode="after")
     def _traffic_consistent(self) -> OnlineEndpointSpec:
@@ -170,6 +168,7 @@ class OnlineEndpointStatus(ApiModel):
     traffic: dict[str, int] = Field(default_factory=dict)
     mirror_traffic: dict[str, int] = Field(default_factory=dict)
     deployments: list[DeploymentStatus] = Field(default_factory=list)
+    monitoring: MonitoringStatus | None = None
 
 
 class OnlineEndpoint(ApiModel):

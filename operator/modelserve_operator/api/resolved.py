@@ -22,11 +22,17 @@ class ResolvedModel:
     def from_model(cls, model: Model) -> ResolvedModel:
         """Take the facts from a parsed Model object."""
         spec = model.spec
+        # A trained Model's digest is only known once its training Job reported it.
+        sha256 = spec.artifact.sha256 or model.status.trained_sha256
+        if sha256 is None:
+            raise ValueError(
+                f"Model {model.metadata.name!r} has no artifact digest yet (training not done)"
+            )
         return cls(
             model_name=spec.model_name,
             version=spec.version,
             framework=spec.framework,
             runtime=spec.runtime,
             artifact_uri=spec.artifact.uri,
-            artifact_sha256=spec.artifact.sha256.lower(),
+            artifact_sha256=sha256.lower(),
         )

@@ -13,6 +13,8 @@ SOURCE_VOLUME = "artifact-source"
 # The emptyDir the model is fetched into, and a writable /tmp (the root fs is read-only).
 MODEL_VOLUME = "model"
 TMP_VOLUME = "tmp"
+# The trainer writes it next to the artifact; the scoring server monitors drift against it.
+BASELINE_FILE = "baseline.json"
 
 
 @dataclass(frozen=True)
@@ -23,13 +25,16 @@ class ArtifactSource:
     file_name: str
     volumes: list[dict[str, Any]] = field(default_factory=list)
     mounts: list[dict[str, Any]] = field(default_factory=list)
+    #: files next to the artifact that fetch copies along when present
+    optional_files: tuple[str, ...] = ()
 
 
 def artifact_source(uri: str) -> ArtifactSource:
     """Translate a Model's artifact URI into what the fetch init container needs.
 
-    pvc:// mounts the claim read-only and fetches the mounted file; configmap:// mounts
-    the one key; http(s):// is downloaded directly. Every path is digest-checked by fetch.
+    pvc:// mounts the claim read-only and fetches the mounted file (and the baseline.json
+    next to it, when there is one); configmap:// mounts the one key; http(s):// is
+    downloaded directly. Every artifact is digest-checked by fetch.
     """
     scheme, _, rest = uri.partition("://")
     if scheme in ("http", "https"):
@@ -52,6 +57,7 @@ def artifact_source(uri: str) -> ArtifactSource:
                 }
             ],
             mounts=[{"name": SOURCE_VOLUME, "mountPath": c.ARTIFACT_SOURCE_DIR, "readOnly": True}],
+            optional_files=(BASELINE_FILE,),
         )
     if scheme == "configmap":
         return ArtifactSource(
@@ -77,6 +83,7 @@ def build_fetch_container(
     security_context: dict[str, Any],
 ) -> dict[str, Any]:
     """The init container that fetches the artifact and verifies its sha256 before any load."""
+    optional = [arg for name in source.optional_files for arg in ("--optional-file", name)]
     return {
         "name": "fetch-model",
         "image": image,
@@ -90,6 +97,7 @@ def build_fetch_container(
             sha256,
             "--dest",
             c.MODEL_DIR,
+            *optional,
         ],
         "volumeMounts": [
             {"name": MODEL_VOLUME, "mountPath": c.MODEL_DIR},

@@ -52,6 +52,8 @@ def _env(deployment: EndpointDeployment, model: ResolvedModel, artifact_path: st
         "MODELSERVE_REQUEST_TIMEOUT_MS": str(settings.request_timeout_ms),
         "MODELSERVE_MAX_BATCH_SIZE": str(settings.max_batch_size),
         "MODELSERVE_MAX_BATCH_DELAY_MS": str(settings.max_batch_delay_ms),
+        # auto | sklearn | onnx: the deployment's choice wins over the Model's
+        "MODELSERVE_RUNTIME": deployment.runtime or model.runtime,
     }
     if deployment.scoring_script is not None:
         env["MODELSERVE_SCORING_SCRIPT"] = posixpath.join(

@@ -1,4 +1,4 @@
-"""Kopf handlers of Model: check it, then let the endpoints that use it catch up."""
+"""Kopf handlers of Model and its training Job: check or train it, then update its endpoints."""
 
 from __future__ import annotations
 
@@ -31,3 +31,15 @@ def model_event(
         deployments = (endpoint.get("spec") or {}).get("deployments") or []
         if any((d.get("model") or {}).get("name") == model_name for d in deployments):
             reconcile_endpoint(namespace, endpoint["metadata"]["name"])
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={c.LABEL_COMPONENT: c.COMPONENT_TRAINING})
+def training_job_event(
+    event: dict[str, Any], body: dict[str, Any], namespace: str, **_: Any
+) -> None:
+    # A training Job started, finished or was deleted: its Model records the outcome.
+    if event.get("type") is None:
+        return
+    for owner in body.get("metadata", {}).get("ownerReferences") or []:
+        if owner.get("kind") == c.KIND_MODEL and owner.get("apiVersion") == c.API_VERSION:
+            reconcile_model(namespace, owner["name"])

@@ -1,26 +1,45 @@
-"""Reconcile a Model: check its artifact reference (and digest where possible), report Ready."""
+"""Reconcile a Model: check its artifact reference (and digest where possible), or train it."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from .. import conditions as cond
 from .. import constants as c
-from ..api import SpecError, parse_model
+from ..api import Model, SpecError, parse_model
+from ..builders.common import BuilderSettings
+from ..builders.training import artifact_location, build_training_job, training_job_name
 from ..kube import Kube
-from .status import write_status
+from .status import owned_by, write_status
+from .training_outcome import observe_training, recorded_outcome
+
+# Nothing watches claims (that would need list/watch on every PVC): a Model waiting for
+# one looks again this often.
+CLAIM_RETRY_S = 15.0
+# Pods of one Job run, whatever its name: a Job deleted and made again gets a new uid.
+JOB_UID_LABEL = "batch.kubernetes.io/controller-uid"
+
+
+@dataclass(frozen=True)
+class ModelOutcome:
+    """What one reconcile concluded, and when to look again if nothing will say."""
+
+    summary: cond.Summary
+    retry_after: float | None = None
 
 
 class ModelReconciler:
-    """Decides whether a registered Model version may be served."""
+    """Decides whether a registered Model version may be served; trains it when asked to."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, settings: BuilderSettings) -> None:
         self.kube = kube
+        self.settings = settings
 
-    def reconcile(self, namespace: str, name: str) -> cond.Summary | None:
-        """Check the Model and write its status; None when it is gone."""
+    def reconcile(self, namespace: str, name: str) -> ModelOutcome | None:
+        """Check (or train) the Model and write its status; None when it is gone."""
         body = self.kube.get(c.API_VERSION, c.KIND_MODEL, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
@@ -28,17 +47,11 @@ class ModelReconciler:
         try:
             model = parse_model(body)
         except SpecError as error:
-            return self._write(body, status, cond.failed("InvalidSpec", str(error)))
+            return self._write(body, status, ModelOutcome(cond.failed("InvalidSpec", str(error))))
         if model.spec.training is not None:
-            return self._write(
-                body,
-                status,
-                cond.failed(
-                    "TrainingNotSupported",
-                    "spec.training is not implemented by this operator version; "
-                    "register a trained artifact instead",
-                ),
-            )
+            outcome = self._train(model, status)
+            # Training takes minutes and ends in a verdict: each step is worth an Event.
+            return self._write(body, status, outcome, record_event=True)
         artifact = model.spec.artifact
         scheme, _, rest = artifact.uri.partition("://")
         target, _, inner = rest.partition("/")
@@ -51,7 +64,71 @@ class ModelReconciler:
                 "ArtifactReferenced",
                 "the artifact is downloaded and its sha256 verified by each scoring pod",
             )
-        return self._write(body, status, summary)
+        return self._write(body, status, ModelOutcome(summary))
+
+    def _train(self, model: Model, status: dict[str, Any]) -> ModelOutcome:
+        """Start the training Job once, then record what it reports."""
+        namespace = model.metadata.namespace
+        job_name = training_job_name(model.metadata.name)
+        recorded = model.status.training
+        job = self.kube.get("batch/v1", "Job", namespace, job_name)
+        if job is None:
+            done = recorded_outcome(model, recorded) if recorded else None
+            if done is not None:
+                # Trained, and the Job was cleaned up: training again would replace an
+                # artifact that may be serving. A new version is a new Model.
+                return ModelOutcome(done)
+            try:
+                missing = self._missing_claims(model)
+            except ValueError as error:
+                return ModelOutcome(cond.failed("InvalidSpec", str(error)))
+            if missing:
+                return ModelOutcome(cond.progressing("ClaimNotFound", missing), CLAIM_RETRY_S)
+            # Created, never applied: a Job's pod template is immutable, and the spec that
+            # produced it cannot change either.
+            job = self.kube.create(build_training_job(model, self.settings)) or self.kube.get(
+                "batch/v1", "Job", namespace, job_name
+            )
+            if job is None:  # deleted again at once; the next event starts over
+                return ModelOutcome(cond.progressing("Training", f"creating Job {job_name}"))
+        if not owned_by(job, model.metadata.uid):
+            return ModelOutcome(self._foreign_job(job, model.metadata.name))
+        pods = self.kube.list("v1", "Pod", namespace, f"{JOB_UID_LABEL}={job['metadata']['uid']}")
+        observation = observe_training(model, job, pods, recorded)
+        status.update(observation.status)
+        return ModelOutcome(observation.summary)
+
+    def _missing_claims(self, model: Model) -> str | None:
+        """Why the training Job cannot start yet: a claim it mounts does not exist."""
+        assert model.spec.training is not None
+        output_claim, _ = artifact_location(model)
+        claims = [(output_claim, "spec.artifact.uri")]
+        data_claim = model.spec.training.data.claim_name
+        if data_claim is not None and data_claim != output_claim:
+            claims.append((data_claim, "spec.training.data.claimName"))
+        for claim, field in claims:
+            if (
+                self.kube.get("v1", "PersistentVolumeClaim", model.metadata.namespace, claim)
+                is None
+            ):
+                return (
+                    f"PersistentVolumeClaim {claim!r} ({field}) does not exist in namespace "
+                    f"{model.metadata.namespace!r}; training starts once it is created"
+                )
+        return None
+
+    def _foreign_job(self, job: dict[str, Any], model_name: str) -> cond.Summary:
+        name = job["metadata"]["name"]
+        owners = job["metadata"].get("ownerReferences") or []
+        if job["metadata"].get("deletionTimestamp") or any(
+            ref.get("kind") == c.KIND_MODEL and ref.get("name") == model_name for ref in owners
+        ):
+            # Left by a deleted Model of the same name; the garbage collector removes it.
+            return cond.progressing("Training", f"waiting for the old Job {name} to be deleted")
+        return cond.failed(
+            "TrainingJobConflict",
+            f"a Job named {name} exists that this Model does not own; delete or rename it",
+        )
 
     def _check_configmap(
         self, namespace: str, name: str, key: str, sha256: str, status: dict[str, Any]
@@ -86,7 +163,14 @@ class ModelReconciler:
         )
 
     def _write(
-        self, body: dict[str, Any], status: dict[str, Any], summary: cond.Summary
-    ) -> cond.Summary:
-        write_status(self.kube, c.KIND_MODEL, body, status, summary, record_event=False)
-        return summary
+        self,
+        body: dict[str, Any],
+        status: dict[str, Any],
+        outcome: ModelOutcome,
+        *,
+        record_event: bool = False,
+    ) -> ModelOutcome:
+        write_status(
+            self.kube, c.KIND_MODEL, body, status, outcome.summary, record_event=record_event
+        )
+        return outcome

@@ -29,6 +29,7 @@ class DeploymentObservation:
     ready: int = 0
     available: int = 0
     updated: int = 0
+    total: int = 0  # pods of every revision, old ones included
     current_generation: bool = False
     failure: str | None = None
 
@@ -39,11 +40,16 @@ class DeploymentObservation:
 
     @property
     def rolled_out(self) -> bool:
-        """Every replica runs the current template and is available."""
+        """Every replica runs the current template and is available, and no old one is left.
+
+        An old pod still serving (a router with the previous configuration) must not be
+        mistaken for the new state: `kubectl rollout status` waits for them too.
+        """
         return (
             self.exists
             and self.current_generation
             and self.updated >= self.desired
+            and self.total <= self.updated
             and self.available >= self.desired
             and self.ready >= self.desired
         )
@@ -64,6 +70,7 @@ def observe_deployment(
         ready=status.get("readyReplicas", 0),
         available=status.get("availableReplicas", 0),
         updated=status.get("updatedReplicas", 0),
+        total=status.get("replicas", 0),
         current_generation=status.get("observedGeneration", 0) >= generation,
         failure=_deployment_failure(status) or pod_failure(pods),
     )

@@ -35,6 +35,7 @@ from ..builders.router_config import Backend, RouterConfig, render_key_map, rend
 from ..kube import Kube
 from .applied import AppliedChildren, child_key
 from .model_resolution import ModelNotResolved, resolve_model
+from .monitoring import EndpointMonitor, FetchMonitoring
 from .observed import DeploymentObservation, observe_deployment
 from .status import owned_by, write_status
 
@@ -55,6 +56,8 @@ class EndpointOutcome:
 
     status: dict[str, Any]
     summary: cond.Summary
+    # When monitoring wants the next look (nothing else would trigger it).
+    retry_after: float | None = None
 
 
 def _now() -> dt.datetime:
@@ -64,9 +67,16 @@ def _now() -> dt.datetime:
 class OnlineEndpointReconciler:
     """Builds, applies and observes everything one OnlineEndpoint needs."""
 
-    def __init__(self, kube: Kube, settings: BuilderSettings, reapply_after: float = 120.0) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        settings: BuilderSettings,
+        reapply_after: float = 120.0,
+        fetch_monitoring: FetchMonitoring | None = None,
+    ) -> None:
         self.kube = kube
         self.settings = settings
+        self.monitor = EndpointMonitor(kube, fetch_monitoring)
         # Fed by the watch (handlers): lets a reconcile skip children nobody changed.
         self.children = AppliedChildren(max_age=reapply_after)
         # (namespace, name) -> (uid, generation) of the spec last pruned against: only a
@@ -148,7 +158,21 @@ class OnlineEndpointReconciler:
                 for d in endpoint.spec.deployments
             ],
         }
-        return self._write_status(body, old_status, status, summary)
+        # Drift and performance never change the summary: the endpoint keeps serving.
+        try:
+            retry_after = self.monitor.run(
+                body,
+                endpoint,
+                models,
+                status,
+                {n: o.rolled_out for n, o in observations.items()},
+                _now(),
+            )
+        except Exception as error:  # a failed check must not hold the endpoint's status back
+            log.warning("monitoring of %s/%s failed: %s", namespace, name, error)
+            retry_after = float(endpoint.spec.monitoring.interval_seconds)
+        outcome = self._write_status(body, old_status, status, summary)
+        return EndpointOutcome(outcome.status, outcome.summary, retry_after)
 
     # -- children -----------------------------------------------------------------
 

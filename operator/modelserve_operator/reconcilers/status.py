@@ -27,8 +27,10 @@ def write_status(
     """
     meta = body["metadata"]
     old = body.get("status") or {}
+    # A reconciler may have set conditions of its own (monitoring): the summary goes on top.
+    base = status["conditions"] if "conditions" in status else old.get("conditions")
     status["conditions"] = cond.summarize(
-        old.get("conditions"), summary, meta.get("generation"), dt.datetime.now(dt.UTC)
+        base, summary, meta.get("generation"), dt.datetime.now(dt.UTC)
     )
     # Exported even when unchanged: a restarted operator must report what it finds.
     record_conditions(kind, meta["namespace"], meta["name"], status["conditions"])
@@ -48,14 +50,21 @@ def write_status(
 
 
 def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A merge patch turning `old` into `new`: maps get explicit nulls for removed keys."""
+    """A merge patch turning `old` into `new`: maps get explicit nulls for removed keys.
+
+    Nested maps are patched the same way (a merge patch merges them, so a key left out
+    would otherwise stay).
+    """
     patch: dict[str, Any] = {}
     for key, value in new.items():
         before = old.get(key)
         if value == before:
             continue
         if isinstance(value, dict) and isinstance(before, dict):
-            patch[key] = {**{k: None for k in before if k not in value}, **value}
+            patch[key] = {
+                **{k: None for k in before if k not in value},
+                **status_patch(before, value),
+            }
         else:
             patch[key] = value
     return patch

@@ -11,7 +11,7 @@ import joblib
 import numpy as np
 import sklearn
 
-from modelserve_scoring.artifact import read_verified
+from modelserve_scoring.artifact import read_verified, sha256_hex
 from modelserve_scoring.errors import ArtifactError
 from modelserve_scoring.runtime.base import ModelRuntime
 
@@ -28,14 +28,23 @@ class SklearnRuntime(ModelRuntime):
 
     kind = "sklearn"
 
-    def __init__(self, artifact_path: Path, expected_sha256: str | None) -> None:
+    def __init__(self, artifact_path: Path | None, expected_sha256: str | None) -> None:
         self.artifact_path = artifact_path
         self.expected_sha256 = expected_sha256
         self.model: Any = None
         self.artifact_bytes = 0
+        #: sha256 of the bytes that were unpickled (keys the compiled-model cache)
+        self.artifact_sha256: str | None = None
         self._predict = None
         self._predict_proba = None
         self._columns = None
+
+    @classmethod
+    def from_estimator(cls, model: Any) -> SklearnRuntime:
+        """A runtime around an estimator already in memory (a scoring script's)."""
+        runtime = cls(None, None)
+        runtime.adopt(model)
+        return runtime
 
     def load(self) -> None:
         """Verify, unpickle and introspect the model."""
@@ -44,16 +53,22 @@ class SklearnRuntime(ModelRuntime):
                 "MODELSERVE_ARTIFACT_SHA256 is not set: loading %s without a digest check",
                 self.artifact_path,
             )
+        if self.artifact_path is None:
+            raise ArtifactError("no artifact path to load the model from")
         data = read_verified(self.artifact_path, self.expected_sha256)
         self.artifact_bytes = len(data)
+        self.artifact_sha256 = sha256_hex(data)
         try:
             model = joblib.load(io.BytesIO(data))
         except Exception as exc:
             raise ArtifactError(f"cannot unpickle {self.artifact_path}: {exc}") from exc
+        self.adopt(model)
+
+    def adopt(self, model: Any) -> None:
+        """Serve this estimator and learn what it can tell."""
+        where = self.artifact_path or "the estimator"
         if not callable(getattr(model, "predict", None)):
-            raise ArtifactError(
-                f"{self.artifact_path} holds a {type(model).__name__}, which has no predict()"
-            )
+            raise ArtifactError(f"{where} holds a {type(model).__name__}, which has no predict()")
         self.model = model
         self._predict = model.predict
         n_features = getattr(model, "n_features_in_", None)
@@ -93,13 +108,21 @@ class SklearnRuntime(ModelRuntime):
             raise NotImplementedError(f"{type(self.model).__name__} has no predict_proba")
         return np.asarray(self._predict_proba(self._frame(rows)))
 
+    def decision_function(self, rows: np.ndarray) -> np.ndarray | None:
+        """model.decision_function on the batch, or None when the model has none."""
+        try:
+            method = self.model.decision_function
+        except AttributeError:
+            return None
+        return np.asarray(method(self._frame(rows)))
+
     def metadata(self) -> dict[str, Any]:
         """Base metadata plus estimator type and library versions."""
         meta = super().metadata()
         meta.update(
             estimator=type(self.model).__name__,
             sklearn_version=sklearn.__version__,
-            artifact=str(self.artifact_path),
+            artifact=str(self.artifact_path) if self.artifact_path else None,
             artifact_bytes=self.artifact_bytes,
         )
         return meta

@@ -26,7 +26,8 @@ MONITORING = CHART / "ci" / "monitoring-values.yaml"
 # API calls in operator/modelserve_operator (and Kopf's): a change to the chart's RBAC
 # must change this table too, on purpose.
 NAMESPACED_RULES = [
-    (("modelserve.io",), ("models", "batchdeployments"), ("get", "list", "watch")),
+    (("modelserve.io",), ("batchdeployments",), ("get", "list", "watch")),
+    (("modelserve.io",), ("models",), ("get", "list", "watch", "create")),
     (("modelserve.io",), ("onlineendpoints",), ("get", "list", "watch", "patch")),
     (
         ("modelserve.io",),
@@ -35,7 +36,7 @@ NAMESPACED_RULES = [
     ),
     (
         ("modelserve.io",),
-        ("onlineendpoints/finalizers", "batchdeployments/finalizers"),
+        ("models/finalizers", "onlineendpoints/finalizers", "batchdeployments/finalizers"),
         ("update",),
     ),
     (("apps",), ("deployments",), ("get", "list", "watch", "create", "patch", "delete")),
@@ -48,8 +49,9 @@ NAMESPACED_RULES = [
     (("policy",), ("poddisruptionbudgets",), ("list", "watch", "create", "patch", "delete")),
     (("",), ("configmaps", "secrets"), ("get", "list", "watch", "create", "patch")),
     (("",), ("pods",), ("list", "watch")),
+    (("",), ("pods/proxy",), ("get",)),
     (("",), ("persistentvolumeclaims",), ("get",)),
-    (("batch",), ("jobs",), ("list", "watch", "create")),
+    (("batch",), ("jobs",), ("get", "list", "watch", "create")),
     (("batch",), ("cronjobs",), ("get", "create", "patch", "delete")),
     (("",), ("events",), ("create",)),
 ]

@@ -59,6 +59,8 @@ def test_init_container_verifies_digest_of_mounted_pvc_file(make_endpoint, make_
         sha256,
         "--dest",
         "/var/lib/modelserve/model",
+        "--optional-file",
+        "baseline.json",
     ]
     source = next(v for v in pod["volumes"] if "persistentVolumeClaim" in v)
     assert source["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}
@@ -69,6 +71,24 @@ def test_init_container_verifies_digest_of_mounted_pvc_file(make_endpoint, make_
     assert server_env["MODELSERVE_ARTIFACT_SHA256"] == sha256
     # The server never sees the raw source volume, only the verified copy.
     assert all(m["name"] != source["name"] for m in pod["containers"][0]["volumeMounts"])
+
+
+def test_baseline_next_to_a_pvc_artifact_reaches_the_server(make_endpoint, make_resolved):
+    """The trainer's baseline.json is copied along (when present) into the directory the
+    server reads, where it looks for it by default; other sources have no directory to look in."""
+    endpoint, dep, model = _build(make_endpoint, make_resolved)
+    pod = _pod(build_scoring_deployment(endpoint, dep, model, SETTINGS))
+    (fetch,) = pod["initContainers"]
+    command = fetch["command"]
+    assert command[command.index("--optional-file") + 1] == "baseline.json"
+    assert command[command.index("--dest") + 1] == "/var/lib/modelserve/model"
+    server_env = _env(pod["containers"][0])
+    assert server_env["MODELSERVE_ARTIFACT_PATH"].startswith("/var/lib/modelserve/model/")
+    assert server_env["MODELSERVE_DEPLOYMENT_NAME"] == "blue"
+    for uri in ("configmap://iris-model/model.joblib", "https://example.com/m/model.joblib"):
+        endpoint, dep, model = _build(make_endpoint, make_resolved, uri=uri)
+        (fetch,) = _pod(build_scoring_deployment(endpoint, dep, model, SETTINGS))["initContainers"]
+        assert "--optional-file" not in fetch["command"]
 
 
 def test_configmap_artifact_mounts_only_that_key(make_endpoint, make_resolved):

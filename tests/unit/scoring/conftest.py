@@ -152,6 +152,19 @@ def start_server(tmp_path) -> Iterator[Callable[..., ScoringServer]]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def start_module_server(request, tmp_path_factory) -> Callable[..., ScoringServer]:
+    """Start servers with the given MODELSERVE_* settings, shared by a test module."""
+
+    def start(**settings: object) -> ScoringServer:
+        server = launch(tmp_path_factory.mktemp("logs"), **settings)
+        request.addfinalizer(server.stop)
+        server.wait_ready()
+        return server
+
+    return start
+
+
 def _module_server(request, tmp_path_factory, model: TrainedModel, **settings: object):
     """A server shared by a test module (starting one costs seconds of imports)."""
     server = launch(

@@ -1,0 +1,475 @@
+"""spec.monitoring on the real control plane: validation, crossings, retraining, auto promotion.
+
+The scoring pods run on simulated (KWOK) nodes and cannot answer GET /monitoring, so the
+in-process operator reads the verdicts through its seam (`fetch_monitoring`) from a
+table the test controls; everything else (Models, spec patches, status, Events, pods
+becoming Ready) is the real API server. tests/e2e/test_lifecycle_e2e.py runs the loop
+with real scoring pods.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import joblib
+import pytest
+import yaml
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+TEMPLATE = {
+    "task": "classification",
+    "data": {"dataset": "iris"},
+    "estimator": {"className": "sklearn.linear_model.LogisticRegression"},
+    "gate": "accuracy >= 0.8",
+}
+INTERVAL_S = 10
+
+
+@pytest.fixture(scope="module")
+def iris_artifact() -> bytes:
+    x, y = load_iris(return_X_y=True)
+    buffer = io.BytesIO()
+    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
+    return buffer.getvalue()
+
+
+class Answers:
+    """What each deployment's scoring pod 'answers' on GET /monitoring."""
+
+    def __init__(self) -> None:
+        self.by_deployment: dict[str, dict[str, Any]] = {}
+        self.asked: list[str] = []
+
+    def set(self, deployment: str, accuracy: float | None, rows: int = 300) -> None:
+        self.by_deployment[deployment] = {
+            "deployment": deployment,
+            "model": {"name": "iris", "version": "?"},
+            "rows": rows,
+            "baseline": False,
+            "features": [],
+            "performance": {
+                "task": "classification",
+                "feedbackRows": rows if accuracy is not None else 0,
+                "accuracy": accuracy,
+                "mae": None,
+                "rmse": None,
+            },
+        }
+
+    def __call__(self, namespace: str, endpoint: str, deployment: str) -> dict[str, Any]:
+        self.asked.append(deployment)
+        if deployment not in self.by_deployment:
+            raise RuntimeError(f"no answer for {deployment}")
+        return self.by_deployment[deployment]
+
+
+@pytest.fixture
+def answers(operator_factory, namespace, monkeypatch) -> Iterator[Answers]:
+    running = operator_factory(namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": "type=kwok"})
+    running.start()
+    from modelserve_operator.handlers.state import state
+
+    table = Answers()
+    state().endpoints.monitor.fetch_monitoring = table
+    yield table
+    running.delete_objects_and_stop()
+
+
+def apply(cluster, namespace: str, *documents: dict) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump_all(documents))
+
+
+def get(cluster, namespace: str, kind: str, name: str) -> dict | None:
+    result = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def condition(obj: dict | None, type_: str) -> dict:
+    for item in (obj or {}).get("status", {}).get("conditions", []):
+        if item["type"] == type_:
+            return item
+    return {}
+
+
+def events(cluster, namespace: str, name: str) -> list[dict]:
+    listed = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector",
+        f"involvedObject.name={name},involvedObject.kind=OnlineEndpoint", "-o", "json",
+    )  # fmt: skip
+    items = json.loads(listed.stdout)["items"]
+    return sorted(items, key=lambda e: (e.get("firstTimestamp") or "", e["metadata"]["name"]))
+
+
+def configmap_model(artifact: bytes, version: str, labels: dict | None = None, **annotations):
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"iris-artifact-{version}"},
+        "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
+    }
+    model = {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "Model",
+        "metadata": {
+            "name": f"iris-{version}",
+            "labels": labels or {},
+            "annotations": annotations,
+        },
+        "spec": {
+            "modelName": "iris",
+            "version": version,
+            "framework": "sklearn",
+            "artifact": {
+                "uri": f"configmap://iris-artifact-{version}/model.joblib",
+                "sha256": hashlib.sha256(artifact).hexdigest(),
+            },
+        },
+    }
+    return cm, model
+
+
+def endpoint(monitoring: dict) -> dict:
+    return {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "OnlineEndpoint",
+        "metadata": {"name": "iris"},
+        "spec": {
+            "authMode": "none",
+            "deployments": [{"name": "blue", "model": {"name": "iris", "version": "1"}}],
+            "traffic": {"blue": 100},
+            "monitoring": monitoring,
+        },
+    }
+
+
+def submit_dry_run(cluster, namespace: str, body: dict):
+    return cluster.kubectl(
+        "create", "--dry-run=server", "-n", namespace, "-f", "-",
+        input_text=json.dumps(body), check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("monitoring", "field", "fragment"),
+    [
+        ({"intervalSeconds": 5}, "spec.monitoring.intervalSeconds", "greater than or equal to 10"),
+        ({"drift": {"method": "chi2"}}, "spec.monitoring.drift.method", "Unsupported value"),
+        (
+            {"drift": {"method": "ks", "threshold": 1.5}},
+            "spec.monitoring.drift.threshold",
+            "p-value",
+        ),
+        (
+            {"performance": {"minAccuracy": 0.9, "maxError": 2}},
+            "spec.monitoring.performance",
+            "not both",
+        ),
+        ({"performance": {"minAccuracy": 1.5}}, "spec.monitoring.performance.minAccuracy", "1"),
+        (
+            {"retrain": {"template": TEMPLATE, "steps": [10, 50]}},
+            "spec.monitoring.retrain.steps",
+            "the last step must be 100",
+        ),
+        (
+            {"retrain": {"template": TEMPLATE, "steps": [50, 10, 100]}},
+            "spec.monitoring.retrain.steps",
+            "steps must rise",
+        ),
+        (
+            {"retrain": {"template": {**TEMPLATE, "estimator": {"className": "os.system"}}}},
+            "spec.monitoring.retrain.template.estimator.className",
+            'Unsupported value: "os.system"',
+        ),
+        (
+            {"retrain": {"template": {**TEMPLATE, "gate": "loss >= 1"}}},
+            "spec.monitoring.retrain.template",
+            "gate",
+        ),
+        ({"retrain": {"promotion": "auto"}}, "spec.monitoring.retrain.template", "Required"),
+    ],
+)
+def test_api_server_refuses_invalid_monitoring_naming_the_field(
+    cluster, crds, namespace, monitoring, field, fragment
+):
+    refused = submit_dry_run(cluster, namespace, endpoint(monitoring))
+    assert refused.returncode != 0, f"accepted: {monitoring}"
+    assert field in refused.stderr, refused.stderr
+    assert fragment in refused.stderr, refused.stderr
+
+
+def test_api_server_fills_monitoring_defaults(cluster, crds, namespace):
+    body = endpoint({"enabled": True, "drift": {}, "retrain": {"template": TEMPLATE}})
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input_text=json.dumps(body))
+    stored = get(cluster, namespace, "onlineendpoint", "iris")["spec"]["monitoring"]
+    assert stored["intervalSeconds"] == 60
+    assert stored["drift"] == {"method": "psi", "minRows": 200}
+    assert stored["retrain"]["promotion"] == "manual"
+    assert stored["retrain"]["steps"] == [10, 50, 100]
+    assert stored["retrain"]["template"]["split"]["seed"] == 42  # the training defaults too
+
+
+def test_a_crossing_sets_conditions_and_retrains_once_while_the_endpoint_keeps_serving(
+    cluster, namespace, answers, iris_artifact
+):
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "models"},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}},
+            "storageClassName": "",
+        },
+    }
+    apply(cluster, namespace, claim, *configmap_model(iris_artifact, "1"))
+    answers.set("blue", accuracy=0.97)
+    monitoring = {
+        "enabled": True,
+        "intervalSeconds": INTERVAL_S,
+        "performance": {"minAccuracy": 0.9, "minFeedbackRows": 100},
+        "retrain": {"template": TEMPLATE, "artifactClaimName": "models"},
+    }
+    apply(cluster, namespace, endpoint(monitoring))
+    healthy = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and condition(e, "PerformanceDegraded").get("status") == "False"
+            and condition(e, "Ready").get("status") == "True"
+            and e
+        ),
+        "the endpoint Ready and a check finding accuracy within the threshold",
+        timeout=120,
+    )
+    assert healthy["status"]["monitoring"]["deployments"][0]["accuracy"] == 0.97
+
+    answers.set("blue", accuracy=0.55)
+    crossed = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and condition(e, "PerformanceDegraded").get("status") == "True"
+            and e
+        ),
+        "the accuracy crossing to be reported",
+        timeout=60,
+    )
+    degraded = condition(crossed, "PerformanceDegraded")
+    assert degraded["reason"] == "AccuracyBelowThreshold"
+    assert "rolling accuracy 0.55 over 300 rows, below 0.9" in degraded["message"]
+    # Still serving: the summary conditions did not move.
+    assert condition(crossed, "Ready")["status"] == "True"
+    assert condition(crossed, "Degraded")["status"] == "False"
+
+    retrained = cluster.wait_for(
+        lambda: get(cluster, namespace, "model", "iris-2"), "the retrained Model iris-2"
+    )
+    assert retrained["spec"]["version"] == "2"
+    assert retrained["spec"]["artifact"]["uri"] == "pvc://models/iris/2/model.joblib"
+    assert retrained["spec"]["training"]["estimator"] == TEMPLATE["estimator"]
+    assert retrained["metadata"]["labels"]["modelserve.io/retrained-for"] == "iris"
+    status = get(cluster, namespace, "onlineendpoint", "iris")["status"]["monitoring"]
+    assert status["retrain"]["model"] == "iris-2"
+    assert status["retrain"]["baseVersion"] == "1"
+
+    # Training on a simulated node ends without the trainer's report: the retrain fails,
+    # visibly, and the endpoint still serves version 1.
+    failed = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["status"]["monitoring"].get("retrain", {}).get("state") == "Failed"
+            and e
+        ),
+        "the failed retrain to be reported",
+        timeout=180,
+    )
+    assert "iris-2" in failed["status"]["monitoring"]["retrain"]["message"]
+    assert failed["status"]["traffic"] == {"blue": 100}
+
+    # More checks while the crossing lasts, then a recovery and a second crossing: still
+    # one retrained version for version 1.
+    checks_before = len(answers.asked)
+    answers.set("blue", accuracy=0.97)
+    cluster.wait_for(
+        lambda: (
+            condition(get(cluster, namespace, "onlineendpoint", "iris"), "PerformanceDegraded").get(
+                "status"
+            )
+            == "False"
+        ),
+        "the recovery",
+        timeout=60,
+    )
+    answers.set("blue", accuracy=0.5)
+    cluster.wait_for(
+        lambda: (
+            condition(get(cluster, namespace, "onlineendpoint", "iris"), "PerformanceDegraded").get(
+                "status"
+            )
+            == "True"
+        ),
+        "the second crossing",
+        timeout=60,
+    )
+    assert len(answers.asked) > checks_before + 1
+    models = json.loads(cluster.kubectl("get", "models", "-n", namespace, "-o", "json").stdout)
+    assert sorted(m["metadata"]["name"] for m in models["items"]) == ["iris-1", "iris-2"]
+    reasons = [e["reason"] for e in events(cluster, namespace, "iris")]
+    assert reasons.count("AccuracyBelowThreshold") == 2
+    assert reasons.count("WithinThreshold") == 1  # the recovery (the first check was no event)
+    assert reasons.count("RetrainStarted") == 1
+    assert "RetrainSkipped" in reasons  # the second crossing names the version already made
+
+
+def test_auto_promotion_steps_traffic_to_the_retrained_version_and_removes_the_old_one(
+    cluster, namespace, answers, iris_artifact
+):
+    apply(cluster, namespace, *configmap_model(iris_artifact, "1"))
+    # Version 2 registered as the operator registers a retrained one (labels and base
+    # version): found again on the crossing, as after an operator restart, and Ready at
+    # once because its artifact is in a ConfigMap rather than trained on a simulated node.
+    apply(
+        cluster,
+        namespace,
+        *configmap_model(
+            iris_artifact,
+            "2",
+            labels={"modelserve.io/retrained-for": "iris"},
+            **{"modelserve.io/retrained-from-version": "1"},
+        ),
+    )
+    cluster.wait_for(
+        lambda: (
+            condition(get(cluster, namespace, "model", "iris-2"), "Ready").get("status") == "True"
+        ),
+        "Model iris-2 Ready",
+    )
+    answers.set("blue", accuracy=0.4)
+    answers.set("iris-v2", accuracy=None)
+    monitoring = {
+        "enabled": True,
+        "intervalSeconds": INTERVAL_S,
+        "performance": {"minAccuracy": 0.9},
+        "retrain": {"template": TEMPLATE, "promotion": "auto", "steps": [50, 100]},
+    }
+    apply(cluster, namespace, endpoint(monitoring))
+
+    seen_traffic: list[dict] = []
+
+    def promoted():
+        body = get(cluster, namespace, "onlineendpoint", "iris") or {}
+        traffic = body.get("spec", {}).get("traffic")
+        if traffic and (not seen_traffic or seen_traffic[-1] != traffic):
+            seen_traffic.append(traffic)
+        retrain = body.get("status", {}).get("monitoring", {}).get("retrain", {})
+        return retrain.get("state") == "Promoted" and body
+
+    done = cluster.wait_for(promoted, "the promotion to finish", timeout=240)
+    assert seen_traffic[0] == {"blue": 100}
+    assert {"blue": 50, "iris-v2": 50} in seen_traffic
+    assert seen_traffic[-1] == {"iris-v2": 100}
+    (deployment,) = done["spec"]["deployments"]
+    assert deployment == {
+        **deployment,
+        "name": "iris-v2",
+        "model": {"name": "iris", "version": "2"},
+    }
+    steps = [
+        e["message"] for e in events(cluster, namespace, "iris") if e["reason"] == "PromotionStep"
+    ]
+    assert len(steps) == 3, steps  # added at 0 %, 50 %, 100 %
+    assert "added deployment iris-v2" in steps[0]
+    # The old deployment's children go; the new one serves.
+    cluster.wait_for(
+        lambda: get(cluster, namespace, "deployment", "iris-blue") is None, "iris-blue pruned"
+    )
+    served = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["status"].get("traffic") == {"iris-v2": 100}
+            and [d["name"] for d in e["status"].get("deployments", [])] == ["iris-v2"]
+            and condition(e, "Ready").get("status") == "True"
+            and e
+        ),
+        "iris-v2 serving all traffic",
+        timeout=90,
+    )
+    assert served["status"]["deployments"][0]["modelVersion"] == "2", served["status"]
+    # The field manager shows who changed the spec.
+    managed = json.loads(
+        cluster.kubectl(
+            "get", "onlineendpoint", "iris", "-n", namespace, "-o", "json",
+            "--show-managed-fields",
+        ).stdout
+    )["metadata"]["managedFields"]  # fmt: skip
+    assert any(m["manager"] == "modelserve-operator-promotion" for m in managed)
+
+
+def test_setting_traffic_back_by_hand_stops_the_promotion(
+    cluster, namespace, answers, iris_artifact
+):
+    apply(cluster, namespace, *configmap_model(iris_artifact, "1"))
+    apply(
+        cluster,
+        namespace,
+        *configmap_model(
+            iris_artifact,
+            "2",
+            labels={"modelserve.io/retrained-for": "iris"},
+            **{"modelserve.io/retrained-from-version": "1"},
+        ),
+    )
+    answers.set("blue", accuracy=0.4)
+    answers.set("iris-v2", accuracy=None)
+    monitoring = {
+        "enabled": True,
+        "intervalSeconds": INTERVAL_S,
+        "performance": {"minAccuracy": 0.9},
+        "retrain": {"template": TEMPLATE, "promotion": "auto", "steps": [50, 100]},
+    }
+    apply(cluster, namespace, endpoint(monitoring))
+    at_half = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["spec"].get("traffic") == {"blue": 50, "iris-v2": 50}
+            and e
+        ),
+        "the first promotion step",
+        timeout=180,
+    )
+    assert len(at_half["spec"]["deployments"]) == 2
+    cluster.kubectl(
+        "patch", "onlineendpoint", "iris", "-n", namespace, "--type=merge",
+        "-p", json.dumps({"spec": {"traffic": {"blue": 100, "iris-v2": 0}}}),
+    )  # fmt: skip
+    stopped = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["status"]["monitoring"]["retrain"].get("state") == "RolledBack"
+            and e
+        ),
+        "the promotion to notice the rollback",
+        timeout=60,
+    )
+    assert "set back to 0%" in stopped["status"]["monitoring"]["retrain"]["message"]
+    cluster.wait_for(
+        lambda: (
+            get(cluster, namespace, "onlineendpoint", "iris")["status"].get("traffic")
+            == {"blue": 100}
+        ),
+        "the old version to take all traffic again",
+    )
+    # It stays rolled back: two more checks, and the spec is still the human's.
+    asked = len(answers.asked)
+    cluster.wait_for(
+        lambda: len(answers.asked) >= asked + 2, "two more checks", timeout=4 * INTERVAL_S
+    )
+    assert get(cluster, namespace, "onlineendpoint", "iris")["spec"]["traffic"] == {
+        "blue": 100,
+        "iris-v2": 0,
+    }
+    assert "PromotionRolledBack" in {e["reason"] for e in events(cluster, namespace, "iris")}

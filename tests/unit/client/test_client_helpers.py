@@ -1,0 +1,87 @@
+"""Small pieces of the client: API errors, readiness, run requests, agreement with the operator."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from modelserve_client import endpoint as client_endpoint
+from modelserve_client.batch import new_run_request_id, new_runs
+from modelserve_client.kube import api_error
+from modelserve_client.waiting import readiness
+from modelserve_operator.builders import common as builder_common
+from modelserve_operator.builders import router as router_builder
+from modelserve_operator.builders import router_config
+
+
+def test_the_client_uses_the_operators_headers_secret_and_selectors():
+    assert client_endpoint.PIN_HEADER == router_config.PIN_HEADER
+    assert client_endpoint.SERVED_HEADER == router_config.SERVED_HEADER
+    assert client_endpoint.PRIMARY_KEY == router_builder.PRIMARY_KEY
+    assert client_endpoint.keys_secret_name("iris") == builder_common.keys_secret_name("iris")
+    scoring = builder_common.scoring_selector("iris", "blue")
+    assert client_endpoint.scoring_pod_selector("iris", "blue") == ",".join(
+        f"{k}={v}" for k, v in scoring.items()
+    )
+    router = builder_common.router_selector("iris")
+    assert client_endpoint.router_pod_selector("iris") == ",".join(
+        f"{k}={v}" for k, v in router.items()
+    )
+
+
+def test_request_bodies():
+    assert client_endpoint.encode_request({"data": [[1, 2]]}) == b'{"data": [[1, 2]]}'
+    assert client_endpoint.encode_request('{"a": 1}') == b'{"a": 1}'
+    assert client_endpoint.encode_request(b"raw") == b"raw"
+
+
+def test_api_errors_say_what_was_refused_and_what_to_do():
+    forbidden = api_error(403, {"message": 'configmaps is forbidden: User "ann"'}, "create X")
+    assert (
+        forbidden.problem == 'you are not allowed to create X: configmaps is forbidden: User "ann"'
+    )
+    assert "administrator" in forbidden.fix
+    no_crd = api_error(404, {"message": "the server could not find the requested resource"}, "y")
+    assert "are the modelserve CRDs installed?" in no_crd.problem
+    assert "crds/" in no_crd.fix
+    invalid = api_error(422, {"message": "spec.version: Invalid value"}, "create Model m")
+    assert str(invalid) == "the API server refused to create Model m: spec.version: Invalid value"
+    assert "credentials" in api_error(401, None, "z").problem
+
+
+def model(generation: int, observed: int, **conditions: str) -> dict:
+    return {
+        "metadata": {"generation": generation},
+        "status": {
+            "observedGeneration": observed,
+            "conditions": [
+                {"type": t, "status": s, "reason": f"{t}Reason", "message": f"{t} said"}
+                for t, s in conditions.items()
+            ],
+        },
+    }
+
+
+def test_readiness_waits_for_the_current_generation_and_reports_stalled_as_failed():
+    assert readiness(model(1, 1, Ready="True"))[0] == "ready"
+    assert readiness(model(2, 1, Ready="True")) == (
+        "waiting",
+        "the operator has not seen the latest spec yet",
+    )
+    assert readiness(model(1, 1, Ready="False", Stalled="True")) == (
+        "failed",
+        "ReadyReason: Ready said",
+    )
+    assert readiness(model(1, 1, Ready="False", Stalled="False"))[0] == "waiting"
+    assert readiness({"metadata": {}})[1] == "NoStatusYet: not reconciled yet"
+
+
+def test_run_requests_are_unique_and_say_when():
+    moment = dt.datetime(2024, 6, 1, 2, 3, 4, tzinfo=dt.UTC)
+    first, second = new_run_request_id(moment), new_run_request_id(moment)
+    assert first.startswith("20240601T020304Z-") and first != second
+
+
+def test_new_runs_are_those_not_seen_before():
+    obj = {"status": {"runs": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}}
+    assert new_runs(obj, {"a", "b"}) == [{"id": "c"}]
+    assert new_runs({}, set()) == []
