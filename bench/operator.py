@@ -2,7 +2,7 @@
 
 Measures, with the operator running as its own process (`modelserve-operator`):
 - apply -> children: from creating one OnlineEndpoint to its scoring Deployment and
-  router existing (median and p90 over --single rounds);
+  its Service existing (median and p90 over --single rounds);
 - apply -> Ready for one endpoint (same rounds);
 - N endpoints (default 200) created back to back: time from the last create until every
   one is Ready;
@@ -286,9 +286,11 @@ def main() -> int:
             )
 
             def children(name: str = name) -> bool:
+                # The scoring Deployment and the endpoint's Service; the router's pods
+                # start once the first deployment is Ready (a router rolled twice otherwise).
                 try:
                     apps.read_namespaced_deployment(f"{name}-blue", namespace)
-                    apps.read_namespaced_deployment(name, namespace)
+                    core.read_namespaced_service(name, namespace)
                     return True
                 except client.ApiException:
                     return False

@@ -291,12 +291,28 @@ class OnlineEndpointReconciler:
             keys_conf = render_key_map([primary, secondary])
             self._apply(owner, build_keys_secret(endpoint, primary, secondary, keys_conf))
         self._apply(owner, build_router_configmap(endpoint, nginx_conf))
+        self._apply(owner, build_router_service(endpoint))
+        if self._router_can_wait(endpoint, traffic):
+            return False
         config_hash = router_config_hash(nginx_conf, keys_conf)
         router = self._apply(
             owner, build_router_deployment(endpoint, config_hash, self.settings), need_status=True
         )
-        self._apply(owner, build_router_service(endpoint))
         return observe_deployment(router, []).rolled_out
+
+    def _router_can_wait(self, endpoint: OnlineEndpoint, traffic: dict[str, int]) -> bool:
+        """A new endpoint's router starts once traffic is first applied, not before.
+
+        Its configuration changes the moment the first deployment is Ready, and a new
+        configuration means new router pods: starting it earlier would only roll it once
+        more. Until then nothing could be served anyway.
+        """
+        asked = any(weight > 0 for weight in endpoint.spec.traffic.values())
+        if not asked or any(weight > 0 for weight in traffic.values()):
+            return False
+        meta = endpoint.metadata
+        router = ("apps/v1", "Deployment", meta.namespace, meta.name)
+        return (self.children.current(*router) or self.kube.get(*router)) is None
 
     # -- status -------------------------------------------------------------------
 
