@@ -194,6 +194,12 @@ def print_singles(to_children: list[float], to_ready: list[float]) -> None:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reconcile_figures(metrics_port: str) -> str:
     """How many endpoint reconciles the operator ran, and their mean wall time."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
@@ -342,6 +348,7 @@ def main() -> int:
                 f"not reached: {ready_count['n']} of {len(names)} Ready after {args.deadline} s"
             )
         memory = rss_mib(operator.pid)
+        cpu = cpu_seconds(operator.pid)
         reconciles = reconcile_figures(env["MODELSERVE_OPERATOR_METRICS_PORT"])
     finally:
         operator.terminate()
@@ -360,6 +367,7 @@ def main() -> int:
     print(f"| last create -> all {args.endpoints} Ready | {verdict} | < 60 s |")
     print(f"| operator RSS with {args.endpoints} endpoints | {memory:.0f} MiB | |")
     print(f"| endpoint reconciles run / mean duration | {reconciles} | |")
+    print(f"| operator CPU time, whole run | {cpu:.0f} s | |")
     print(f"(operator log: {log_path})")
     return 0
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from cluster_objects import condition
 from modelserve_cluster.node.layout import NODE_NAME
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -80,13 +81,6 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: floa
             return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
-
-
-def condition(obj: dict | None, type_: str) -> dict:
-    for item in (obj or {}).get("status", {}).get("conditions", []):
-        if item["type"] == type_:
-            return item
-    return {}
 
 
 class Site:

@@ -20,6 +20,7 @@ import joblib
 import pytest
 import requests
 import yaml
+from cluster_objects import condition
 from endpoint_traffic import EndpointClient, SteadyLoad
 from modelserve_cluster.node.layout import NODE_NAME
 from prometheus_client.parser import text_string_to_metric_families
@@ -83,13 +84,6 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: floa
                 return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
-
-
-def condition(obj: dict | None, type_: str) -> dict:
-    for item in (obj or {}).get("status", {}).get("conditions", []):
-        if item["type"] == type_:
-            return item
-    return {}
 
 
 class Site:

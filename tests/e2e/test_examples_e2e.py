@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import requests
 import yaml
+from cluster_objects import condition
 from endpoint_traffic import EndpointClient
 from modelserve_cluster.node.layout import NODE_NAME
 from sklearn.datasets import load_iris
@@ -55,13 +56,6 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: floa
                 return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
-
-
-def condition(obj: dict | None, type_: str) -> dict:
-    for item in (obj or {}).get("status", {}).get("conditions", []):
-        if item["type"] == type_:
-            return item
-    return {}
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 import requests
 import yaml
+from cluster_objects import condition
 from endpoint_traffic import EndpointClient
 from modelserve_cluster.node.layout import NODE_NAME
 from sklearn.datasets import load_iris
@@ -57,13 +58,6 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: floa
                 return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
-
-
-def condition(obj: dict | None, type_: str) -> dict:
-    for item in (obj or {}).get("status", {}).get("conditions", []):
-        if item["type"] == type_:
-            return item
-    return {}
 
 
 @dataclass

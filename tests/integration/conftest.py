@@ -13,3 +13,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _HERE in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture
+def operator(operator_factory, namespace, monkeypatch):
+    """The operator in-process for this test's namespace, its pods on the simulated nodes."""
+    # Only the simulated nodes: a real node may be joined to the same cluster (e2e tier).
+    running = operator_factory(namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": "type=kwok"})
+    running.start()
+    yield running
+    running.delete_objects_and_stop()

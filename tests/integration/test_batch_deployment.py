@@ -13,6 +13,7 @@ from pathlib import Path
 import joblib
 import pytest
 import yaml
+from cluster_objects import condition, get
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -31,30 +32,9 @@ def wait_for(check, what: str, timeout: float = 90.0):
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
 
 
-@pytest.fixture
-def batch_operator(operator_factory, namespace, monkeypatch) -> Iterator[None]:
-    """The operator in-process, its pods kept on the simulated nodes."""
-    running = operator_factory(namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": "type=kwok"})
-    running.start()
-    yield
-    running.delete_objects_and_stop()
-
-
 def kubectl_apply(cluster, namespace: str, *documents: dict) -> None:
     text = yaml.safe_dump_all(documents)
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input_text=text)
-
-
-def get(cluster, namespace: str, kind: str, name: str) -> dict | None:
-    result = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-    return json.loads(result.stdout) if result.returncode == 0 else None
-
-
-def condition(obj: dict | None, type_: str) -> dict:
-    for item in (obj or {}).get("status", {}).get("conditions", []):
-        if item["type"] == type_:
-            return item
-    return {}
 
 
 @pytest.fixture
@@ -188,7 +168,7 @@ def test_the_api_server_refuses_bad_batch_specs(cluster, crds, namespace, change
 
 
 def test_a_run_starts_on_create_then_merges_and_reports_in_status(
-    cluster, namespace, batch_operator, volumes, iris_model
+    cluster, namespace, operator, volumes, iris_model
 ):
     kubectl_apply(cluster, namespace, batch_deployment())
     jobs = wait_for(lambda: run_jobs(cluster, namespace), "the run's Indexed Job")
@@ -230,7 +210,7 @@ def test_a_run_starts_on_create_then_merges_and_reports_in_status(
 
 
 def test_a_schedule_makes_a_cronjob_and_removing_it_deletes_the_cronjob(
-    cluster, namespace, batch_operator, volumes, iris_model
+    cluster, namespace, operator, volumes, iris_model
 ):
     kubectl_apply(cluster, namespace, batch_deployment(schedule="0 2 * * *"))
     cronjob = wait_for(
@@ -253,7 +233,7 @@ def test_a_schedule_makes_a_cronjob_and_removing_it_deletes_the_cronjob(
 
 
 def test_a_model_that_does_not_exist_is_reported_and_its_arrival_starts_the_run(
-    cluster, namespace, batch_operator, volumes, request
+    cluster, namespace, operator, volumes, request
 ):
     kubectl_apply(cluster, namespace, batch_deployment(model={"name": "absent", "version": "1"}))
     obj = wait_for(

@@ -17,6 +17,7 @@ from pathlib import Path
 import joblib
 import pytest
 import yaml
+from cluster_objects import get
 from modelserve_client import BatchDeployment, Endpoint, Kube, Model, SilentProgress
 from modelserve_client.cli import main
 from modelserve_client.waiting import readiness
@@ -37,14 +38,6 @@ def iris_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def operator(operator_factory, namespace, monkeypatch) -> Iterator[None]:
-    running = operator_factory(namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": "type=kwok"})
-    running.start()
-    yield
-    running.delete_objects_and_stop()
-
-
-@pytest.fixture
 def connection(cluster) -> Kube:
     return Kube.connect(str(cluster.kubeconfig))
 
@@ -55,11 +48,6 @@ def cli(cluster, capsys, *argv: str) -> tuple[int, str, str]:
     code = main([*argv, "--kubeconfig", str(cluster.kubeconfig)])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def get(cluster, namespace: str, kind: str, name: str) -> dict | None:
-    result = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-    return json.loads(result.stdout) if result.returncode == 0 else None
 
 
 def test_register_stores_the_file_in_a_configmap_and_the_model_becomes_ready(

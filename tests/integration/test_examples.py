@@ -13,12 +13,12 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import joblib
 import pytest
 import yaml
+from cluster_objects import condition, get
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -33,27 +33,6 @@ def artifact() -> bytes:
     buffer = io.BytesIO()
     joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
     return buffer.getvalue()
-
-
-@pytest.fixture
-def operator(operator_factory, namespace, monkeypatch) -> Iterator:
-    # Only the simulated nodes: a real node may be joined to the same cluster (e2e tier).
-    running = operator_factory(namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": "type=kwok"})
-    running.start()
-    yield running
-    running.delete_objects_and_stop()
-
-
-def get(cluster, namespace: str, kind: str, name: str) -> dict | None:
-    result = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-    return json.loads(result.stdout) if result.returncode == 0 else None
-
-
-def condition(obj: dict | None, type_: str) -> dict:
-    for item in (obj or {}).get("status", {}).get("conditions", []):
-        if item["type"] == type_:
-            return item
-    return {}
 
 
 def apply_file(cluster, namespace: str, path: Path) -> None:

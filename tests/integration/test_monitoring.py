@@ -214,9 +214,23 @@ def test_api_server_fills_monitoring_defaults(cluster, crds, namespace):
     assert stored["retrain"]["template"]["split"]["seed"] == 42  # the training defaults too
 
 
-def test_a_crossing_sets_conditions_and_retrains_once_while_the_endpoint_keeps_serving(
-    cluster, namespace, answers, iris_artifact
-):
+@pytest.fixture
+def bound_claim(cluster, namespace) -> Iterator[str]:
+    """A claim `models` bound to a PersistentVolume, so a training pod can be scheduled."""
+    volume = f"{namespace}-models"
+    volume_manifest = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": volume},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": f"/tmp/{volume}"},
+            "claimRef": {"namespace": namespace, "name": "models"},
+        },
+    }
     claim = {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
@@ -225,15 +239,34 @@ def test_a_crossing_sets_conditions_and_retrains_once_while_the_endpoint_keeps_s
             "accessModes": ["ReadWriteOnce"],
             "resources": {"requests": {"storage": "1Gi"}},
             "storageClassName": "",
+            "volumeName": volume,
         },
     }
-    apply(cluster, namespace, claim, *configmap_model(iris_artifact, "1"))
+    cluster.kubectl("apply", "-f", "-", input_text=yaml.safe_dump(volume_manifest))
+    try:
+        apply(cluster, namespace, claim)
+        cluster.wait_for(
+            lambda: (
+                (get(cluster, namespace, "pvc", "models") or {}).get("status", {}).get("phase")
+                == "Bound"
+            ),
+            "claim 'models' bound",
+        )
+        yield "models"
+    finally:
+        cluster.kubectl("delete", "pv", volume, "--wait=false", "--ignore-not-found")
+
+
+def test_a_crossing_sets_conditions_and_retrains_once_while_the_endpoint_keeps_serving(
+    cluster, namespace, bound_claim, answers, iris_artifact
+):
+    apply(cluster, namespace, *configmap_model(iris_artifact, "1"))
     answers.set("blue", accuracy=0.97)
     monitoring = {
         "enabled": True,
         "intervalSeconds": INTERVAL_S,
         "performance": {"minAccuracy": 0.9, "minFeedbackRows": 100},
-        "retrain": {"template": TEMPLATE, "artifactClaimName": "models"},
+        "retrain": {"template": TEMPLATE, "artifactClaimName": bound_claim},
     }
     apply(cluster, namespace, endpoint(monitoring))
     healthy = cluster.wait_for(
@@ -287,7 +320,9 @@ def test_a_crossing_sets_conditions_and_retrains_once_while_the_endpoint_keeps_s
         "the failed retrain to be reported",
         timeout=180,
     )
-    assert "iris-2" in failed["status"]["monitoring"]["retrain"]["message"]
+    assert failed["status"]["monitoring"]["retrain"]["message"].startswith(
+        "Model iris-2 did not become Ready"
+    )
     assert failed["status"]["traffic"] == {"blue": 100}
 
     # More checks while the crossing lasts, then a recovery and a second crossing: still

@@ -12,35 +12,15 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
+from cluster_objects import condition, get
 
 JOB = "iris-1-train"
 # A Model waiting for a claim looks again every 15 s (reconcilers/model.py); two looks.
 CLAIM_WAIT_S = 60.0
 
 
-@pytest.fixture
-def operator(operator_factory, namespace, monkeypatch) -> Iterator:
-    # Only the simulated nodes: a real node may be joined to the same cluster (e2e tier).
-    running = operator_factory(namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": "type=kwok"})
-    running.start()
-    yield running
-    running.delete_objects_and_stop()
-
-
 def apply(cluster, namespace: str, *documents: dict) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump_all(documents))
-
-
-def get(cluster, namespace: str, kind: str, name: str) -> dict | None:
-    result = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-    return json.loads(result.stdout) if result.returncode == 0 else None
-
-
-def condition(obj: dict | None, type_: str) -> dict:
-    for item in (obj or {}).get("status", {}).get("conditions", []):
-        if item["type"] == type_:
-            return item
-    return {}
 
 
 def trained_model(data: dict) -> dict:

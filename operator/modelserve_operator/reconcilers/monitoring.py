@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import conditions as cond
 from .. import constants as c
-from ..api import Model, OnlineEndpoint
+from ..api import Model, OnlineEndpoint, parse_model
 from ..builders.retrain import (
     ANNOTATION_BASE_VERSION,
     LABEL_RETRAINED_FOR,
@@ -321,6 +321,12 @@ class EndpointMonitor:
     def _after_training(self, check: _Check) -> None:
         name = check.retrain.get("model")
         model = next((m for m in check.models if m.metadata.name == name), None)
+        if model is None and name:
+            # Not in the listing of this pass (it may have been created during it): ask.
+            body = self.kube.get(
+                c.API_VERSION, c.KIND_MODEL, check.endpoint.metadata.namespace, name
+            )
+            model = parse_model(body) if body is not None else None
         if model is None:
             self._finish(check, "Failed", f"Model {name} was deleted before it was Ready", True)
             return

@@ -1,0 +1,361 @@
+"""The whole lifecycle on the real node: train, serve, degrade, retrain, gate, promote, serve.
+
+A Model trains on iris and passes its gate; an OnlineEndpoint serves it with monitoring
+and automatic promotion. The test sends predictions and then ground truth that is wrong
+on purpose, so the rolling accuracy falls below the threshold. The operator must raise
+PerformanceDegraded, register version 2 from the retrain template, let it train and pass
+its gate, add it as a deployment and move traffic to it in steps, then remove the old
+one; a steady client meanwhile calls the endpoint and no call may fail.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from endpoint_traffic import EndpointClient, SteadyLoad
+from modelserve_cluster.node.layout import NODE_NAME
+from sklearn.datasets import load_iris
+
+pytestmark = [pytest.mark.node, pytest.mark.timeout(1500)]
+
+POD_UID = 65532  # the scoring image's user; the trainer writes the volume as this uid
+TRAIN_S = 420.0
+POD_START_S = 300.0
+INTERVAL_S = 15
+MIN_ACCURACY = 0.8
+FEEDBACK_ROWS = 120
+TEMPLATE = {
+    "task": "classification",
+    "data": {"dataset": "iris"},
+    "estimator": {
+        "className": "sklearn.linear_model.LogisticRegression",
+        "params": {"max_iter": 500},
+    },
+    "gate": "accuracy >= 0.8",
+    "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+}
+DEPLOYMENT_RESOURCES = {"requests": {"cpu": "50m", "memory": "192Mi"}}
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: float = 1.0) -> Any:
+    """Poll `check()` until truthy and return it; fail naming `what` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (requests.RequestException, KeyError, ValueError) as error:
+            last = f"{type(error).__name__}: {error}"
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
+
+
+def condition(obj: dict | None, type_: str) -> dict:
+    for item in (obj or {}).get("status", {}).get("conditions", []):
+        if item["type"] == type_:
+            return item
+    return {}
+
+
+@dataclass
+class Site:
+    """The namespace the operator watches, with a claim `models` on a host directory."""
+
+    cluster: Any
+    namespace: str
+    volume_dir: Path
+
+    def kubectl(self, *args: str, input_text: str | None = None, check: bool = True):
+        return self.cluster.kubectl(*args, "-n", self.namespace, input_text=input_text, check=check)
+
+    def apply(self, *documents: dict) -> None:
+        self.kubectl("apply", "-f", "-", input_text=yaml.safe_dump_all(documents))
+
+    def get(self, kind: str, name: str) -> dict | None:
+        result = self.kubectl("get", kind, name, "-o", "json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def dump(self) -> None:
+        """What a failing run needs to be understood."""
+        print(json.dumps((self.get("onlineendpoint", "iris") or {}).get("status"), indent=1))
+        print(self.kubectl("get", "models,jobs,deploy,pods", "-o", "wide", check=False).stdout)
+        print(self.kubectl("get", "events", "--sort-by=.lastTimestamp", check=False).stdout[-4000:])
+
+
+def volume_and_claim(namespace: str, volume: str, path: Path) -> list[dict]:
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": volume},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": str(path), "type": "Directory"},
+                "claimRef": {"namespace": namespace, "name": "models"},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "models", "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+                "storageClassName": "",
+                "volumeName": volume,
+            },
+        },
+    ]
+
+
+@pytest.fixture(scope="module")
+def site(cluster, node, operator_factory) -> Iterator[Site]:
+    """A namespace, the operator (pods pinned to the real node) and a bound claim `models`."""
+    namespace = f"lifecycle-e2e-{uuid.uuid4().hex[:6]}"
+    volume = f"{namespace}-models"
+    volume_dir = Path(tempfile.mkdtemp(prefix="modelserve-lifecycle-e2e-"))
+    os.chown(volume_dir, POD_UID, POD_UID)  # a hostPath volume ignores fsGroup
+    volume_dir.chmod(0o755)
+    cluster.kubectl("create", "namespace", namespace)
+    monkeypatch = pytest.MonkeyPatch()
+    operator = operator_factory(
+        namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": f"kubernetes.io/hostname={NODE_NAME}"}
+    )
+    site = Site(cluster, namespace, volume_dir)
+    try:
+        wait_for(lambda: site.get("serviceaccount", "default"), "default ServiceAccount", 60)
+        cluster.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input_text=yaml.safe_dump_all(volume_and_claim(namespace, volume, volume_dir)),
+        )
+        wait_for(
+            lambda: (site.get("pvc", "models") or {}).get("status", {}).get("phase") == "Bound",
+            "claim models bound",
+            60,
+        )
+        operator.start()
+        yield site
+    finally:
+        operator.delete_objects_and_stop()
+        monkeypatch.undo()
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")
+        cluster.kubectl("delete", "pv", volume, "--wait=false", "--ignore-not-found")
+        shutil.rmtree(volume_dir, ignore_errors=True)
+
+
+def model_v1() -> dict:
+    return {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "Model",
+        "metadata": {"name": "iris-1"},
+        "spec": {
+            "modelName": "iris",
+            "version": "1",
+            "framework": "sklearn",
+            "artifact": {"uri": "pvc://models/iris/1/model.joblib"},
+            "training": TEMPLATE,
+        },
+    }
+
+
+def lifecycle_endpoint() -> dict:
+    return {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "OnlineEndpoint",
+        "metadata": {"name": "iris"},
+        "spec": {
+            "authMode": "none",
+            "traffic": {"blue": 100},
+            "deployments": [
+                {
+                    "name": "blue",
+                    "model": {"name": "iris", "version": "1"},
+                    "instanceCount": 1,
+                    "resources": DEPLOYMENT_RESOURCES,
+                }
+            ],
+            "monitoring": {
+                "enabled": True,
+                "intervalSeconds": INTERVAL_S,
+                "performance": {"minAccuracy": MIN_ACCURACY, "minFeedbackRows": 100},
+                "retrain": {"template": TEMPLATE, "promotion": "auto", "steps": [50, 100]},
+            },
+        },
+    }
+
+
+def test_degraded_accuracy_retrains_gates_and_promotes_a_new_version_without_a_failed_call(
+    site: Site,
+):
+    site.apply(model_v1())
+    wait_for(
+        lambda: condition(site.get("model", "iris-1"), "Ready").get("status") == "True",
+        "Model iris-1 trained and Ready",
+        TRAIN_S,
+    )
+    site.apply(lifecycle_endpoint())
+    try:
+        wait_for(
+            lambda: condition(site.get("onlineendpoint", "iris"), "Ready").get("status") == "True",
+            "endpoint iris Ready",
+            POD_START_S,
+        )
+    except BaseException:
+        site.dump()
+        raise
+    service = site.get("service", "iris")
+    assert service is not None
+    client = EndpointClient(service["spec"]["clusterIP"], None, "iris")
+    x, _ = load_iris(return_X_y=True)
+    rows = x[::5].tolist()
+
+    phase = ["serving version 1"]
+    first_failure: list[str] = []
+
+    calls = itertools.count()
+
+    def steady_call(session: requests.Session) -> requests.Response:
+        time.sleep(0.05)  # a steady trickle, not a load test: the node also trains
+        # Rows like the training data, so the live window does not drift.
+        start = next(calls) * 3 % len(x)
+        try:
+            response = client.score(x[start : start + 3].tolist(), session=session)
+        except requests.RequestException:
+            note_failure()
+            raise
+        if response.status_code != 200:
+            note_failure()
+        return response
+
+    def note_failure() -> None:
+        """Where the loop was at the first failed call (for the assertion's message)."""
+        if first_failure:
+            return
+        endpoint = site.get("onlineendpoint", "iris") or {}
+        status = endpoint.get("status", {})
+        routers = site.kubectl("get", "pods", "-l", "app.kubernetes.io/component=router")
+        first_failure.append(
+            f"during {phase[0]}: spec.traffic {endpoint.get('spec', {}).get('traffic')}, "
+            f"status.traffic {status.get('traffic')}, "
+            f"retrain {status.get('monitoring', {}).get('retrain')}, routers {routers.stdout}"
+        )
+
+    with SteadyLoad(steady_call, workers=1, max_seconds=1400) as load:
+        # Predictions, then ground truth that contradicts each one.
+        sent = 0
+        for i in range(FEEDBACK_ROWS):
+            row = rows[i % len(rows)]
+            response = wait_for(
+                lambda row=row: (r := client.score([row])).status_code == 200 and r,
+                "a prediction",
+                30,
+            )
+            request_id = response.headers["x-request-id"]
+            (predicted,) = response.json()
+            wrong = (int(predicted) + 1) % 3
+            feedback = requests.post(
+                f"{client.base_url}/feedback",
+                json={"requestId": request_id, "labels": [wrong]},
+                headers={"x-modelserve-deployment": "blue"},
+                timeout=10,
+            )
+            assert feedback.status_code == 200, feedback.text
+            assert feedback.json() == {"matched": 1}
+            sent += 1
+        assert sent == FEEDBACK_ROWS
+
+        try:
+            degraded = wait_for(
+                lambda: (
+                    (c := condition(site.get("onlineendpoint", "iris"), "PerformanceDegraded")).get(
+                        "status"
+                    )
+                    == "True"
+                    and c
+                ),
+                "PerformanceDegraded",
+                4 * INTERVAL_S,
+            )
+            phase[0] = "retraining"
+            assert degraded["reason"] == "AccuracyBelowThreshold"
+            assert "below 0.8" in degraded["message"]
+            endpoint = site.get("onlineendpoint", "iris")
+            assert condition(endpoint, "Ready")["status"] == "True"  # still serving
+            # The inputs look like the training data: the accuracy, not drift, crossed.
+            assert condition(endpoint, "DataDrift")["status"] != "True", endpoint["status"]
+
+            retrained = wait_for(lambda: site.get("model", "iris-2"), "Model iris-2", 60)
+            assert retrained["spec"]["artifact"]["uri"] == "pvc://models/iris/2/model.joblib"
+            wait_for(
+                lambda: condition(site.get("model", "iris-2"), "Ready").get("status") == "True",
+                "Model iris-2 trained and through its gate",
+                TRAIN_S,
+            )
+            phase[0] = "promotion"
+            promoted = wait_for(
+                lambda: (
+                    (e := site.get("onlineendpoint", "iris"))
+                    and e["status"].get("monitoring", {}).get("retrain", {}).get("state")
+                    == "Promoted"
+                    and e
+                ),
+                "the promotion of version 2",
+                POD_START_S + 6 * INTERVAL_S,
+            )
+            phase[0] = "after promotion"
+            served = wait_for(
+                lambda: (
+                    (e := site.get("onlineendpoint", "iris"))
+                    and e["status"].get("traffic") == {"iris-v2": 100}
+                    and [d["name"] for d in e["status"].get("deployments", [])] == ["iris-v2"]
+                    and condition(e, "Ready").get("status") == "True"
+                    and e
+                ),
+                "iris-v2 serving all traffic",
+                POD_START_S,
+            )
+        except BaseException:
+            site.dump()
+            raise
+        # A few more calls answered by the new version only.
+        after = load.snapshot().served_by.get("iris-v2", 0)
+        wait_for(
+            lambda: load.snapshot().served_by.get("iris-v2", 0) > after + 10,
+            "calls answered by iris-v2",
+            60,
+        )
+    report = load.stop()
+    assert report.failures == [], (first_failure, len(report.failures), report.failures[:3])
+    assert report.served_by["blue"] > 0 and report.served_by["iris-v2"] > 0
+    assert [d["name"] for d in promoted["spec"]["deployments"]] == ["iris-v2"]
+    assert served["status"]["deployments"][0]["modelVersion"] == "2"
+    reasons = [
+        e["reason"]
+        for e in json.loads(
+            site.kubectl(
+                "get", "events", "--field-selector", "involvedObject.name=iris", "-o", "json"
+            ).stdout
+        )["items"]
+    ]
+    assert {"AccuracyBelowThreshold", "RetrainStarted", "PromotionStep", "Promoted"} <= set(reasons)
