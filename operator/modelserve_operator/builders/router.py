@@ -57,11 +57,14 @@ def build_router_deployment(
         "image": settings.router_image,
         "imagePullPolicy": settings.image_pull_policy,
         "ports": [{"name": "http", "containerPort": c.ROUTER_PORT, "protocol": "TCP"}],
+        # nginx answers /healthz at once; a slow answer means a starved CPU, not a broken
+        # router. A single router pod marked unready takes the endpoint off the network,
+        # so it takes three missed probes of 2 s (checked every 2 s) to get there.
         "readinessProbe": {
             "httpGet": {"path": "/healthz", "port": "http"},
             "periodSeconds": 2,
-            "failureThreshold": 2,
-            "timeoutSeconds": 1,
+            "failureThreshold": 3,
+            "timeoutSeconds": 2,
         },
         "livenessProbe": {
             "httpGet": {"path": "/healthz", "port": "http"},
