@@ -51,6 +51,20 @@ def test_helm_installed_operator_serves_the_first_endpoint(cluster, node, operat
         assert container["image"].endswith(operator_image.split("/", 1)[1])
         assert pods[0]["status"]["phase"] == "Running"
 
+        # The pod chose its runtime at load time; the operator copies it to the Model.
+        def model_runtime() -> dict | None:
+            model = cluster.kubectl(
+                "get", "model", "iris-1", "-n", f"walkthrough-{suffix}", "-o", "json"
+            ).stdout
+            return (json.loads(model).get("status") or {}).get("runtime")
+
+        runtime = cluster.wait_for(model_runtime, "Model iris-1's status.runtime", timeout=60)
+        # LogisticRegression compiles exactly, so `auto` serves it with ONNX Runtime.
+        assert runtime["requested"] == "auto", runtime
+        assert runtime["selected"] == "onnx", runtime
+        assert runtime["fallback"] == "", runtime
+        assert runtime["reportedBy"] == "iris/blue"
+
         x, y = load_iris(return_X_y=True)
         expected = LogisticRegression(max_iter=500).fit(x, y).predict(SAMPLE_ROWS).tolist()
         printed = result.stdout.strip().splitlines()[-1]

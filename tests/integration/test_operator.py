@@ -122,6 +122,52 @@ def test_model_with_matching_digest_becomes_ready(cluster, namespace, operator, 
     assert model["status"]["observedGeneration"] == model["metadata"]["generation"]
 
 
+def test_the_runtime_a_pod_chose_is_recorded_in_the_model_status(
+    cluster, namespace, operator, iris_artifact
+):
+    # Simulated pods cannot answer, so the pod's v2 metadata comes through the seam the
+    # operator reads it with (in production: the API server's pod proxy).
+    from modelserve_operator.handlers.state import state
+
+    asked: list[tuple[str, str, str]] = []
+
+    def metadata(namespace_: str, pod: str, model_name: str) -> dict:
+        asked.append((namespace_, pod, model_name))
+        return {
+            "name": model_name,
+            "parameters": {
+                "runtime": "sklearn",
+                "runtime_requested": "auto",
+                "runtime_fallback": "answers_differ",
+                "runtime_fallback_reason": "classes differ on 3 of 100000 validation rows",
+            },
+        }
+
+    state().endpoints.runtimes.fetch = metadata
+    register_model(cluster, namespace, iris_artifact, "1")
+    apply(cluster, namespace, endpoint_manifest({"blue": 100}, {"blue": BLUE}))
+    wait_ready(cluster, namespace)
+    model = cluster.wait_for(
+        lambda: (
+            (m := get(cluster, namespace, "model", "iris-1"))
+            and (m.get("status") or {}).get("runtime")
+            and m
+        ),
+        "the runtime in Model iris-1's status",
+    )
+    runtime = model["status"]["runtime"]
+    assert runtime["requested"] == "auto"
+    assert runtime["selected"] == "sklearn"
+    assert runtime["fallback"] == "answers_differ"
+    assert runtime["reason"] == "classes differ on 3 of 100000 validation rows"
+    assert runtime["reportedBy"] == "iris/blue"
+    (pod_namespace, pod, model_name) = asked[0]
+    assert (pod_namespace, model_name) == (namespace, "iris")
+    assert pod.startswith("iris-blue-")
+    # The Model's own reconciles keep it (they write other status fields only).
+    assert condition(model, "Ready").get("status") == "True"
+
+
 def test_model_with_wrong_digest_is_degraded_and_never_served(
     cluster, namespace, operator, iris_artifact
 ):

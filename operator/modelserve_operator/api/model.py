@@ -71,6 +71,17 @@ class ModelSpec(ApiModel):
         return self
 
 
+class RuntimeStatus(ApiModel):
+    """How a scoring pod serves the model: ONNX Runtime or scikit-learn, and why."""
+
+    requested: str = ""
+    selected: str = ""
+    fallback: str = ""
+    reason: str = ""
+    reported_by: str = ""
+    observed_at: str | None = None
+
+
 class ModelStatus(ApiModel):
     """What loading (and training) the model taught the operator."""
 
@@ -83,6 +94,7 @@ class ModelStatus(ApiModel):
     size_bytes: int | None = None
     metrics: dict[str, Any] | None = None
     training: TrainingStatus | None = None
+    runtime: RuntimeStatus | None = None
 
     @property
     def trained_sha256(self) -> str | None:

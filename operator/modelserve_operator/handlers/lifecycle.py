@@ -68,6 +68,7 @@ def stop_resync(**_: Any) -> None:
     shared.resync.stop()
     # Reconciles are idempotent: one cut short is redone by the next operator.
     shared.queue.stop(timeout=5.0)
+    shared.endpoints.runtimes.stop()
 
 
 @kopf.on.probe(id="apiserver")

@@ -11,7 +11,14 @@ from typing import Any
 
 from .. import conditions as cond
 from .. import constants as c
-from ..api import Model, OnlineEndpoint, SpecError, parse_model, parse_online_endpoint
+from ..api import (
+    Model,
+    OnlineEndpoint,
+    ResolvedModel,
+    SpecError,
+    parse_model,
+    parse_online_endpoint,
+)
 from ..builders import (
     BuilderSettings,
     applied_traffic,
@@ -37,6 +44,7 @@ from .applied import AppliedChildren, child_key
 from .model_resolution import ModelNotResolved, resolve_model
 from .monitoring import EndpointMonitor, FetchMonitoring
 from .observed import DeploymentObservation, observe_deployment
+from .runtime_report import FetchMetadata, RuntimeReporter
 from .status import owned_by, write_status
 
 log = logging.getLogger(__name__)
@@ -73,10 +81,13 @@ class OnlineEndpointReconciler:
         settings: BuilderSettings,
         reapply_after: float = 120.0,
         fetch_monitoring: FetchMonitoring | None = None,
+        fetch_metadata: FetchMetadata | None = None,
     ) -> None:
         self.kube = kube
         self.settings = settings
         self.monitor = EndpointMonitor(kube, fetch_monitoring)
+        # Which runtime (ONNX Runtime or scikit-learn) the pods chose, for the Model status.
+        self.runtimes = RuntimeReporter(kube, fetch_metadata)
         # Fed by the watch (handlers): lets a reconcile skip children nobody changed.
         self.children = AppliedChildren(max_age=reapply_after)
         # (namespace, name) -> (uid, generation) of the spec last pruned against: only a
@@ -104,6 +115,7 @@ class OnlineEndpointReconciler:
         unresolved: dict[str, str] = {}
         services: dict[str, dict[str, Any]] = {}
         model_versions: dict[str, str] = {}
+        resolved: dict[str, ResolvedModel] = {}
         for deployment in endpoint.spec.deployments:
             try:
                 model = resolve_model(deployment.model, models)
@@ -115,6 +127,7 @@ class OnlineEndpointReconciler:
                     services[deployment.name] = live
                 continue
             model_versions[deployment.name] = model.version
+            resolved[deployment.name] = model
             self._apply(owner, build_scoring_deployment(endpoint, deployment, model, self.settings))
             services[deployment.name] = self._apply(
                 owner, build_scoring_service(endpoint, deployment, model)
@@ -133,6 +146,7 @@ class OnlineEndpointReconciler:
             for d in endpoint.spec.deployments
         }
         ready = {n: o.serving for n, o in observations.items()}
+        self._report_runtimes(endpoint, resolved, models, ready)
         requested = dict(endpoint.spec.traffic)
         previous = dict(old_status.get("traffic") or {})
         traffic, waiting_reason = applied_traffic(requested, previous, ready)
@@ -227,6 +241,36 @@ class OnlineEndpointReconciler:
             return observation
         # Only a deployment that is not fine is worth a pod listing (the reason lives there).
         return observe_deployment(live, self.kube.list("v1", "Pod", namespace, selector))
+
+    def _report_runtimes(
+        self,
+        endpoint: OnlineEndpoint,
+        resolved: dict[str, ResolvedModel],
+        models: list[Model],
+        serving: dict[str, bool],
+    ) -> None:
+        """Copy the runtime a serving deployment's pods chose into its Model's status."""
+        meta = endpoint.metadata
+        for deployment in endpoint.spec.deployments:
+            target = resolved.get(deployment.name)
+            if target is None or not serving.get(deployment.name):
+                continue
+            model = next(
+                (
+                    m
+                    for m in models
+                    if m.spec.model_name == target.model_name and m.spec.version == target.version
+                ),
+                None,
+            )
+            requested = deployment.runtime or target.runtime
+            if model is None:
+                continue
+            selector = (
+                f"{c.LABEL_ENDPOINT}={meta.name},{c.LABEL_DEPLOYMENT}={deployment.name},"
+                f"{c.LABEL_COMPONENT}={c.COMPONENT_SCORING}"
+            )
+            self.runtimes.request(model, requested, selector, f"{meta.name}/{deployment.name}")
 
     def _applied_mirror(
         self, endpoint: OnlineEndpoint, ready: dict[str, bool]

@@ -1,0 +1,123 @@
+"""Which runtime serves a Model, as a scoring pod reports it, recorded in the Model's status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .. import constants as c
+from ..api import Model
+from ..kube import Kube
+
+log = logging.getLogger(__name__)
+
+# A failed read is tried again after 5 s, 10 s, ... up to 10 minutes.
+FIRST_RETRY_S = 5.0
+MAX_RETRY_S = 600.0
+
+# (namespace, pod, model name) -> the pod's v2 model metadata
+FetchMetadata = Callable[[str, str, str], dict[str, Any]]
+
+
+def fetch_through_pod_proxy(kube: Kube) -> FetchMetadata:
+    """Read `GET /v2/models/<model>` of a scoring pod through the API server's pod proxy."""
+
+    def fetch(namespace: str, pod: str, model_name: str) -> dict[str, Any]:
+        path = f"v2/models/{model_name}"
+        return kube.pod_proxy_get(namespace, pod, c.SCORING_HTTP_PORT, path, timeout_s=3.0)
+
+    return fetch
+
+
+def runtime_report(
+    metadata: dict[str, Any], reported_by: str, now: dt.datetime
+) -> dict[str, Any] | None:
+    """`status.runtime` of a Model from a pod's v2 metadata; None if it names no runtime."""
+    parameters = metadata.get("parameters") or {}
+    selected = parameters.get("runtime")
+    if not selected:
+        return None
+    return {
+        "requested": parameters.get("runtime_requested") or "",
+        "selected": selected,
+        "fallback": parameters.get("runtime_fallback") or "",
+        "reason": parameters.get("runtime_fallback_reason") or "",
+        "reportedBy": reported_by,
+        "observedAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+class RuntimeReporter:
+    """Copies each served Model version's runtime choice into its status, in the background.
+
+    The choice is made in the scoring pod at load time (ONNX Runtime only where it gives
+    scikit-learn's answers), and a pod cannot write the Model: the operator reads it from
+    one Ready pod through the API server. That read may be slow (a pod the API server
+    cannot reach times out), so it never runs on the reconcile path: reconciles only ask
+    for it. One report per Model uid and requested runtime; failed reads back off.
+    """
+
+    def __init__(self, kube: Kube, fetch: FetchMetadata | None = None) -> None:
+        self.kube = kube
+        self.fetch = fetch or fetch_through_pod_proxy(kube)
+        self._lock = threading.Lock()
+        self._done: set[tuple[str, str]] = set()
+        self._busy: set[tuple[str, str]] = set()
+        self._failures: dict[tuple[str, str], tuple[int, float]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="modelserve-runtime")
+
+    def request(self, model: Model, requested: str, pod_selector: str, reported_by: str) -> None:
+        """Have the runtime of `model` read from one Ready pod matching `pod_selector`."""
+        key = (model.metadata.uid, requested)
+        with self._lock:
+            not_before = self._failures.get(key, (0, 0.0))[1]
+            if key in self._done or key in self._busy or time.monotonic() < not_before:
+                return
+            self._busy.add(key)
+        self._pool.submit(self._read, key, model, pod_selector, reported_by)
+
+    def _read(
+        self, key: tuple[str, str], model: Model, pod_selector: str, reported_by: str
+    ) -> None:
+        meta = model.metadata
+        done = False
+        try:
+            pods = self.kube.list("v1", "Pod", meta.namespace, pod_selector)
+            pod = next((p for p in pods if _ready(p)), None)
+            if pod is not None:
+                metadata = self.fetch(
+                    meta.namespace, pod["metadata"]["name"], model.spec.model_name
+                )
+                report = runtime_report(metadata, reported_by, dt.datetime.now(dt.UTC))
+                if report is not None:
+                    self.kube.patch_status(
+                        c.API_VERSION, c.KIND_MODEL, meta.namespace, meta.name, {"runtime": report}
+                    )
+                    done = True
+        except Exception as error:  # best effort: the next request tries again
+            log.info("runtime of Model %s/%s not read yet: %s", meta.namespace, meta.name, error)
+        with self._lock:
+            self._busy.discard(key)
+            if done:
+                self._done.add(key)
+                self._failures.pop(key, None)
+            else:
+                failures = self._failures.get(key, (0, 0.0))[0] + 1
+                delay = min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** (failures - 1))
+                self._failures[key] = (failures, time.monotonic() + delay)
+
+    def stop(self) -> None:
+        """Drop reads not started yet; one in progress ends by its own timeout."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    if pod["metadata"].get("deletionTimestamp"):
+        return False
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c_["type"] == "Ready" and c_["status"] == "True" for c_ in conditions)
