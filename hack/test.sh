@@ -30,7 +30,8 @@ stamp "ruff"
 
 stamp "pytest"
 set +e
-.venv/bin/pytest "$@"
+# Known-flaky tests of open defects are run on demand only (see the marker in pyproject).
+.venv/bin/pytest -m "not quarantine" "$@"
 rc=$?
 set -e
 if [[ $rc -eq 5 ]]; then
