@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import endpoint_body, model_body
 from modelserve_operator.api import (
     ResolvedModel,
     SpecError,
@@ -12,6 +11,7 @@ from modelserve_operator.api import (
     parse_online_endpoint,
 )
 from modelserve_operator.builders import BuilderSettings, build_scoring_deployment
+from operator_bodies import endpoint_body, model_body
 
 ROOT = Path(__file__).resolve().parents[3]
 
