@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import joblib
 import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
 
 _HERE = Path(__file__).parent
 
@@ -23,3 +27,12 @@ def operator(operator_factory, namespace, monkeypatch):
     running.start()
     yield running
     running.delete_objects_and_stop()
+
+
+@pytest.fixture(scope="session")
+def iris_artifact() -> bytes:
+    """A joblib LogisticRegression fitted on iris: the model the integration tests register."""
+    x, y = load_iris(return_X_y=True)
+    buffer = io.BytesIO()
+    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
+    return buffer.getvalue()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import socket
 import subprocess
@@ -20,12 +19,9 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import joblib
 import pytest
 import yaml
 from cluster_objects import condition, get
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "modelserve"
@@ -145,13 +141,6 @@ def operator_as_chart_account(cluster, crds, namespace, monkeypatch, tmp_path) -
     assert forbidden == [], "\n".join(forbidden)
 
 
-def iris_artifact() -> bytes:
-    x, y = load_iris(return_X_y=True)
-    buffer = io.BytesIO()
-    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
-    return buffer.getvalue()
-
-
 def sha(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
@@ -212,9 +201,9 @@ def endpoint(deployments: dict[str, dict], traffic: dict[str, int]) -> dict:
 
 
 def test_the_charts_namespaced_rbac_is_enough_for_the_whole_operator(
-    cluster, namespace, operator_as_chart_account
+    cluster, namespace, operator_as_chart_account, iris_artifact
 ):
-    artifact = iris_artifact()
+    artifact = iris_artifact
     apply(
         cluster,
         namespace,

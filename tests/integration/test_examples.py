@@ -10,29 +10,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import re
 from pathlib import Path
 
-import joblib
 import pytest
 import yaml
 from cluster_objects import condition, get
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PLACEHOLDER_DIGEST = "0" * 64
 READY_TIMEOUT_S = 120.0
 
 
-@pytest.fixture(scope="module")
-def artifact() -> bytes:
-    x, y = load_iris(return_X_y=True)
-    buffer = io.BytesIO()
-    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
-    return buffer.getvalue()
+@pytest.fixture
+def artifact(iris_artifact: bytes) -> bytes:
+    """The model the tests register for every example (see tests/integration/conftest.py)."""
+    return iris_artifact
 
 
 def apply_file(cluster, namespace: str, path: Path) -> None:

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
 
-import joblib
 import pytest
 import yaml
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
 
 TEMPLATE = {
     "task": "classification",
@@ -29,14 +25,6 @@ TEMPLATE = {
     "gate": "accuracy >= 0.8",
 }
 INTERVAL_S = 10
-
-
-@pytest.fixture(scope="module")
-def iris_artifact() -> bytes:
-    x, y = load_iris(return_X_y=True)
-    buffer = io.BytesIO()
-    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
-    return buffer.getvalue()
 
 
 class Answers:

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import textwrap
 
-import joblib
-import pytest
 import yaml
 from cluster_objects import condition, get
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
-
-
-@pytest.fixture(scope="session")
-def iris_artifact() -> bytes:
-    x, y = load_iris(return_X_y=True)
-    buffer = io.BytesIO()
-    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
-    return buffer.getvalue()
 
 
 def apply(cluster, namespace: str, manifest: str) -> None:
