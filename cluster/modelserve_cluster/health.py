@@ -21,8 +21,12 @@ def tls_context(pki: Pki, client: str | None) -> ssl.SSLContext:
 
 def probe(url: str, context: ssl.SSLContext, timeout: float = 2.0) -> tuple[bool, str]:
     """GET `url`; (True, body) on HTTP 200, else (False, why)."""
+    # The components listen on loopback: never route the probe through an $HTTPS_PROXY.
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+    )
     try:
-        with urllib.request.urlopen(url, context=context, timeout=timeout) as response:
+        with opener.open(url, timeout=timeout) as response:
             return response.status == 200, response.read().decode(errors="replace").strip()
     except urllib.error.HTTPError as error:
         body = error.read().decode(errors="replace").strip()

@@ -50,6 +50,22 @@ def read_pid_file(path: Path) -> Recorded | None:
         return None
 
 
+# The cluster never leaves the machine: an outer HTTP proxy would only get in the way.
+# kube-apiserver, for one, sends its pod-proxy and webhook traffic through $HTTPS_PROXY,
+# and a corporate or CI proxy refuses pod IPs (403) that the API server could reach itself.
+PROXY_VARIABLES = frozenset(
+    name
+    for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    for name in (base, base.upper())
+)
+
+
+def component_environment(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a cluster component: ours, without any HTTP proxy settings."""
+    source = os.environ if base is None else base
+    return {key: value for key, value in source.items() if key not in PROXY_VARIABLES}
+
+
 def start_detached(argv: list[str], log_file: Path, pid_file: Path) -> Recorded:
     """Run `argv` in its own session, output appended to `log_file`, pid recorded."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +77,7 @@ def start_detached(argv: list[str], log_file: Path, pid_file: Path) -> Recorded:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            env=component_environment(),
         )
     start = start_time_of(process.pid)
     if start is None:

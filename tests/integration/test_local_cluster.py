@@ -265,13 +265,25 @@ def _processes_mentioning(text: str) -> list[int]:
     return found
 
 
-def test_up_is_idempotent_and_down_leaves_no_process(cluster, tmp_path):
+def _environment_of(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.decode().split("=", 1) for item in raw.split(b"\0") if b"=" in item)
+
+
+def test_up_is_idempotent_and_down_leaves_no_process(cluster, tmp_path, monkeypatch):
+    # A CI machine's egress proxy must not reach the components: kube-apiserver would send
+    # its pod-proxy calls through it, and such a proxy refuses pod IPs with a 403.
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
     # A throw-away second cluster (own state dir, ports shifted), so the shared one lives on.
     second = LocalCluster(tmp_path / "second", port_offset=100)
     try:
         first_status = second.up(cluster.bin_dir)
         assert first_status.healthy, first_status
         pids = {c.name: c.pid for c in first_status.components}
+        for name, pid in pids.items():
+            inherited = {"HTTPS_PROXY", "http_proxy"} & set(_environment_of(pid))
+            assert not inherited, f"{name} runs with {inherited}"
 
         again = second.up(cluster.bin_dir)
         assert {c.name: c.pid for c in again.components} == pids, "a healthy cluster is reused"

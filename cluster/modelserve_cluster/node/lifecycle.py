@@ -452,8 +452,10 @@ def _docker_image_id(name: str) -> str | None:
 def _http_ok(url: str) -> bool:
     import urllib.request
 
+    # Node daemons answer on loopback; an $HTTP_PROXY must not carry the probe.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with opener.open(url, timeout=2) as response:
             return response.status == 200
     except OSError:
         return False

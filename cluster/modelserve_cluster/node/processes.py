@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from modelserve_cluster.processes import component_environment
+
 
 def start_daemon(command: list[str], log_file: Path, env: dict[str, str] | None = None) -> int:
     """Start `command` in its own session with output to `log_file`; returns its PID."""
@@ -19,7 +21,7 @@ def start_daemon(command: list[str], log_file: Path, env: dict[str, str] | None 
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, **(env or {})},
+            env={**component_environment(), **(env or {})},
         )
     return process.pid
 
