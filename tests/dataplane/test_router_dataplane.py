@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -215,6 +216,30 @@ def test_weight_change_by_reload_under_load_fails_no_request(scoring_servers, st
     assert failures == []
     assert served[0] == "blue"
     assert served[-1] == "green"
+
+
+def test_a_busy_keep_alive_connection_is_closed_cleanly_after_its_maximum_age(
+    scoring_servers, start_router
+):
+    # A steady client must not stay pinned to one router pod forever: after
+    # connection_max_age_s nginx answers with "Connection: close" (never a reset), and the
+    # client's next call opens a new connection, which the Service may send elsewhere.
+    router = start_router(backends(scoring_servers, blue=100))
+    session = requests.Session()
+    answers: list[requests.Response] = []
+    deadline = time.monotonic() + 4 * router.cfg.connection_max_age_s + 5
+    # A failed call raises here: nothing in this loop forgives one.
+    while time.monotonic() < deadline:
+        answers.append(score(session, router.url))
+        if answers[-1].headers.get("Connection", "").lower() == "close":
+            break
+    assert answers[-1].headers.get("Connection", "").lower() == "close", "never closed"
+    after = score(session, router.url)
+
+    assert [a.status_code for a in answers] == [200] * len(answers)
+    assert len(answers) > 1, "the first call on a fresh connection must keep it open"
+    assert after.status_code == 200
+    assert after.headers.get("Connection", "keep-alive").lower() != "close"
 
 
 def test_errors_of_the_router_itself_are_json(start_router):

@@ -147,7 +147,11 @@ class SteadyLoad:
             return
         with self._lock:
             if response.status_code != 200:
-                self.report.failures.append(f"HTTP {response.status_code}: {response.text[:200]}")
+                # Who answered tells router from scoring server from something else entirely.
+                who = {k: v for k, v in response.headers.items() if k.lower() != "date"}
+                self.report.failures.append(
+                    f"HTTP {response.status_code} {who}: {response.text[:200]}"
+                )
                 return
             self.report.served_by[response.headers.get(SERVED_HEADER, "")] += 1
             version = _model_version(response)

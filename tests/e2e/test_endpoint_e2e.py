@@ -421,6 +421,58 @@ def test_model_version_change_under_load_fails_no_request(site: Site, models: Tr
     assert answer.json() == models.expected("2")
 
 
+def test_router_replaced_three_times_under_keep_alive_load_fails_no_request(
+    site: Site, models: TrainedModels
+):
+    # Each new split is a new router configuration, so a new router pod replaces the old
+    # one. The clients keep their connections alive, as HTTP clients do: the old router
+    # must hand them over to the new one without a refused, reset or failed call.
+    site.apply_endpoint(
+        {"blue": deployment("1"), "green": deployment("1")}, {"blue": 100, "green": 0}
+    )
+    site.wait_ready()
+    client = site.client()
+    router_selector = f"app.kubernetes.io/component=router,modelserve.io/endpoint={ENDPOINT}"
+    routers_seen = {p["metadata"]["name"] for p in site.pods(router_selector)}
+
+    with SteadyLoad(
+        lambda s: client.score(models.rows[:1], session=s), workers=2, max_seconds=600
+    ) as load:
+        wait_for(lambda: load.snapshot().sent >= 20, "the load to start", timeout=60)
+        for split in (
+            {"blue": 0, "green": 100},
+            {"blue": 50, "green": 50},
+            {"blue": 100, "green": 0},
+        ):
+            site.apply_endpoint({"blue": deployment("1"), "green": deployment("1")}, split)
+            site.wait_endpoint(
+                # status.traffic lists only the deployments that take a share.
+                lambda e, split=split: (
+                    e["status"].get("traffic")
+                    == {name: share for name, share in split.items() if share}
+                ),
+                f"the router to serve {split}",
+                timeout=POD_START_S,
+            )
+            site.wait_ready()  # the old router pod has drained and is gone
+            routers_seen |= {p["metadata"]["name"] for p in site.pods(router_selector)}
+            sent = load.snapshot().sent
+            wait_for(
+                lambda sent=sent: load.snapshot().sent >= sent + 20, "calls after the roll", 60
+            )
+    report = load.stop()
+
+    print(
+        f"router replaced {len(routers_seen) - 1} times under load: {report.sent} calls, "
+        f"served by {dict(report.served_by)}"
+    )
+    assert len(routers_seen) == 4, routers_seen
+    assert report.failures == [], (
+        f"{len(report.failures)} of {report.sent} failed: {report.failures[:3]}"
+    )
+    assert report.served_by["blue"] > 0 and report.served_by["green"] > 0
+
+
 def test_hpa_scales_the_deployment_up_under_load(site: Site, models: TrainedModels):
     autoscale = {
         "minReplicas": 1,

@@ -51,6 +51,8 @@ class RouterConfig:
     # Additions to the shared contract (defaults keep old callers valid):
     runtime_dir: str = "/tmp"  # pid file and temp paths; writable by the non-root user
     max_body_mb: int = 100  # largest request body accepted (413 above it)
+    # Well below the pod's preStop sleep (10 s): see keepalive_time in the rendered config.
+    connection_max_age_s: int = 2
 
 
 def render_nginx_config(cfg: RouterConfig) -> str:
@@ -83,6 +85,12 @@ def render_nginx_config(cfg: RouterConfig) -> str:
         f"    client_max_body_size {cfg.max_body_mb}m;",
         "    keepalive_timeout 75s;",
         "    keepalive_requests 10000;",
+        # A busy client keeps its connection, and the pod behind it, for as long as it
+        # likes. Capping a connection's age makes nginx close it cleanly (Connection: close
+        # on a response) every few seconds, so while a replaced router sleeps in preStop,
+        # its steady clients reconnect through the Service to the new one, and none is
+        # still mid-call when nginx finally quits.
+        f"    keepalive_time {cfg.connection_max_age_s}s;",
         "",
         "    log_format modelserve_json escape=json",
         '        \'{"time":"$time_iso8601","request_id":"$request_id",\'',
