@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,39 +44,103 @@ def _csv_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-class ModelScorer:
-    """The default runner: every row of every file through the model's predict()."""
+def _reader_threads() -> int:
+    # The CPUs this process may run on (a pod's cpuset), not the whole machine's.
+    return max(1, min(4, len(os.sched_getaffinity(0))))
 
-    def __init__(self, runtime: Any) -> None:
+
+class ModelScorer:
+    """The default runner: every row of every file through the model's predict().
+
+    The files of a mini-batch are parsed in parallel (Arrow's CSV and Parquet readers
+    release the GIL, and a small file fills only one of its reader threads), then their
+    rows go through one predict() call.
+    """
+
+    def __init__(self, runtime: Any, reader_threads: int | None = None) -> None:
         self.runtime = runtime
         names = runtime.feature_names
         self.columns = ModelColumns(runtime.n_features, tuple(names) if names else None)
+        self.reader_threads = reader_threads or _reader_threads()
 
-    def _predict_file(self, path: Path) -> np.ndarray:
+    def _features(self, path: Path) -> np.ndarray:
         try:
             table = read_table(path)
         except OSError as error:
             raise InputFileError(f"cannot read: {error.strerror or error}") from None
         if table is None or table.num_rows == 0:
-            return np.empty(0)
-        features = select_features(table, self.columns)
+            return np.empty((0, 0))
+        return select_features(table, self.columns)
+
+    def _predict(self, features: np.ndarray) -> np.ndarray:
         try:
             return np.asarray(self.runtime.predict(features))
         except Exception as error:  # the model's own complaint is the useful message
             raise InputFileError(f"the model refused it: {error}") from None
 
+    def _read_all(
+        self, input_root: Path, files: tuple[str, ...], failed: dict[str, str]
+    ) -> list[tuple[str, np.ndarray]]:
+        """The feature matrix of each readable file, in mini-batch order."""
+        outcomes: list[np.ndarray | BaseException | None] = [None] * len(files)
+        gate = threading.BoundedSemaphore(self.reader_threads)
+
+        def read(index: int) -> None:
+            with gate:
+                try:
+                    outcomes[index] = self._features(input_root / files[index])
+                except BaseException as error:  # handed to the caller's thread below
+                    outcomes[index] = error
+
+        # Daemon threads, like the runner's attempts: a read stuck on a dead volume must
+        # not keep the process from exiting once the runner has given up on it.
+        readers = [threading.Thread(target=read, args=(i,), daemon=True) for i in range(len(files))]
+        for thread in readers:
+            thread.start()
+        for thread in readers:
+            thread.join()
+        readable = []
+        for name, outcome in zip(files, outcomes, strict=True):
+            if isinstance(outcome, InputFileError):
+                failed[name] = str(outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                assert outcome is not None
+                readable.append((name, outcome))
+        return readable
+
+    def _predict_files(
+        self, readable: list[tuple[str, np.ndarray]], failed: dict[str, str]
+    ) -> list[tuple[str, np.ndarray]]:
+        """Predictions per file: one call for them all, per file only to name a refused one."""
+        with_rows = [(name, features) for name, features in readable if len(features)]
+        if not with_rows:
+            return []
+        try:
+            merged = self._predict(np.concatenate([features for _, features in with_rows]))
+        except (InputFileError, ValueError):  # ValueError: files of different widths
+            merged = None
+        if merged is not None and len(merged) == sum(len(f) for _, f in with_rows):
+            bounds = np.cumsum([len(features) for _, features in with_rows])[:-1]
+            return list(zip((n for n, _ in with_rows), np.split(merged, bounds), strict=True))
+        predicted = []
+        for name, features in with_rows:
+            try:
+                predicted.append((name, self._predict(features)))
+            except InputFileError as error:
+                failed[name] = str(error)
+        return predicted
+
     def score(self, input_root: Path, files: tuple[str, ...], with_rows: bool) -> Attempt:
         """Predict each file; a failing file is recorded and the others still count."""
         attempt = Attempt()
+        readable = self._read_all(input_root, files, attempt.failed_files)
+        predicted = self._predict_files(readable, attempt.failed_files)
         tables = []
-        for name in files:
-            try:
-                predictions = self._predict_file(input_root / name)
-            except InputFileError as error:
-                attempt.failed_files[name] = str(error)
-                continue
+        for name, predictions in predicted:
             attempt.rows += len(predictions)
-            if with_rows and len(predictions):
+            if with_rows:
                 tables.append(
                     pa.table(
                         {

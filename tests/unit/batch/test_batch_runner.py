@@ -123,6 +123,30 @@ def test_bad_files_are_named_with_why_and_good_files_still_scored(tmp_path, arra
     assert marker["tries"] == 2  # the first try and max_retries=1 more
 
 
+def test_a_file_the_model_refuses_fails_alone_in_its_mini_batch(tmp_path, array_model):
+    # The files of a mini-batch go through predict() together; when the model refuses
+    # that, only the file it refuses may fail, and the others keep their own rows.
+    inputs = tmp_path / "in"
+    first, last = feature_rows(3, 1), feature_rows(2, 2)
+    write_csv(inputs / "data/a.csv", first)
+    with_nan = feature_rows(2, 3)
+    with_nan[1, 2] = np.nan
+    write_csv(inputs / "data/b.csv", with_nan)
+    write_csv(inputs / "data/c.csv", last)
+    base = settings(tmp_path, mini_batch_size=3, max_retries=0)
+    run_all(model_scorer(array_model), base)
+    summary = merge_run(base.run_dir, "predictions.csv")
+
+    assert list(summary.failed_files) == ["data/b.csv"]
+    assert "the model refused it" in summary.failed_files["data/b.csv"]
+    assert "NaN" in summary.failed_files["data/b.csv"]
+    out = pd.read_csv(base.run_dir / "predictions.csv")
+    assert out["file"].tolist() == ["data/a.csv"] * 3 + ["data/c.csv"] * 2
+    assert out["row"].tolist() == [0, 1, 2, 0, 1]
+    expected = array_model.estimator.predict(np.vstack([first, last]))
+    assert out["prediction"].tolist() == expected.tolist()
+
+
 def test_error_threshold_stops_the_run_and_names_the_bad_files(tmp_path, array_model):
     inputs = tmp_path / "in"
     for i in range(6):
