@@ -269,6 +269,33 @@ def next_version(versions: Sequence[str]) -> str:
 
 
 @dataclass(frozen=True)
+class CallCounts:
+    """Prediction calls a deployment answered, and how many of them with a 5xx."""
+
+    answered: int = 0
+    server_errors: int = 0
+
+
+def calls_since(
+    before: Mapping[str, Mapping[str, int]], now: Mapping[str, Mapping[str, int]]
+) -> CallCounts:
+    """Calls answered since `before` was read, summed over pods (each pod counts from its start).
+
+    A pod missing from `before`, or whose counters went down (it restarted), counts in full:
+    everything it answered came after.
+    """
+    answered = errors = 0
+    for pod, counts in now.items():
+        base = before.get(pod) or {}
+        pod_answered, pod_errors = counts.get("answered", 0), counts.get("serverErrors", 0)
+        if pod_answered < base.get("answered", 0) or pod_errors < base.get("serverErrors", 0):
+            base = {}
+        answered += pod_answered - base.get("answered", 0)
+        errors += pod_errors - base.get("serverErrors", 0)
+    return CallCounts(answered, errors)
+
+
+@dataclass(frozen=True)
 class PromotionView:
     """What automatic promotion needs to know to take its next step."""
 
@@ -281,13 +308,15 @@ class PromotionView:
     clean_for_s: float  # Ready without a break since the last step, in seconds
     interval_s: float
     steps: Sequence[int]
+    # The new deployment's calls since the last step (None: its pods could not be read).
+    served: CallCounts | None = None
 
 
 @dataclass(frozen=True)
 class PromotionDecision:
     """What to do now: wait, set traffic, remove the old deployment, or stop."""
 
-    action: Literal["wait", "set_traffic", "remove_old", "done", "rolled_back"]
+    action: Literal["wait", "set_traffic", "roll_back", "remove_old", "done", "rolled_back"]
     message: str
     traffic: dict[str, int] | None = None
     percent: int | None = None
@@ -318,8 +347,23 @@ def promotion_step(view: PromotionView) -> PromotionDecision:
         return PromotionDecision(
             "rolled_back", f"neither {view.old} nor {view.new} takes traffic; promotion stopped"
         )
+    served = view.served
+    if served is not None and served.server_errors:
+        return PromotionDecision(
+            "roll_back",
+            f"{view.new} answered {served.server_errors} of {served.answered} call(s) since "
+            f"the last step with a server error (5xx); traffic back to {view.old}",
+            {**view.traffic, view.old: pool, view.new: 0},
+            0,
+        )
     if not view.new_ready:
         return PromotionDecision("wait", f"waiting for deployment {view.new} to be Ready")
+    if current > 0 and served is None:
+        return PromotionDecision("wait", f"cannot read the calls {view.new} answered yet")
+    if current > 0 and not served.answered:
+        return PromotionDecision(
+            "wait", f"{view.new} has answered no call since the last step; a step needs some"
+        )
     if view.clean_for_s < view.interval_s:
         return PromotionDecision(
             "wait",

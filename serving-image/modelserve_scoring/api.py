@@ -107,6 +107,11 @@ def build_api(service: ScoringService) -> FastAPI:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, service.monitoring.document)
 
+    @app.get("/monitoring/requests")
+    async def monitoring_requests() -> dict:
+        """Prediction calls answered since start, and how many of them failed with a 5xx."""
+        return service.metrics.request_counts()
+
     @app.get("/v1/models/{model_name}")
     async def v1_model(model_name: str) -> dict:
         """KServe v1 model status."""

@@ -172,6 +172,10 @@ class ScoringMetrics:
             registry=self.registry,
         )
         self._counters: dict[tuple[str, int], Counter] = {}
+        # Plain totals as well, for GET /monitoring/requests: the operator's promotion
+        # reads them to tell whether a new version has served cleanly.
+        self.answered = 0
+        self.server_errors = 0
 
     def set_runtime(self, runtime: str, requested: str, fallback: str) -> None:
         """Record which runtime serves the model, what was asked for and why not, if so."""
@@ -189,6 +193,13 @@ class ScoringMetrics:
             counter = self._counters[key] = self._requests.labels(*self._ids, route, str(status))
         counter.inc()
         self._latency[route].observe(seconds)
+        self.answered += 1
+        if status >= 500:
+            self.server_errors += 1
+
+    def request_counts(self) -> dict[str, int]:
+        """Prediction calls answered since the server started, and how many with a 5xx."""
+        return {"answered": self.answered, "serverErrors": self.server_errors}
 
     def serve(self, host: str, port: int) -> None:
         """Expose /metrics on its own port (a daemon thread)."""

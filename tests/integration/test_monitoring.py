@@ -1,10 +1,10 @@
 """spec.monitoring on the real control plane: validation, crossings, retraining, auto promotion.
 
 The scoring pods run on simulated (KWOK) nodes and cannot answer GET /monitoring, so the
-in-process operator reads the verdicts through its seam (`fetch_monitoring`) from a
-table the test controls; everything else (Models, spec patches, status, Events, pods
-becoming Ready) is the real API server. tests/e2e/test_lifecycle_e2e.py runs the loop
-with real scoring pods.
+in-process operator reads the verdicts and call counts through its seams
+(`fetch_monitoring`, `fetch_call_counts`) from a table the test controls; everything
+else (Models, spec patches, status, Events, pods becoming Ready) is the real API server.
+tests/e2e/test_lifecycle_e2e.py runs the loop with real scoring pods.
 """
 
 from __future__ import annotations
@@ -33,6 +33,18 @@ class Answers:
     def __init__(self) -> None:
         self.by_deployment: dict[str, dict[str, Any]] = {}
         self.asked: list[str] = []
+        # GET /monitoring/requests of each deployment's one pod: a steady trickle of calls
+        # (10 more at each read) of which `server_errors` answered with a 5xx.
+        self.answered: dict[str, int] = {}
+        self.server_errors: dict[str, int] = {}
+
+    def calls(self, namespace: str, endpoint: str, deployment: str) -> dict[str, dict[str, int]]:
+        self.answered[deployment] = self.answered.get(deployment, 0) + 10
+        counts = {
+            "answered": self.answered[deployment],
+            "serverErrors": self.server_errors.get(deployment, 0),
+        }
+        return {f"{endpoint}-{deployment}-pod": counts}
 
     def set(self, deployment: str, accuracy: float | None, rows: int = 300) -> None:
         self.by_deployment[deployment] = {
@@ -65,6 +77,7 @@ def answers(operator_factory, namespace, monkeypatch) -> Iterator[Answers]:
 
     table = Answers()
     state().endpoints.monitor.fetch_monitoring = table
+    state().endpoints.monitor.fetch_call_counts = table.calls
     yield table
     running.delete_objects_and_stop()
 
@@ -496,3 +509,63 @@ def test_setting_traffic_back_by_hand_stops_the_promotion(
         "iris-v2": 0,
     }
     assert "PromotionRolledBack" in {e["reason"] for e in events(cluster, namespace, "iris")}
+
+
+def test_a_5xx_from_the_new_version_sends_traffic_back_and_stops_the_promotion(
+    cluster, namespace, answers, iris_artifact
+):
+    apply(cluster, namespace, *configmap_model(iris_artifact, "1"))
+    apply(
+        cluster,
+        namespace,
+        *configmap_model(
+            iris_artifact,
+            "2",
+            labels={"modelserve.io/retrained-for": "iris"},
+            **{"modelserve.io/retrained-from-version": "1"},
+        ),
+    )
+    answers.set("blue", accuracy=0.4)
+    answers.set("iris-v2", accuracy=None)
+    monitoring = {
+        "enabled": True,
+        "intervalSeconds": INTERVAL_S,
+        "performance": {"minAccuracy": 0.9},
+        "retrain": {"template": TEMPLATE, "promotion": "auto", "steps": [50, 100]},
+    }
+    apply(cluster, namespace, endpoint(monitoring))
+    cluster.wait_for(
+        lambda: (
+            get(cluster, namespace, "onlineendpoint", "iris")["spec"].get("traffic")
+            == {"blue": 50, "iris-v2": 50}
+        ),
+        "the first promotion step",
+        timeout=180,
+    )
+    # Half the traffic reaches version 2, and one of its answers is a 500.
+    answers.server_errors["iris-v2"] = 1
+    stopped = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["status"]["monitoring"]["retrain"].get("state") == "RolledBack"
+            and e
+        ),
+        "the promotion to roll back",
+        timeout=60,
+    )
+    assert stopped["spec"]["traffic"] == {"blue": 100, "iris-v2": 0}
+    message = stopped["status"]["monitoring"]["retrain"]["message"]
+    assert "server error (5xx)" in message and "traffic back to blue" in message, message
+    rolled_back = [
+        e for e in events(cluster, namespace, "iris") if e["reason"] == "PromotionRolledBack"
+    ]
+    assert rolled_back and rolled_back[-1]["type"] == "Warning", rolled_back
+    # Version 2 stays deployed at 0 % for a human to look at; version 1 serves alone.
+    assert [d["name"] for d in stopped["spec"]["deployments"]] == ["blue", "iris-v2"]
+    cluster.wait_for(
+        lambda: (
+            get(cluster, namespace, "onlineendpoint", "iris")["status"].get("traffic")
+            == {"blue": 100}
+        ),
+        "the old version to take all traffic again",
+    )

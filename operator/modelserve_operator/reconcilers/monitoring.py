@@ -32,6 +32,7 @@ from ..monitoring import (
     MONITORING_CONDITIONS,
     DeploymentCheck,
     PromotionView,
+    calls_since,
     check_deployment,
     monitoring_conditions,
     next_version,
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 # (namespace, endpoint, deployment) -> the body of that deployment's GET /monitoring.
 FetchMonitoring = Callable[[str, str, str], dict[str, Any]]
+# (namespace, endpoint, deployment) -> {pod: its GET /monitoring/requests} for every Ready pod.
+FetchCallCounts = Callable[[str, str, str], dict[str, dict[str, int]]]
 PROMOTION_FIELD_MANAGER = "modelserve-operator-promotion"
 IN_FLIGHT = ("Training", "CandidateReady", "Promoting")
 # While promoting, look again at least this often: a step may become due between checks.
@@ -66,29 +69,45 @@ def _pod_ready(pod: dict[str, Any]) -> bool:
     return any(x.get("type") == "Ready" and x.get("status") == "True" for x in conditions)
 
 
+def _ready_scoring_pods(kube: Kube, namespace: str, endpoint: str, deployment: str) -> list[str]:
+    selector = (
+        f"{c.LABEL_ENDPOINT}={endpoint},{c.LABEL_DEPLOYMENT}={deployment},"
+        f"{c.LABEL_COMPONENT}={c.COMPONENT_SCORING}"
+    )
+    pods = kube.list("v1", "Pod", namespace, selector)
+    return sorted(p["metadata"]["name"] for p in pods if _pod_ready(p))
+
+
 def fetch_through_pod_proxy(kube: Kube) -> FetchMonitoring:
     """Read GET /monitoring of one Ready scoring pod of the deployment."""
 
     def fetch(namespace: str, endpoint: str, deployment: str) -> dict[str, Any]:
-        selector = (
-            f"{c.LABEL_ENDPOINT}={endpoint},{c.LABEL_DEPLOYMENT}={deployment},"
-            f"{c.LABEL_COMPONENT}={c.COMPONENT_SCORING}"
-        )
-        pods = sorted(
-            (p for p in kube.list("v1", "Pod", namespace, selector) if _pod_ready(p)),
-            key=lambda p: p["metadata"]["name"],
-        )
+        pods = _ready_scoring_pods(kube, namespace, endpoint, deployment)
         if not pods:
             raise MonitoringUnavailable("no Ready scoring pod")
         errors = []
         for pod in pods:  # the first that answers
             try:
-                return kube.pod_proxy_get(
-                    namespace, pod["metadata"]["name"], c.SCORING_HTTP_PORT, "monitoring"
-                )
+                return kube.pod_proxy_get(namespace, pod, c.SCORING_HTTP_PORT, "monitoring")
             except Exception as error:  # a pod going away, a timeout: try the next
-                errors.append(f"pod {pod['metadata']['name']}: {error}")
+                errors.append(f"pod {pod}: {error}")
         raise MonitoringUnavailable("; ".join(errors))
+
+    return fetch
+
+
+def fetch_call_counts_through_pod_proxy(kube: Kube) -> FetchCallCounts:
+    """Read GET /monitoring/requests of every Ready scoring pod of the deployment."""
+
+    def fetch(namespace: str, endpoint: str, deployment: str) -> dict[str, dict[str, int]]:
+        pods = _ready_scoring_pods(kube, namespace, endpoint, deployment)
+        if not pods:
+            raise MonitoringUnavailable("no Ready scoring pod")
+        # All or nothing: a pod left out could be the one answering with errors.
+        return {
+            pod: kube.pod_proxy_get(namespace, pod, c.SCORING_HTTP_PORT, "monitoring/requests")
+            for pod in pods
+        }
 
     return fetch
 
@@ -114,10 +133,16 @@ class _Check:
 class EndpointMonitor:
     """Runs the monitoring part of an endpoint's reconcile."""
 
-    def __init__(self, kube: Kube, fetch_monitoring: FetchMonitoring | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        fetch_monitoring: FetchMonitoring | None = None,
+        fetch_call_counts: FetchCallCounts | None = None,
+    ) -> None:
         self.kube = kube
-        # A seam: tests feed verdicts through it where no real scoring pod can answer.
+        # Seams: tests feed verdicts through them where no real scoring pod can answer.
         self.fetch_monitoring = fetch_monitoring or fetch_through_pod_proxy(kube)
+        self.fetch_call_counts = fetch_call_counts or fetch_call_counts_through_pod_proxy(kube)
 
     def run(
         self,
@@ -409,6 +434,8 @@ class EndpointMonitor:
             _parse_time(check.retrain.get("readySince")) or check.now,
             _parse_time(check.retrain.get("stepTime")) or check.now,
         )
+        calls = self._call_counts(check, new) if new_ready else None
+        served = None if calls is None else calls_since(check.retrain.get("stepCalls") or {}, calls)
         view = PromotionView(
             old=check.retrain["fromDeployment"],
             new=new,
@@ -419,6 +446,7 @@ class EndpointMonitor:
             clean_for_s=(check.now - since).total_seconds() if new_ready else 0.0,
             interval_s=float(spec.monitoring.interval_seconds),
             steps=retrain.steps,
+            served=served,
         )
         decision = promotion_step(view)
         if decision.action == "wait":
@@ -429,9 +457,17 @@ class EndpointMonitor:
                 check.retrain.update(
                     trafficPercent=decision.percent,
                     stepTime=cond.format_time(check.now),
+                    # Where the new deployment's call counters stood: the next step
+                    # needs calls after this one, and none of them a 5xx.
+                    stepCalls=calls or {},
                     message=decision.message,
                 )
                 self._event(check, "PromotionStep", f"{decision.message}: {decision.traffic}")
+        elif decision.action == "roll_back":
+            assert decision.traffic is not None
+            if self._patch_spec(check, {"traffic": decision.traffic}):
+                check.retrain["trafficPercent"] = 0
+                self._finish(check, "RolledBack", decision.message, True)
         elif decision.action == "remove_old":
             old = view.old
             remaining = [d for d in check.body["spec"]["deployments"] if d.get("name") != old]
@@ -441,6 +477,17 @@ class EndpointMonitor:
             self._finish(check, "Promoted", decision.message)
         else:
             self._finish(check, "RolledBack", decision.message, True)
+
+    def _call_counts(self, check: _Check, deployment: str) -> dict[str, dict[str, int]] | None:
+        """Every Ready pod's call counters, or None when any of them cannot be read."""
+        meta = check.body["metadata"]
+        try:
+            return self.fetch_call_counts(meta["namespace"], meta["name"], deployment)
+        except Exception as error:  # a pod going away, a timeout: promotion waits
+            log.info(
+                "call counts of %s/%s %s: %s", meta["namespace"], meta["name"], deployment, error
+            )
+            return None
 
     def _patch_spec(self, check: _Check, spec_patch: dict[str, Any]) -> bool:
         """Patch the endpoint's spec, failing if anyone changed the object since we read it."""

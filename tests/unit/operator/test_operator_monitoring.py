@@ -19,7 +19,9 @@ from modelserve_operator.builders.retrain import (
 from modelserve_operator.monitoring import (
     DATA_DRIFT,
     PERFORMANCE_DEGRADED,
+    CallCounts,
     PromotionView,
+    calls_since,
     check_deployment,
     judge_drift,
     judge_performance,
@@ -224,6 +226,7 @@ def view(**overrides) -> PromotionView:
         "clean_for_s": 60.0,
         "interval_s": 30.0,
         "steps": [10, 50, 100],
+        "served": CallCounts(answered=25),
     }
     return PromotionView(**{**values, **overrides})
 
@@ -251,6 +254,40 @@ def test_promotion_waits_for_ready_and_a_clean_interval():
     assert promotion_step(view(new_ready=False)).action == "wait"
     waiting = promotion_step(view(clean_for_s=12.0))
     assert waiting.action == "wait" and "12s of the 30s" in waiting.message
+
+
+def test_a_server_error_sends_the_traffic_back_and_stops_the_promotion():
+    at_half = {"blue": 40, "iris-v2": 40, "canary": 20}
+    decision = promotion_step(
+        view(traffic=at_half, applied_percent=40, served=CallCounts(answered=90, server_errors=1))
+    )
+    assert decision.action == "roll_back"
+    assert decision.traffic == {"blue": 80, "iris-v2": 0, "canary": 20}
+    assert "1 of 90 call(s)" in decision.message and "5xx" in decision.message
+    # Even before it holds a share (pinned or mirrored calls), a 5xx counts.
+    early = promotion_step(view(served=CallCounts(answered=3, server_errors=2)))
+    assert early.action == "roll_back" and early.traffic == {"blue": 100, "iris-v2": 0}
+
+
+def test_a_step_after_the_first_needs_calls_answered_since_the_last_one():
+    at_ten = {"blue": 90, "iris-v2": 10}
+    idle = promotion_step(view(traffic=at_ten, applied_percent=10, served=CallCounts()))
+    assert idle.action == "wait" and "answered no call" in idle.message
+    unknown = promotion_step(view(traffic=at_ten, applied_percent=10, served=None))
+    assert unknown.action == "wait" and "cannot read" in unknown.message
+    # The first step gives the new deployment its first calls: it cannot wait for them.
+    assert promotion_step(view(served=CallCounts())).action == "set_traffic"
+
+
+def test_calls_since_a_step_count_new_and_restarted_pods_in_full():
+    at_step = {"a": {"answered": 100, "serverErrors": 1}, "b": {"answered": 50, "serverErrors": 0}}
+    now = {
+        "a": {"answered": 130, "serverErrors": 1},  # 30 more, no new error
+        "b": {"answered": 4, "serverErrors": 2},  # restarted: all 4 came after the step
+        "c": {"answered": 7, "serverErrors": 0},  # a new pod
+    }
+    assert calls_since(at_step, now) == CallCounts(answered=41, server_errors=2)
+    assert calls_since({}, at_step) == CallCounts(answered=150, server_errors=1)
 
 
 def test_other_deployments_keep_their_share():

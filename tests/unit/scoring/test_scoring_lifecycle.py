@@ -135,6 +135,9 @@ def test_a_slow_request_gets_504(start_server, script_model):
     (script_model / "release-slow").touch()
     ok = requests.post(server.url + "/score", json={"data": [ROW]}, timeout=10)
     assert ok.status_code == 200
+    # What automatic promotion reads to tell whether a version served cleanly.
+    counts = requests.get(server.url + "/monitoring/requests", timeout=10).json()
+    assert counts == {"answered": 2, "serverErrors": 1}
 
 
 def test_sigterm_drains_in_flight_requests(start_server, script_model):
