@@ -352,6 +352,10 @@ def test_degraded_accuracy_retrains_gates_and_promotes_a_new_version_without_a_f
     assert report.failures == [], (first_failure, len(report.failures), report.failures[:3])
     assert report.served_by["blue"] > 0 and report.served_by["iris-v2"] > 0
     assert [d["name"] for d in promoted["spec"]["deployments"]] == ["iris-v2"]
+    # Each step was taken on call counters read from the new version's real pods.
+    step_calls = promoted["status"]["monitoring"]["retrain"]["stepCalls"]
+    assert step_calls and all(c["serverErrors"] == 0 for c in step_calls.values()), step_calls
+    assert sum(c["answered"] for c in step_calls.values()) > 0, step_calls
     assert served["status"]["deployments"][0]["modelVersion"] == "2"
     reasons = [
         e["reason"]

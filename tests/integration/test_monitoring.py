@@ -361,10 +361,9 @@ def test_a_crossing_sets_conditions_and_retrains_once_while_the_endpoint_keeps_s
     assert "RetrainSkipped" in reasons  # the second crossing names the version already made
 
 
-def test_auto_promotion_steps_traffic_to_the_retrained_version_and_removes_the_old_one(
-    cluster, namespace, answers, iris_artifact
-):
-    apply(cluster, namespace, *configmap_model(iris_artifact, "1"))
+def start_an_automatic_promotion(cluster, namespace: str, answers: Answers, artifact: bytes):
+    """Version 1 serving below its accuracy threshold, version 2 Ready: promotion begins."""
+    apply(cluster, namespace, *configmap_model(artifact, "1"))
     # Version 2 registered as the operator registers a retrained one (labels and base
     # version): found again on the crossing, as after an operator restart, and Ready at
     # once because its artifact is in a ConfigMap rather than trained on a simulated node.
@@ -372,7 +371,7 @@ def test_auto_promotion_steps_traffic_to_the_retrained_version_and_removes_the_o
         cluster,
         namespace,
         *configmap_model(
-            iris_artifact,
+            artifact,
             "2",
             labels={"modelserve.io/retrained-for": "iris"},
             **{"modelserve.io/retrained-from-version": "1"},
@@ -394,6 +393,12 @@ def test_auto_promotion_steps_traffic_to_the_retrained_version_and_removes_the_o
     }
     apply(cluster, namespace, endpoint(monitoring))
 
+
+def test_auto_promotion_steps_traffic_to_the_retrained_version_and_removes_the_old_one(
+    cluster, namespace, answers, iris_artifact
+):
+    start_an_automatic_promotion(cluster, namespace, answers, iris_artifact)
+
     seen_traffic: list[dict] = []
 
     def promoted():
@@ -405,6 +410,11 @@ def test_auto_promotion_steps_traffic_to_the_retrained_version_and_removes_the_o
         return retrain.get("state") == "Promoted" and body
 
     done = cluster.wait_for(promoted, "the promotion to finish", timeout=240)
+    # Each step was taken on the new version's call counters, kept in the status.
+    step_calls = done["status"]["monitoring"]["retrain"]["stepCalls"]
+    assert list(step_calls) == ["iris-iris-v2-pod"], step_calls
+    counters = step_calls["iris-iris-v2-pod"]
+    assert counters["answered"] > 0 and counters["serverErrors"] == 0, counters
     assert seen_traffic[0] == {"blue": 100}
     assert {"blue": 50, "iris-v2": 50} in seen_traffic
     assert seen_traffic[-1] == {"iris-v2": 100}
@@ -448,26 +458,7 @@ def test_auto_promotion_steps_traffic_to_the_retrained_version_and_removes_the_o
 def test_setting_traffic_back_by_hand_stops_the_promotion(
     cluster, namespace, answers, iris_artifact
 ):
-    apply(cluster, namespace, *configmap_model(iris_artifact, "1"))
-    apply(
-        cluster,
-        namespace,
-        *configmap_model(
-            iris_artifact,
-            "2",
-            labels={"modelserve.io/retrained-for": "iris"},
-            **{"modelserve.io/retrained-from-version": "1"},
-        ),
-    )
-    answers.set("blue", accuracy=0.4)
-    answers.set("iris-v2", accuracy=None)
-    monitoring = {
-        "enabled": True,
-        "intervalSeconds": INTERVAL_S,
-        "performance": {"minAccuracy": 0.9},
-        "retrain": {"template": TEMPLATE, "promotion": "auto", "steps": [50, 100]},
-    }
-    apply(cluster, namespace, endpoint(monitoring))
+    start_an_automatic_promotion(cluster, namespace, answers, iris_artifact)
     at_half = cluster.wait_for(
         lambda: (
             (e := get(cluster, namespace, "onlineendpoint", "iris"))
@@ -514,26 +505,7 @@ def test_setting_traffic_back_by_hand_stops_the_promotion(
 def test_a_5xx_from_the_new_version_sends_traffic_back_and_stops_the_promotion(
     cluster, namespace, answers, iris_artifact
 ):
-    apply(cluster, namespace, *configmap_model(iris_artifact, "1"))
-    apply(
-        cluster,
-        namespace,
-        *configmap_model(
-            iris_artifact,
-            "2",
-            labels={"modelserve.io/retrained-for": "iris"},
-            **{"modelserve.io/retrained-from-version": "1"},
-        ),
-    )
-    answers.set("blue", accuracy=0.4)
-    answers.set("iris-v2", accuracy=None)
-    monitoring = {
-        "enabled": True,
-        "intervalSeconds": INTERVAL_S,
-        "performance": {"minAccuracy": 0.9},
-        "retrain": {"template": TEMPLATE, "promotion": "auto", "steps": [50, 100]},
-    }
-    apply(cluster, namespace, endpoint(monitoring))
+    start_an_automatic_promotion(cluster, namespace, answers, iris_artifact)
     cluster.wait_for(
         lambda: (
             get(cluster, namespace, "onlineendpoint", "iris")["spec"].get("traffic")

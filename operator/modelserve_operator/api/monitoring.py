@@ -93,6 +93,13 @@ class DeploymentMonitoringStatus(ApiModel):
     error: str | None = None
 
 
+class CallCountersStatus(ApiModel):
+    """One pod's prediction calls answered, and how many with a 5xx."""
+
+    answered: int = 0
+    server_errors: int = 0
+
+
 class RetrainStatus(ApiModel):
     """The retrained version made on the last crossing, and its promotion."""
 
@@ -105,6 +112,7 @@ class RetrainStatus(ApiModel):
     traffic_percent: int | None = None
     step_time: str | None = None
     ready_since: str | None = None
+    step_calls: dict[str, CallCountersStatus] | None = None
     message: str | None = None
 
 
