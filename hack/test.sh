@@ -30,8 +30,7 @@ stamp "ruff"
 
 stamp "pytest"
 set +e
-# Known-flaky tests of open defects are run on demand only (see the marker in pyproject).
-.venv/bin/pytest -m "not quarantine" "$@"
+.venv/bin/pytest "$@"
 rc=$?
 set -e
 if [[ $rc -eq 5 ]]; then

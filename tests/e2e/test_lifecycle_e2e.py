@@ -29,10 +29,7 @@ from endpoint_traffic import EndpointClient, SteadyLoad
 from modelserve_cluster.node.layout import NODE_NAME
 from sklearn.datasets import load_iris
 
-# Quarantined (issue #8 stays open for it): automatic promotion sometimes drops requests
-# while the router rolls several times in a row; this test catches it in some runs and
-# not others, so it runs on demand (`pytest -m quarantine`) until that is fixed.
-pytestmark = [pytest.mark.node, pytest.mark.quarantine, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.node, pytest.mark.timeout(1500)]
 
 POD_UID = 65532  # the scoring image's user; the trainer writes the volume as this uid
 TRAIN_S = 420.0
