@@ -95,6 +95,17 @@ def select_features(table: pa.Table, model: ModelColumns) -> np.ndarray:
     expected = model.n_features
     if expected is not None and table.num_columns != expected:
         raise InputFileError(f"has {table.num_columns} columns, the model expects {expected}")
+    if table.num_columns == 0 or table.num_rows == 0:
+        return np.empty((table.num_rows, table.num_columns))
+    try:
+        # One copy, inside Arrow and from its memory pool: several times faster than a
+        # NumPy copy per column and a column_stack (fresh pages for every file).
+        # Column-major, which predict() takes as it is; nulls become NaN, ints are cast.
+        batch = table.combine_chunks().to_batches()[0]
+        matrix = batch.to_tensor(row_major=False, null_to_nan=True).to_numpy()
+        return np.asarray(matrix, dtype=np.float64)
+    except (pa.ArrowTypeError, pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        pass  # a column that is not numeric: the slow path names the value
     try:
         columns = [
             np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -102,6 +113,4 @@ def select_features(table: pa.Table, model: ModelColumns) -> np.ndarray:
         ]
     except (ValueError, TypeError, pa.ArrowInvalid) as error:
         raise InputFileError(f"has a value that is not a number: {error}") from None
-    if not columns:
-        return np.empty((table.num_rows, 0))
     return np.column_stack(columns)

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from modelserve_scoring.batch import layout
+from modelserve_scoring.batch.attempt import Attempt, MiniBatchScorer
 from modelserve_scoring.batch.plan import RunPlan, fix_plan
-from modelserve_scoring.batch.scorers import Attempt, MiniBatchScorer
 
 log = logging.getLogger(__name__)
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import io
 import os
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from modelserve_scoring.batch.attempt import Attempt
 from modelserve_scoring.batch.readers import (
     InputFileError,
     ModelColumns,
@@ -21,21 +21,6 @@ from modelserve_scoring.batch.readers import (
 )
 
 _WRITE_OPTIONS = pa_csv.WriteOptions(quoting_style="needed")
-
-
-@dataclass
-class Attempt:
-    """One try at a mini-batch: the CSV rows it produced and the files that failed, with why."""
-
-    rows: int = 0
-    csv: bytes = b""
-    failed_files: dict[str, str] = field(default_factory=dict)
-
-
-class MiniBatchScorer(Protocol):
-    """Scores the files of one mini-batch (paths relative to the input root)."""
-
-    def score(self, input_root: Path, files: tuple[str, ...], with_rows: bool) -> Attempt: ...
 
 
 def _csv_bytes(table: pa.Table) -> bytes:
@@ -53,8 +38,7 @@ class ModelScorer:
     """The default runner: every row of every file through the model's predict().
 
     The files of a mini-batch are parsed in parallel (Arrow's CSV and Parquet readers
-    release the GIL, and a small file fills only one of its reader threads), then their
-    rows go through one predict() call.
+    release the GIL, and a small file keeps few of their own threads busy).
     """
 
     def __init__(self, runtime: Any, reader_threads: int | None = None) -> None:
@@ -113,19 +97,11 @@ class ModelScorer:
     def _predict_files(
         self, readable: list[tuple[str, np.ndarray]], failed: dict[str, str]
     ) -> list[tuple[str, np.ndarray]]:
-        """Predictions per file: one call for them all, per file only to name a refused one."""
-        with_rows = [(name, features) for name, features in readable if len(features)]
-        if not with_rows:
-            return []
-        try:
-            merged = self._predict(np.concatenate([features for _, features in with_rows]))
-        except (InputFileError, ValueError):  # ValueError: files of different widths
-            merged = None
-        if merged is not None and len(merged) == sum(len(f) for _, f in with_rows):
-            bounds = np.cumsum([len(features) for _, features in with_rows])[:-1]
-            return list(zip((n for n, _ in with_rows), np.split(merged, bounds), strict=True))
+        """Predictions per file with rows (one call each: a refused file fails alone)."""
         predicted = []
-        for name, features in with_rows:
+        for name, features in readable:
+            if not len(features):
+                continue
             try:
                 predicted.append((name, self._predict(features)))
             except InputFileError as error:
