@@ -60,10 +60,9 @@ PROXY_VARIABLES = frozenset(
 )
 
 
-def component_environment(base: dict[str, str] | None = None) -> dict[str, str]:
+def component_environment() -> dict[str, str]:
     """The environment for a cluster component: ours, without any HTTP proxy settings."""
-    source = os.environ if base is None else base
-    return {key: value for key, value in source.items() if key not in PROXY_VARIABLES}
+    return {key: value for key, value in os.environ.items() if key not in PROXY_VARIABLES}
 
 
 def start_detached(argv: list[str], log_file: Path, pid_file: Path) -> Recorded:

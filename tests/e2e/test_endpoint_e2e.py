@@ -10,7 +10,6 @@ import base64
 import hashlib
 import io
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import yaml
 from cluster_objects import condition
 from endpoint_traffic import EndpointClient, SteadyLoad
 from modelserve_cluster.node.layout import NODE_NAME
+from polling import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -68,22 +68,6 @@ def _dump(estimator: Any) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(estimator, buffer)
     return buffer.getvalue()
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: float = 1.0) -> Any:
-    """Poll `check()` until truthy and return it; fail naming `what` and the last error."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (requests.RequestException, KeyError, IndexError, ValueError) as error:
-            last = f"{type(error).__name__}: {error}"
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
 
 
 class Site:

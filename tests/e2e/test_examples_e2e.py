@@ -15,19 +15,18 @@ import json
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import pytest
-import requests
 import yaml
 from cluster_objects import condition
 from endpoint_traffic import EndpointClient
 from modelserve_cluster.node.layout import NODE_NAME
+from polling import wait_for
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -40,22 +39,6 @@ POD_UID = 65532
 # Pods start Python with scikit-learn on two busy cores.
 POD_START_S = 300.0
 RUN_TIMEOUT_S = 600.0
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: float = 1.0) -> Any:
-    """Poll `check()` until truthy and return it; fail naming `what` and the last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (requests.RequestException, KeyError, IndexError, ValueError) as error:
-            last = f"{type(error).__name__}: {error}"
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
 
 
 @pytest.fixture(scope="module")

@@ -11,24 +11,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import shutil
-import tempfile
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import joblib
 import pandas as pd
 import pytest
-import requests
-import yaml
+from claimed_site import ClaimedSite, claimed_site
 from cluster_objects import condition
 from endpoint_traffic import EndpointClient
 from modelserve_cluster.node.layout import NODE_NAME
+from polling import wait_for
 from sklearn.datasets import load_iris
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
@@ -44,39 +37,8 @@ GOOD_GATE = "accuracy >= 0.8"
 IMPOSSIBLE_GATE = "accuracy >= 0.9"
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: float = 1.0) -> Any:
-    """Poll `check()` until truthy and return it; fail naming `what` and the last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (requests.RequestException, KeyError, ValueError) as error:
-            last = f"{type(error).__name__}: {error}"
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
-
-
-@dataclass
-class Site:
+class Site(ClaimedSite):
     """The namespace the operator watches and the host directory behind claim `models`."""
-
-    cluster: Any
-    namespace: str
-    volume_dir: Path
-
-    def kubectl(self, *args: str, input_text: str | None = None, check: bool = True):
-        return self.cluster.kubectl(*args, "-n", self.namespace, input_text=input_text, check=check)
-
-    def apply(self, *documents: dict) -> None:
-        self.kubectl("apply", "-f", "-", input_text=yaml.safe_dump_all(documents))
-
-    def get(self, kind: str, name: str) -> dict | None:
-        result = self.kubectl("get", kind, name, "-o", "json", check=False)
-        return json.loads(result.stdout) if result.returncode == 0 else None
 
     def wait_model(self, name: str, reason: str) -> dict:
         """The Model once its Ready condition has `reason`; its pods' state on failure."""
@@ -117,71 +79,11 @@ def trained_model(name: str, estimator: dict, gate: str, **spec: Any) -> dict:
     }
 
 
-def volume_and_claim(namespace: str, volume: str, path: Path) -> list[dict]:
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": volume},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteOnce"],
-                "storageClassName": "",
-                "persistentVolumeReclaimPolicy": "Retain",
-                "hostPath": {"path": str(path), "type": "Directory"},
-                "claimRef": {"namespace": namespace, "name": "models"},
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "models", "namespace": namespace},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "1Gi"}},
-                "storageClassName": "",
-                "volumeName": volume,
-            },
-        },
-    ]
-
-
 @pytest.fixture(scope="module")
 def site(cluster, node, operator_factory) -> Iterator[Site]:
     """A namespace, the operator (pods pinned to the real node) and a bound claim `models`."""
-    namespace = f"training-e2e-{uuid.uuid4().hex[:6]}"
-    volume = f"{namespace}-models"
-    volume_dir = Path(tempfile.mkdtemp(prefix="modelserve-training-e2e-"))
-    # The pods run as a fixed non-root uid; a hostPath volume ignores fsGroup.
-    os.chown(volume_dir, POD_UID, POD_UID)
-    volume_dir.chmod(0o755)
-    cluster.kubectl("create", "namespace", namespace)
-    monkeypatch = pytest.MonkeyPatch()
-    operator = operator_factory(
-        namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": f"kubernetes.io/hostname={NODE_NAME}"}
-    )
-    site = Site(cluster, namespace, volume_dir)
-    try:
-        wait_for(lambda: site.get("serviceaccount", "default"), "default ServiceAccount", 60)
-        cluster.kubectl(
-            "apply",
-            "-f",
-            "-",
-            input_text=yaml.safe_dump_all(volume_and_claim(namespace, volume, volume_dir)),
-        )
-        wait_for(
-            lambda: (site.get("pvc", "models") or {}).get("status", {}).get("phase") == "Bound",
-            "claim models bound",
-            60,
-        )
-        operator.start()
+    with claimed_site(cluster, operator_factory, "training-e2e", POD_UID, Site) as site:
         yield site
-    finally:
-        operator.delete_objects_and_stop()
-        monkeypatch.undo()
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")
-        cluster.kubectl("delete", "pv", volume, "--wait=false", "--ignore-not-found")
-        shutil.rmtree(volume_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cluster_objects import condition, get
 
 TEMPLATE = {
     "task": "classification",
@@ -84,18 +85,6 @@ def answers(operator_factory, namespace, monkeypatch) -> Iterator[Answers]:
 
 def apply(cluster, namespace: str, *documents: dict) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump_all(documents))
-
-
-def get(cluster, namespace: str, kind: str, name: str) -> dict | None:
-    result = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-    return json.loads(result.stdout) if result.returncode == 0 else None
-
-
-def condition(obj: dict | None, type_: str) -> dict:
-    for item in (obj or {}).get("status", {}).get("conditions", []):
-        if item["type"] == type_:
-            return item
-    return {}
 
 
 def events(cluster, namespace: str, name: str) -> list[dict]:
