@@ -9,13 +9,14 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from string import Template
 
-from modelserve_cluster import components, processes
+from modelserve_cluster import components, processes, unreachable
 from modelserve_cluster.binaries import ensure_binaries
 from modelserve_cluster.health import probe, tls_context, wait_until
 from modelserve_cluster.kubeconfig import write_kubeconfig
@@ -154,10 +155,12 @@ class LocalCluster:
     def _up(self, bin_dir: Path | None) -> ClusterStatus:
         current = self.status()
         if current.healthy and self.kubeconfig.exists():
+            self._hold_unreachable_routes()  # a cluster started before the routes existed
             return current
         if current.any_running or self._records():
             # Half a cluster (a crash, a killed `up`): stop what is left and start clean.
             self._down()
+        self._hold_unreachable_routes()
         self._check_ports_free()
         bin_dir = bin_dir or ensure_binaries()
         self.layout.create()
@@ -171,6 +174,17 @@ class LocalCluster:
             self._down()
             raise
         return self.status()
+
+    def _hold_unreachable_routes(self) -> None:
+        if unreachable.permitted():
+            unreachable.hold(self.layout.root)
+            return
+        networks = ", ".join(unreachable.SIMULATED_NETWORKS)
+        print(
+            f"not root, so simulated addresses ({networks}) get no unreachable route: "
+            "calls to simulated pods follow the default route off this machine",
+            file=sys.stderr,
+        )
 
     def _check_ports_free(self) -> None:
         """Fail before starting anything if another program holds one of our ports."""
@@ -298,6 +312,8 @@ class LocalCluster:
             raise RuntimeError(f"processes still running after SIGKILL: {pids}")
         for name in components.COMPONENTS:
             self.layout.pid_file(name).unlink(missing_ok=True)
+        if unreachable.permitted():
+            unreachable.release(self.layout.root)
 
 
 def _offset_from_environment() -> int:

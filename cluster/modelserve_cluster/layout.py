@@ -18,6 +18,8 @@ SERVICE_CIDR = "10.0.0.0/16"
 # The first address of the service range is always the `kubernetes` Service.
 KUBERNETES_SERVICE_IP = "10.0.0.1"
 POD_CIDR = "10.244.0.0/16"
+# Simulated nodes' addresses; like POD_CIDR, nothing answers them (see unreachable.py).
+FAKE_NODE_CIDR = "10.245.0.0/16"
 FAKE_NODE_IP = "10.245.0.1"
 
 

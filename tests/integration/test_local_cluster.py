@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import json
+import socket
+import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client
+from modelserve_cluster import unreachable
 from modelserve_cluster.cluster import FAKE_NODE_NAMES, LocalCluster
+from modelserve_cluster.layout import POD_CIDR
 
 pytestmark = pytest.mark.cluster
 
@@ -75,6 +81,66 @@ def test_deployment_becomes_available_on_kwok_nodes(cluster, namespace):
         assert pod["status"]["phase"] == "Running"
         assert pod["status"]["podIP"]
         assert pod["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+
+
+def test_a_simulated_pod_is_unreachable_and_nothing_else_answers_for_it(cluster, namespace):
+    # The pod proxy (what the operator reads a scoring pod's metadata through) must fail
+    # with "no route to host", as for a vanished pod on a real cluster, instead of reaching
+    # whatever lies beyond this machine's default route.
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "ghost", "namespace": namespace},
+        "spec": {
+            "nodeSelector": {"type": "kwok"},
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "registry.invalid/never-pulled:1",
+                    "ports": [{"containerPort": 8080}],
+                }
+            ],
+        },
+    }
+    _apply(cluster, pod)
+    pod_ip = cluster.wait_for(
+        lambda: _get(cluster, "pod", "ghost", namespace).get("status", {}).get("podIP"),
+        "the simulated pod's address",
+    )
+    assert ipaddress.ip_address(pod_ip) in ipaddress.ip_network(POD_CIDR)
+
+    with socket.socket() as probe, pytest.raises(OSError) as refused:
+        probe.settimeout(10)
+        probe.connect((pod_ip, 8080))
+    assert refused.value.errno == errno.EHOSTUNREACH
+
+    path = f"/api/v1/namespaces/{namespace}/pods/ghost:8080/proxy/v2/models"
+    answer = cluster.kubectl("get", "--raw", path, check=False)
+    assert answer.returncode != 0
+    assert "no route to host" in answer.stderr, answer.stderr
+
+
+def test_unreachable_routes_stay_while_any_cluster_holds_them(tmp_path, monkeypatch):
+    # Two clusters share the simulated addresses: the first `down` must not take away the
+    # routes the other still relies on. A spare network stands in for the real ones.
+    spare = "10.249.0.0/16"
+    monkeypatch.setattr(unreachable, "SIMULATED_NETWORKS", (spare,))
+    monkeypatch.setattr(unreachable, "HOLDERS_DIR", tmp_path / "holders")
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    try:
+        unreachable.hold(first)
+        unreachable.hold(second)
+        unreachable.release(first)
+        assert unreachable.present(spare), "the second cluster still holds the route"
+        unreachable.hold(first)
+        second.rmdir()  # a cluster whose state was deleted without `down` holds nothing
+        unreachable.release(first)
+        assert not unreachable.present(spare), "the last holder removes the route"
+    finally:
+        if unreachable.present(spare):
+            subprocess.run(["ip", "route", "del", "unreachable", spare], check=False)
 
 
 def _job(name: str, namespace: str, annotations=None, **spec) -> dict:
@@ -296,6 +362,8 @@ def test_up_is_idempotent_and_down_leaves_no_process(cluster, tmp_path, monkeypa
 
     # Every component names the state directory on its command line, so this finds them all.
     assert _processes_mentioning(str(tmp_path / "second")) == []
+    # The shared cluster still relies on the routes the second one held as well.
+    assert all(unreachable.present(n) for n in unreachable.SIMULATED_NETWORKS)
     assert not second.status().any_running
     assert not list((tmp_path / "second" / "run").glob("*.pid"))
     second.down(purge=True)  # etcd preallocates tens of MB; do not leave them in /tmp
