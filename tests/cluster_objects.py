@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+
+from modelserve_cluster.layout import SERVICE_CIDR
 
 
 def get(cluster, namespace: str, kind: str, name: str) -> dict | None:
@@ -17,3 +20,12 @@ def condition(obj: dict | None, type_: str) -> dict:
         if item["type"] == type_:
             return item
     return {}
+
+
+def unallocated_cluster_ip(cluster) -> str:
+    """An address of the Service range that no Service holds (kube-proxy has no rule for it)."""
+    services = json.loads(cluster.kubectl("get", "services", "-A", "-o", "json").stdout)
+    taken = {ip for svc in services["items"] for ip in svc["spec"].get("clusterIPs", [])}
+    network = ipaddress.ip_network(SERVICE_CIDR)
+    # The allocator picks at random; the top of a /16 is almost never handed out.
+    return next(str(network[-i]) for i in range(2, 100) if str(network[-i]) not in taken)

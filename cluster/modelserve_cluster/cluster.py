@@ -20,7 +20,13 @@ from modelserve_cluster import components, processes, unreachable
 from modelserve_cluster.binaries import ensure_binaries
 from modelserve_cluster.health import probe, tls_context, wait_until
 from modelserve_cluster.kubeconfig import write_kubeconfig
-from modelserve_cluster.layout import KUBERNETES_SERVICE_IP, Layout, Ports, default_state_dir
+from modelserve_cluster.layout import (
+    KUBERNETES_SERVICE_IP,
+    SERVICE_CIDR,
+    Layout,
+    Ports,
+    default_state_dir,
+)
 from modelserve_cluster.pki import Pki, ensure_pki
 
 FAKE_NODE_NAMES = ("kwok-node-0", "kwok-node-1")
@@ -179,10 +185,10 @@ class LocalCluster:
         if unreachable.permitted():
             unreachable.hold(self.layout.root)
             return
-        networks = ", ".join(unreachable.SIMULATED_NETWORKS)
+        networks = ", ".join((*unreachable.SIMULATED_NETWORKS, SERVICE_CIDR))
         print(
-            f"not root, so simulated addresses ({networks}) get no unreachable route: "
-            "calls to simulated pods follow the default route off this machine",
+            f"not root, so nothing stops calls to {networks} that no pod or kube-proxy "
+            "rule answers: they follow the default route off this machine",
             file=sys.stderr,
         )
 

@@ -1,13 +1,16 @@
-"""Unreachable routes for simulated addresses, so no call to a KWOK pod leaves the machine.
+"""Keep calls to the cluster's make-believe addresses on this machine, failing at once.
 
-KWOK gives simulated pods and nodes addresses nothing answers. Without a route of their
-own they follow the default route, and whatever lies beyond it answers instead: a
-sandbox's egress gateway replies 403 or 404 to a pod-proxy call. An `unreachable` route
-makes such a connection fail at once with "no route to host", as on a real cluster where
-the pod is gone, and keeps the traffic on this machine.
+KWOK gives simulated pods and nodes addresses nothing answers, and a ClusterIP only leads
+somewhere once kube-proxy has a rule for it. Such an address otherwise follows the
+default route, and whatever lies beyond it answers instead: a sandbox's egress gateway
+replies 403 or 404. So simulated networks get an `unreachable` route ("no route to
+host", as for a vanished pod), and a connection to the Service range that kube-proxy did
+not translate is refused ("connection refused", as kube-proxy's nftables mode does for an
+unallocated ClusterIP). A translated connection no longer has a Service address by the
+time the filter table sees it, so it passes.
 
-Several local clusters (tests start a second one) share the addresses, so each holds the
-routes with a file of its own and the last one to let go removes them.
+Several local clusters (tests start a second one) share the addresses, so each holds
+them with a file of its own and the last one to let go removes the routes and rules.
 """
 
 from __future__ import annotations
@@ -17,16 +20,18 @@ import os
 import subprocess
 from pathlib import Path
 
-from modelserve_cluster.layout import FAKE_NODE_CIDR, POD_CIDR
+from modelserve_cluster.layout import FAKE_NODE_CIDR, POD_CIDR, SERVICE_CIDR
 
 SIMULATED_NETWORKS = (POD_CIDR, FAKE_NODE_CIDR)
-# Our routes carry this protocol number, so we only ever delete routes we added.
+# Our routes carry this protocol number and our rules this comment, so we only ever
+# delete what we added.
 ROUTE_PROTOCOL = "91"
+RULE_COMMENT = "modelserve-cluster"
 HOLDERS_DIR = Path("/run/modelserve-cluster/unreachable-routes")
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
+def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, check=check)
 
 
 def _holder(state_dir: Path) -> Path:
@@ -35,28 +40,45 @@ def _holder(state_dir: Path) -> Path:
 
 def present(network: str) -> bool:
     """Whether our unreachable route for `network` is installed."""
-    shown = _ip(
-        "-4", "route", "show", "exact", network, "type", "unreachable", "proto", ROUTE_PROTOCOL
-    )
+    shown = _run(
+        "ip", "-4", "route", "show", "exact", network, "type", "unreachable",
+        "proto", ROUTE_PROTOCOL,
+    )  # fmt: skip
     return bool(shown.stdout.strip())
 
 
+def service_rule() -> list[str]:
+    """Refuse this machine's own calls still addressed to the Service range after DNAT.
+
+    The real node refuses its pods' calls the same way (see node/netfilter.py).
+    """
+    tag = ["-m", "comment", "--comment", RULE_COMMENT]
+    return ["OUTPUT", "-d", SERVICE_CIDR, *tag, "-j", "REJECT"]
+
+
+def rule_present(rule: list[str]) -> bool:
+    return _run("iptables", "-C", *rule, check=False).returncode == 0
+
+
 def permitted() -> bool:
-    """Routes need root (CAP_NET_ADMIN); an unprivileged cluster runs without them."""
+    """Routes and rules need root (CAP_NET_ADMIN); an unprivileged cluster goes without."""
     return os.geteuid() == 0
 
 
 def hold(state_dir: Path) -> None:
-    """Install the routes (unless present) and record that this cluster relies on them."""
+    """Install the routes and rules (unless present); record that this cluster needs them."""
     HOLDERS_DIR.mkdir(parents=True, exist_ok=True)
     _holder(state_dir).write_text(f"{state_dir}\n")
     for network in SIMULATED_NETWORKS:
         if not present(network):
-            _ip("route", "add", "unreachable", network, "proto", ROUTE_PROTOCOL)
+            _run("ip", "route", "add", "unreachable", network, "proto", ROUTE_PROTOCOL)
+    rule = service_rule()
+    if not rule_present(rule):
+        _run("iptables", "-I", rule[0], "1", *rule[1:])
 
 
 def release(state_dir: Path) -> None:
-    """Drop this cluster's hold; remove the routes when no live cluster holds them."""
+    """Drop this cluster's hold; remove routes and rules when no cluster holds them."""
     if not HOLDERS_DIR.exists():
         return
     _holder(state_dir).unlink(missing_ok=True)
@@ -68,4 +90,6 @@ def release(state_dir: Path) -> None:
         return
     for network in SIMULATED_NETWORKS:
         if present(network):
-            _ip("route", "del", "unreachable", network, "proto", ROUTE_PROTOCOL, check=False)
+            _run("ip", "route", "del", "unreachable", network, "proto", ROUTE_PROTOCOL)
+    while rule_present(service_rule()):
+        _run("iptables", "-D", *service_rule())

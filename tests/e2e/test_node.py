@@ -14,6 +14,7 @@ from typing import Any
 import joblib
 import pytest
 import requests
+from cluster_objects import unallocated_cluster_ip
 from modelserve_cluster import node as real_node
 from modelserve_cluster.node import layout as node_layout
 from sklearn.datasets import load_iris
@@ -228,6 +229,25 @@ def test_pods_reach_the_api_server_at_the_kubernetes_service(kube, scoring_image
     terminated = _run_client_pod(kube, scoring_image, "api-client", client, "lister")
     assert terminated["exitCode"] == 0, f"client failed: {terminated}"
     assert "api-client" in json.loads(terminated["message"])
+
+
+def test_a_pods_call_to_a_cluster_ip_without_a_rule_is_refused(
+    cluster, kube, scoring_image: str
+) -> None:
+    # Refused on the node, not sent off the machine by the default route to be answered
+    # by whatever lies beyond it.
+    address = unallocated_cluster_ip(cluster)
+    client = (
+        "import socket\n"
+        "probe = socket.socket()\n"
+        "probe.settimeout(10)\n"
+        f"try: probe.connect(({address!r}, 80)); outcome = 'connected'\n"
+        "except OSError as exc: outcome = type(exc).__name__\n"
+        "open('/dev/termination-log', 'w').write(outcome)\n"
+    )
+    terminated = _run_client_pod(kube, scoring_image, "stray-client", client)
+    assert terminated["exitCode"] == 0, f"client failed: {terminated}"
+    assert terminated["message"] == "ConnectionRefusedError"
 
 
 def test_killed_pod_is_replaced_and_service_keeps_answering(kube, iris_service: str, iris) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cluster_objects import unallocated_cluster_ip
 from kubernetes import client
 from modelserve_cluster import unreachable
 from modelserve_cluster.cluster import FAKE_NODE_NAMES, LocalCluster
@@ -120,12 +121,25 @@ def test_a_simulated_pod_is_unreachable_and_nothing_else_answers_for_it(cluster,
     assert "no route to host" in answer.stderr, answer.stderr
 
 
+def test_a_cluster_ip_without_a_rule_is_refused_on_this_machine(cluster):
+    # Without kube-proxy's DNAT (no node here, or an unallocated address) a ClusterIP
+    # leads nowhere: the call is refused here instead of leaving by the default route.
+    address = unallocated_cluster_ip(cluster)
+    with socket.socket() as probe, pytest.raises(OSError) as refused:
+        probe.settimeout(10)
+        probe.connect((address, 80))
+    assert refused.value.errno == errno.ECONNREFUSED, refused.value
+
+
 def test_unreachable_routes_stay_while_any_cluster_holds_them(tmp_path, monkeypatch):
-    # Two clusters share the simulated addresses: the first `down` must not take away the
-    # routes the other still relies on. A spare network stands in for the real ones.
-    spare = "10.249.0.0/16"
-    monkeypatch.setattr(unreachable, "SIMULATED_NETWORKS", (spare,))
+    # Two clusters share the addresses: the first `down` must not take away the routes
+    # and the rule the other still relies on. Spare networks stand in for the real ones.
+    spare_pods, spare_services = "10.249.0.0/16", "10.248.0.0/16"
+    monkeypatch.setattr(unreachable, "SIMULATED_NETWORKS", (spare_pods,))
+    monkeypatch.setattr(unreachable, "SERVICE_CIDR", spare_services)
     monkeypatch.setattr(unreachable, "HOLDERS_DIR", tmp_path / "holders")
+    rule = unreachable.service_rule()
+    assert spare_services in rule
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
     second.mkdir()
@@ -133,14 +147,16 @@ def test_unreachable_routes_stay_while_any_cluster_holds_them(tmp_path, monkeypa
         unreachable.hold(first)
         unreachable.hold(second)
         unreachable.release(first)
-        assert unreachable.present(spare), "the second cluster still holds the route"
+        assert unreachable.present(spare_pods), "the second cluster still holds the route"
+        assert unreachable.rule_present(rule), "the second cluster still holds the rule"
         unreachable.hold(first)
         second.rmdir()  # a cluster whose state was deleted without `down` holds nothing
         unreachable.release(first)
-        assert not unreachable.present(spare), "the last holder removes the route"
+        assert not unreachable.present(spare_pods), "the last holder removes the route"
+        assert not unreachable.rule_present(rule), "the last holder removes the rule"
     finally:
-        if unreachable.present(spare):
-            subprocess.run(["ip", "route", "del", "unreachable", spare], check=False)
+        subprocess.run(["ip", "route", "del", "unreachable", spare_pods], check=False)
+        subprocess.run(["iptables", "-D", *rule], check=False)
 
 
 def _job(name: str, namespace: str, annotations=None, **spec) -> dict:

@@ -176,7 +176,9 @@ class Node:
         self.state.save()
         netfilter.enable_bridge_netfilter()
         netfilter.ensure_bridge()
-        self.state.data["forward_rules"] = netfilter.ensure_forward_rules(L.NODE_POD_CIDR)
+        self.state.data["forward_rules"] = netfilter.ensure_forward_rules(
+            L.NODE_POD_CIDR, SERVICE_CIDR
+        )
         self.state.save()
         _, apiserver_port = self._apiserver_host_port()
         api_rules = netfilter.api_access_rules(KUBERNETES_SERVICE_IP, apiserver_port)

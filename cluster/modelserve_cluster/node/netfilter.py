@@ -13,12 +13,18 @@ def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, check=check)
 
 
-def forward_rules(pod_cidr: str) -> list[list[str]]:
-    """Docker sets the FORWARD policy to DROP; these let pod traffic through, and only it."""
+def forward_rules(pod_cidr: str, service_cidr: str) -> list[list[str]]:
+    """Docker sets the FORWARD policy to DROP; these let pod traffic through, and only it.
+
+    A pod's call still addressed to the Service range has no kube-proxy rule (an
+    unallocated ClusterIP, or one not programmed yet): it is refused here rather than
+    sent off the machine by the default route. Inserted last, it ends up first.
+    """
     tag = ["-m", "comment", "--comment", L.RULE_COMMENT]
     return [
         ["FORWARD", "-s", pod_cidr, *tag, "-j", "ACCEPT"],
         ["FORWARD", "-d", pod_cidr, *tag, "-j", "ACCEPT"],
+        ["FORWARD", "-s", pod_cidr, "-d", service_cidr, *tag, "-j", "REJECT"],
     ]
 
 
@@ -51,9 +57,9 @@ def allow_loopback_destination() -> None:
         handle.write("1\n")
 
 
-def ensure_forward_rules(pod_cidr: str) -> list[list[str]]:
-    """Insert the ACCEPT rules at the top of FORWARD unless present; returns them."""
-    rules = forward_rules(pod_cidr)
+def ensure_forward_rules(pod_cidr: str, service_cidr: str) -> list[list[str]]:
+    """Insert the rules at the top of FORWARD unless present; returns them."""
+    rules = forward_rules(pod_cidr, service_cidr)
     for rule in rules:
         if _run("iptables", "-C", *rule, check=False).returncode != 0:
             _run("iptables", "-I", rule[0], "1", *rule[1:])
