@@ -12,9 +12,8 @@ from .artifact import MODEL_VOLUME, TMP_VOLUME, artifact_source, build_fetch_con
 from .common import (
     BuilderSettings,
     container_security_context,
+    hardened_pod_spec,
     object_meta,
-    pod_placement,
-    pod_security_context,
 )
 
 INPUT_DIR = "/var/lib/modelserve/input"
@@ -171,16 +170,13 @@ def _runner_pod(
                 c.LABEL_MODEL_VERSION: model.version,
             }
         },
-        "spec": {
-            "restartPolicy": "Never",
-            **pod_placement(settings),
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "securityContext": pod_security_context(),
-            "initContainers": [fetch],
-            "containers": [runner],
-            "volumes": volumes,
-        },
+        "spec": hardened_pod_spec(
+            settings,
+            restartPolicy="Never",
+            initContainers=[fetch],
+            containers=[runner],
+            volumes=volumes,
+        ),
     }
 
 
@@ -305,21 +301,18 @@ def build_merge_job(
             "podFailurePolicy": _permanent_failures(MERGE_CONTAINER, "FailJob"),
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    **pod_placement(settings),
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": pod_security_context(),
-                    "containers": [merge],
-                    "volumes": [
+                "spec": hardened_pod_spec(
+                    settings,
+                    restartPolicy="Never",
+                    containers=[merge],
+                    volumes=[
                         {
                             "name": OUTPUT_VOLUME,
                             "persistentVolumeClaim": {"claimName": spec.output.claim_name},
                         },
                         {"name": TMP_VOLUME, "emptyDir": {}},
                     ],
-                },
+                ),
             },
         },
     }

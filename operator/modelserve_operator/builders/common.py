@@ -30,6 +30,21 @@ def pod_placement(settings: BuilderSettings) -> dict[str, Any]:
     return {"nodeSelector": dict(settings.node_selector)} if settings.node_selector else {}
 
 
+def hardened_pod_spec(settings: BuilderSettings, **fields: Any) -> dict[str, Any]:
+    """A pod spec with the operator's placement and hardening, plus the builder's `fields`.
+
+    No ServiceAccount token and no Service environment variables: nothing we run talks to
+    the API server or finds peers by environment.
+    """
+    return {
+        **pod_placement(settings),
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(),
+        **fields,
+    }
+
+
 def child_name(endpoint: str, deployment: str) -> str:
     """Name of the Deployment, Service, HPA and PDB of one endpoint deployment."""
     return f"{endpoint}-{deployment}"

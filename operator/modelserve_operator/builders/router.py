@@ -12,10 +12,9 @@ from .common import (
     common_labels,
     container_security_context,
     content_hash,
+    hardened_pod_spec,
     keys_secret_name,
     object_meta,
-    pod_placement,
-    pod_security_context,
     router_configmap_name,
     router_selector,
 )
@@ -117,15 +116,12 @@ def build_router_deployment(
                     "labels": labels,
                     "annotations": {c.ANNOTATION_ROUTER_CONFIG_HASH: config_hash},
                 },
-                "spec": {
-                    **pod_placement(settings),
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": pod_security_context(),
-                    "terminationGracePeriodSeconds": settings.termination_grace_period_seconds,
-                    "containers": [container],
-                    "volumes": volumes,
-                },
+                "spec": hardened_pod_spec(
+                    settings,
+                    terminationGracePeriodSeconds=settings.termination_grace_period_seconds,
+                    containers=[container],
+                    volumes=volumes,
+                ),
             },
         },
     }

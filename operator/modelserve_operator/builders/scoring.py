@@ -13,9 +13,8 @@ from .common import (
     child_name,
     common_labels,
     container_security_context,
+    hardened_pod_spec,
     object_meta,
-    pod_placement,
-    pod_security_context,
     scoring_selector,
 )
 
@@ -181,16 +180,13 @@ def build_scoring_deployment(
                     "prometheus.io/path": "/metrics",
                 },
             },
-            "spec": {
-                **pod_placement(settings),
-                "automountServiceAccountToken": False,
-                "enableServiceLinks": False,
-                "securityContext": pod_security_context(),
-                "terminationGracePeriodSeconds": grace,
-                "initContainers": [fetch],
-                "containers": [server],
-                "volumes": volumes,
-            },
+            "spec": hardened_pod_spec(
+                settings,
+                terminationGracePeriodSeconds=grace,
+                initContainers=[fetch],
+                containers=[server],
+                volumes=volumes,
+            ),
         },
     }
     if deployment.autoscale is None:

@@ -13,10 +13,9 @@ from .artifact import TMP_VOLUME
 from .common import (
     BuilderSettings,
     container_security_context,
+    hardened_pod_spec,
     object_meta,
     owner_reference,
-    pod_placement,
-    pod_security_context,
 )
 
 COMPONENT_TRAINING = c.COMPONENT_TRAINING
@@ -188,15 +187,12 @@ def build_training_job(model: Model, settings: BuilderSettings) -> dict[str, Any
             },
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    **pod_placement(settings),
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": pod_security_context(),
-                    "containers": [trainer],
-                    "volumes": volumes,
-                },
+                "spec": hardened_pod_spec(
+                    settings,
+                    restartPolicy="Never",
+                    containers=[trainer],
+                    volumes=volumes,
+                ),
             },
         },
     }
