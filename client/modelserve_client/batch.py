@@ -10,7 +10,7 @@ from typing import Any
 from modelserve_operator import constants as c
 
 from .errors import ModelserveError
-from .kube import Kube, modelserve_path
+from .kube import NamedResource
 from .progress import ConsoleProgress, Progress
 from .summary import format_run
 from .waiting import condition
@@ -32,19 +32,10 @@ def new_runs(obj: dict[str, Any], known: set[str]) -> list[dict[str, Any]]:
     return [run for run in runs if run.get("id") not in known]
 
 
-class BatchDeployment:
+class BatchDeployment(NamedResource):
     """One BatchDeployment, by name, in a namespace (the kubeconfig's by default)."""
 
-    def __init__(
-        self, name: str, namespace: str | None = None, connection: Kube | None = None
-    ) -> None:
-        self.name = name
-        self.connection = connection or Kube.connect()
-        self.namespace = namespace or self.connection.default_namespace
-
-    @property
-    def path(self) -> str:
-        return modelserve_path(self.namespace, c.PLURAL_BATCH_DEPLOYMENTS, self.name)
+    plural = c.PLURAL_BATCH_DEPLOYMENTS
 
     def get(self) -> dict[str, Any]:
         obj = self.connection.get(self.path, f"read BatchDeployment {self.name}")

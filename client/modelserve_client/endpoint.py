@@ -14,7 +14,7 @@ from kubernetes.stream import portforward
 from modelserve_operator import constants as c
 
 from .errors import ModelserveError
-from .kube import Kube, api_error, core_path, modelserve_path
+from .kube import NamedResource, api_error, core_path, modelserve_path
 from .summary import format_endpoint
 
 # The router's headers and the keys Secret (builders/router.py, router_config.py); a unit
@@ -79,19 +79,10 @@ class InvokeResult:
         return self.body.decode(errors="replace")
 
 
-class Endpoint:
+class Endpoint(NamedResource):
     """One OnlineEndpoint, by name, in a namespace (the kubeconfig's by default)."""
 
-    def __init__(
-        self, name: str, namespace: str | None = None, connection: Kube | None = None
-    ) -> None:
-        self.name = name
-        self.connection = connection or Kube.connect()
-        self.namespace = namespace or self.connection.default_namespace
-
-    @property
-    def path(self) -> str:
-        return modelserve_path(self.namespace, c.PLURAL_ONLINE_ENDPOINTS, self.name)
+    plural = c.PLURAL_ONLINE_ENDPOINTS
 
     def get(self) -> dict[str, Any]:
         """The OnlineEndpoint object; a missing endpoint (or namespace) raises a clear error."""

@@ -243,3 +243,23 @@ def _context_namespace(files: str, context: str | None) -> str:
     else:
         chosen = active
     return ((chosen or {}).get("context") or {}).get("namespace") or "default"
+
+
+class NamedResource:
+    """One modelserve custom resource of kind `plural`, by name, in a namespace.
+
+    The namespace defaults to the kubeconfig's, as kubectl's does.
+    """
+
+    plural: str
+
+    def __init__(
+        self, name: str, namespace: str | None = None, connection: Kube | None = None
+    ) -> None:
+        self.name = name
+        self.connection = connection or Kube.connect()
+        self.namespace = namespace or self.connection.default_namespace
+
+    @property
+    def path(self) -> str:
+        return modelserve_path(self.namespace, self.plural, self.name)
