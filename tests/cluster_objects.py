@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from pathlib import Path
 
 from modelserve_cluster.layout import SERVICE_CIDR
+
+MODELS_CLAIM = "models"
 
 
 def get(cluster, namespace: str, kind: str, name: str) -> dict | None:
@@ -29,3 +32,36 @@ def unallocated_cluster_ip(cluster) -> str:
     network = ipaddress.ip_network(SERVICE_CIDR)
     # The allocator picks at random; the top of a /16 is almost never handed out.
     return next(str(network[-i]) for i in range(2, 100) if str(network[-i]) not in taken)
+
+
+def volume_and_claim(namespace: str, volume: str, path: Path) -> list[dict]:
+    """A hostPath PersistentVolume on `path` and the claim `models` bound to it.
+
+    On a simulated node nothing mounts the volume, so `path` need not exist there.
+    """
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": volume},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": str(path), "type": "Directory"},
+                "claimRef": {"namespace": namespace, "name": MODELS_CLAIM},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": MODELS_CLAIM, "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+                "storageClassName": "",
+                "volumeName": volume,
+            },
+        },
+    ]

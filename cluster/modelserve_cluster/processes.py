@@ -52,7 +52,7 @@ def read_pid_file(path: Path) -> Recorded | None:
 
 # The cluster never leaves the machine: an outer HTTP proxy would only get in the way.
 # kube-apiserver, for one, sends its pod-proxy and webhook traffic through $HTTPS_PROXY,
-# and a corporate or CI proxy refuses pod IPs (403) that the API server could reach itself.
+# and a proxy elsewhere cannot reach the pod IPs the API server could reach itself.
 PROXY_VARIABLES = frozenset(
     name
     for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")

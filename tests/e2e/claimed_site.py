@@ -6,7 +6,6 @@ hostPath volume ignores fsGroup), so a trainer can write artifacts a scoring pod
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -15,66 +14,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 import yaml
+from cluster_objects import MODELS_CLAIM, volume_and_claim
 from modelserve_cluster.node.layout import NODE_NAME
+from namespace_site import NamespaceSite
 from polling import wait_for
-
-CLAIM = "models"
 
 
 @dataclass
-class ClaimedSite:
+class ClaimedSite(NamespaceSite):
     """The namespace the operator watches and the host directory behind claim `models`."""
 
-    cluster: Any
-    namespace: str
     volume_dir: Path
-
-    def kubectl(self, *args: str, input_text: str | None = None, check: bool = True):
-        return self.cluster.kubectl(*args, "-n", self.namespace, input_text=input_text, check=check)
-
-    def apply(self, *documents: dict) -> None:
-        self.kubectl("apply", "-f", "-", input_text=yaml.safe_dump_all(documents))
-
-    def get(self, kind: str, name: str) -> dict | None:
-        result = self.kubectl("get", kind, name, "-o", "json", check=False)
-        return json.loads(result.stdout) if result.returncode == 0 else None
 
 
 Site = TypeVar("Site", bound=ClaimedSite)
-
-
-def volume_and_claim(namespace: str, volume: str, path: Path) -> list[dict]:
-    """A hostPath PersistentVolume on `path` and the claim `models` bound to it."""
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": volume},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteOnce"],
-                "storageClassName": "",
-                "persistentVolumeReclaimPolicy": "Retain",
-                "hostPath": {"path": str(path), "type": "Directory"},
-                "claimRef": {"namespace": namespace, "name": CLAIM},
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": CLAIM, "namespace": namespace},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "1Gi"}},
-                "storageClassName": "",
-                "volumeName": volume,
-            },
-        },
-    ]
 
 
 @contextmanager
@@ -83,7 +40,7 @@ def claimed_site(
 ) -> Iterator[Site]:
     """A fresh namespace `<prefix>-<random>` with the claim bound and the operator running."""
     namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    volume = f"{namespace}-{CLAIM}"
+    volume = f"{namespace}-{MODELS_CLAIM}"
     volume_dir = Path(tempfile.mkdtemp(prefix=f"modelserve-{prefix}-"))
     os.chown(volume_dir, pod_uid, pod_uid)  # a hostPath volume ignores fsGroup
     volume_dir.chmod(0o755)
@@ -102,8 +59,8 @@ def claimed_site(
             input_text=yaml.safe_dump_all(volume_and_claim(namespace, volume, volume_dir)),
         )
         wait_for(
-            lambda: (site.get("pvc", CLAIM) or {}).get("status", {}).get("phase") == "Bound",
-            f"claim {CLAIM} bound",
+            lambda: (site.get("pvc", MODELS_CLAIM) or {}).get("status", {}).get("phase") == "Bound",
+            f"claim {MODELS_CLAIM} bound",
             60,
         )
         operator.start()

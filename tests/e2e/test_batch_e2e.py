@@ -29,6 +29,7 @@ import pytest
 import yaml
 from cluster_objects import condition
 from modelserve_cluster.node.layout import NODE_NAME
+from namespace_site import NamespaceSite
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -83,22 +84,8 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float, interval: floa
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}")
 
 
-class Site:
+class Site(NamespaceSite):
     """The namespace the operator watches, through the cluster's kubectl."""
-
-    def __init__(self, cluster, namespace: str) -> None:
-        self.cluster = cluster
-        self.namespace = namespace
-
-    def kubectl(self, *args: str, input_text: str | None = None, check: bool = True):
-        return self.cluster.kubectl(*args, "-n", self.namespace, input_text=input_text, check=check)
-
-    def apply(self, *documents: dict) -> None:
-        self.kubectl("apply", "-f", "-", input_text=yaml.safe_dump_all(documents))
-
-    def get(self, kind: str, name: str) -> dict | None:
-        result = self.kubectl("get", kind, name, "-o", "json", check=False)
-        return json.loads(result.stdout) if result.returncode == 0 else None
 
     def items(self, kind: str, selector: str) -> list[dict]:
         result = self.kubectl("get", kind, "-l", selector, "-o", "json")

@@ -22,6 +22,7 @@ import yaml
 from cluster_objects import condition
 from endpoint_traffic import EndpointClient, SteadyLoad
 from modelserve_cluster.node.layout import NODE_NAME
+from namespace_site import NamespaceSite
 from polling import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_iris
@@ -70,19 +71,8 @@ def _dump(estimator: Any) -> bytes:
     return buffer.getvalue()
 
 
-class Site:
+class Site(NamespaceSite):
     """The namespace the operator watches: apply an endpoint, read it, call it."""
-
-    def __init__(self, cluster, namespace: str) -> None:
-        self.cluster = cluster
-        self.namespace = namespace
-
-    def kubectl(self, *args: str, input_text: str | None = None, check: bool = True):
-        return self.cluster.kubectl(*args, "-n", self.namespace, input_text=input_text, check=check)
-
-    def get(self, kind: str, name: str) -> dict | None:
-        result = self.kubectl("get", kind, name, "-o", "json", check=False)
-        return json.loads(result.stdout) if result.returncode == 0 else None
 
     def pods(self, selector: str) -> list[dict]:
         return json.loads(self.kubectl("get", "pods", "-l", selector, "-o", "json").stdout)["items"]

@@ -26,6 +26,7 @@ import yaml
 from cluster_objects import condition
 from endpoint_traffic import EndpointClient
 from modelserve_cluster.node.layout import NODE_NAME
+from namespace_site import NamespaceSite
 from polling import wait_for
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -48,19 +49,8 @@ def classifier() -> LogisticRegression:
     return LogisticRegression(max_iter=500).fit(x, y)
 
 
-class Site:
+class Site(NamespaceSite):
     """The namespace the operator watches, through the cluster's kubectl."""
-
-    def __init__(self, cluster, namespace: str) -> None:
-        self.cluster = cluster
-        self.namespace = namespace
-
-    def kubectl(self, *args: str, input_text: str | None = None, check: bool = True):
-        return self.cluster.kubectl(*args, "-n", self.namespace, input_text=input_text, check=check)
-
-    def get(self, kind: str, name: str) -> dict | None:
-        result = self.kubectl("get", kind, name, "-o", "json", check=False)
-        return json.loads(result.stdout) if result.returncode == 0 else None
 
     def register(self, model_file: Path, estimator: Any) -> str:
         """What `modelserve model register` does for the example's one Model; returns its name."""

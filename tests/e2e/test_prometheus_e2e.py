@@ -28,6 +28,7 @@ import requests
 import yaml
 from endpoint_traffic import EndpointClient
 from modelserve_cluster.node.layout import NODE_NAME
+from namespace_site import NamespaceSite
 from prometheus_stack import (
     SCRAPE_INTERVAL,
     Prometheus,
@@ -105,22 +106,13 @@ def chart_monitoring(cluster) -> ChartMonitoring:
 # --- the endpoint under observation ----------------------------------------------------------
 
 
-class Site:
+class Site(NamespaceSite):
     """The namespace the in-process operator watches, with the iris model and endpoint."""
-
-    def __init__(self, cluster, namespace: str) -> None:
-        self.cluster, self.namespace = cluster, namespace
-
-    def kubectl(self, *args: str, input_text: str | None = None, check: bool = True):
-        return self.cluster.kubectl(*args, "-n", self.namespace, input_text=input_text, check=check)
 
     def get(self, kind: str, name: str = "", selector: str = "") -> dict[str, Any] | None:
         args = ["get", kind, *([name] if name else []), *(["-l", selector] if selector else [])]
         result = self.kubectl(*args, "-o", "json", check=False)
         return json.loads(result.stdout) if result.returncode == 0 else None
-
-    def apply(self, *manifests: dict[str, Any]) -> None:
-        self.kubectl("apply", "-f", "-", input_text=yaml.safe_dump_all(manifests))
 
     def ready(self, kind: str, name: str) -> bool:
         obj = self.get(kind, name) or {}

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import joblib
 import pytest
+import yaml
+from cluster_objects import MODELS_CLAIM, get, volume_and_claim
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -36,3 +39,25 @@ def iris_artifact() -> bytes:
     buffer = io.BytesIO()
     joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
     return buffer.getvalue()
+
+
+@pytest.fixture
+def bound_claim(cluster, namespace) -> Iterator[str]:
+    """Claim `models` bound to a PersistentVolume of its own, so a training pod can be scheduled.
+
+    KWOK mounts nothing, so the volume's host path is never used.
+    """
+    volume = f"{namespace}-{MODELS_CLAIM}"
+    manifests = volume_and_claim(namespace, volume, Path(f"/tmp/{volume}"))
+    cluster.kubectl("apply", "-f", "-", input_text=yaml.safe_dump_all(manifests))
+    try:
+        cluster.wait_for(
+            lambda: (
+                (get(cluster, namespace, "pvc", MODELS_CLAIM) or {}).get("status", {}).get("phase")
+                == "Bound"
+            ),
+            f"claim '{MODELS_CLAIM}' bound",
+        )
+        yield MODELS_CLAIM
+    finally:
+        cluster.kubectl("delete", "pv", volume, "--wait=false", "--ignore-not-found")

@@ -353,8 +353,8 @@ def _environment_of(pid: int) -> dict[str, str]:
 
 
 def test_up_is_idempotent_and_down_leaves_no_process(cluster, tmp_path, monkeypatch):
-    # A CI machine's egress proxy must not reach the components: kube-apiserver would send
-    # its pod-proxy calls through it, and such a proxy refuses pod IPs with a 403.
+    # A proxy in the caller's environment must not reach the components: kube-apiserver
+    # would send its pod-proxy calls through it, and a proxy elsewhere cannot reach pod IPs.
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
     # A throw-away second cluster (own state dir, ports shifted), so the shared one lives on.

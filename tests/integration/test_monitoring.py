@@ -87,6 +87,19 @@ def apply(cluster, namespace: str, *documents: dict) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump_all(documents))
 
 
+def endpoint_once_rolled_back(cluster, namespace: str, what: str) -> dict:
+    """The endpoint `iris` as read once its promotion reports RolledBack."""
+    return cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["status"]["monitoring"]["retrain"].get("state") == "RolledBack"
+            and e
+        ),
+        what,
+        timeout=60,
+    )
+
+
 def events(cluster, namespace: str, name: str) -> list[dict]:
     listed = cluster.kubectl(
         "get", "events", "-n", namespace, "--field-selector",
@@ -202,49 +215,6 @@ def test_api_server_fills_monitoring_defaults(cluster, crds, namespace):
     assert stored["retrain"]["promotion"] == "manual"
     assert stored["retrain"]["steps"] == [10, 50, 100]
     assert stored["retrain"]["template"]["split"]["seed"] == 42  # the training defaults too
-
-
-@pytest.fixture
-def bound_claim(cluster, namespace) -> Iterator[str]:
-    """A claim `models` bound to a PersistentVolume, so a training pod can be scheduled."""
-    volume = f"{namespace}-models"
-    volume_manifest = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": volume},
-        "spec": {
-            "capacity": {"storage": "1Gi"},
-            "accessModes": ["ReadWriteOnce"],
-            "storageClassName": "",
-            "persistentVolumeReclaimPolicy": "Retain",
-            "hostPath": {"path": f"/tmp/{volume}"},
-            "claimRef": {"namespace": namespace, "name": "models"},
-        },
-    }
-    claim = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "models"},
-        "spec": {
-            "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": "1Gi"}},
-            "storageClassName": "",
-            "volumeName": volume,
-        },
-    }
-    cluster.kubectl("apply", "-f", "-", input_text=yaml.safe_dump(volume_manifest))
-    try:
-        apply(cluster, namespace, claim)
-        cluster.wait_for(
-            lambda: (
-                (get(cluster, namespace, "pvc", "models") or {}).get("status", {}).get("phase")
-                == "Bound"
-            ),
-            "claim 'models' bound",
-        )
-        yield "models"
-    finally:
-        cluster.kubectl("delete", "pv", volume, "--wait=false", "--ignore-not-found")
 
 
 def test_a_crossing_sets_conditions_and_retrains_once_while_the_endpoint_keeps_serving(
@@ -462,15 +432,7 @@ def test_setting_traffic_back_by_hand_stops_the_promotion(
         "patch", "onlineendpoint", "iris", "-n", namespace, "--type=merge",
         "-p", json.dumps({"spec": {"traffic": {"blue": 100, "iris-v2": 0}}}),
     )  # fmt: skip
-    stopped = cluster.wait_for(
-        lambda: (
-            (e := get(cluster, namespace, "onlineendpoint", "iris"))
-            and e["status"]["monitoring"]["retrain"].get("state") == "RolledBack"
-            and e
-        ),
-        "the promotion to notice the rollback",
-        timeout=60,
-    )
+    stopped = endpoint_once_rolled_back(cluster, namespace, "the promotion to notice the rollback")
     assert "set back to 0%" in stopped["status"]["monitoring"]["retrain"]["message"]
     cluster.wait_for(
         lambda: (
@@ -505,15 +467,7 @@ def test_a_5xx_from_the_new_version_sends_traffic_back_and_stops_the_promotion(
     )
     # Half the traffic reaches version 2, and one of its answers is a 500.
     answers.server_errors["iris-v2"] = 1
-    stopped = cluster.wait_for(
-        lambda: (
-            (e := get(cluster, namespace, "onlineendpoint", "iris"))
-            and e["status"]["monitoring"]["retrain"].get("state") == "RolledBack"
-            and e
-        ),
-        "the promotion to roll back",
-        timeout=60,
-    )
+    stopped = endpoint_once_rolled_back(cluster, namespace, "the promotion to roll back")
     assert stopped["spec"]["traffic"] == {"blue": 100, "iris-v2": 0}
     message = stopped["status"]["monitoring"]["retrain"]["message"]
     assert "server error (5xx)" in message and "traffic back to blue" in message, message

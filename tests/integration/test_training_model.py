@@ -7,10 +7,7 @@ the trainer's report. The path where a real trainer reports is tests/e2e/test_tr
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 
-import pytest
 import yaml
 from cluster_objects import condition, get
 
@@ -147,44 +144,6 @@ def test_training_starts_once_its_claims_exist_with_the_job_the_spec_describes(
     assert training["reason"] == "Training"
     status = get(cluster, namespace, "model", "iris-1")["status"]
     assert status["training"] == {"jobName": JOB, "result": "Running"}
-
-
-@pytest.fixture
-def bound_claim(cluster, namespace) -> Iterator[str]:
-    """Claim 'models' bound to a volume of its own (KWOK mounts nothing; the path is unused)."""
-    volume = f"training-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl(
-        "apply",
-        "-f",
-        "-",
-        input_text=yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolume",
-                "metadata": {"name": volume},
-                "spec": {
-                    "capacity": {"storage": "1Gi"},
-                    "accessModes": ["ReadWriteOnce"],
-                    "storageClassName": "",
-                    "persistentVolumeReclaimPolicy": "Retain",
-                    "hostPath": {"path": f"/tmp/{volume}"},
-                    "claimRef": {"namespace": namespace, "name": "models"},
-                },
-            }
-        ),
-    )
-    try:
-        apply(cluster, namespace, claim("models", volume))
-        cluster.wait_for(
-            lambda: (
-                (get(cluster, namespace, "pvc", "models") or {}).get("status", {}).get("phase")
-                == "Bound"
-            ),
-            "claim 'models' bound",
-        )
-        yield "models"
-    finally:
-        cluster.kubectl("delete", "pv", volume, "--wait=false", "--ignore-not-found")
 
 
 def test_a_job_that_completes_without_a_report_fails_the_model_until_it_is_retrained(
