@@ -82,6 +82,9 @@ class LoadResult:
     non200: int
     socket_errors: int
     first_bad_status: int
+    #: CPU time the server's processes spent per request (user + system): on a shared machine
+    #: it moves far less than req/s does when other work competes for the cores
+    cpu_us_per_request: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -181,6 +184,19 @@ class RunningServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of every live process of the server's session so far."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            # after the command name: state ppid pgrp session ... utime (12th) stime (13th)
+            if int(fields[3]) == self.process.pid:
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -324,6 +340,7 @@ def median_row(results: list[LoadResult]) -> dict:
         "rps": statistics.median(r.rps for r in results),
         "p50_ms": statistics.median(r.p50_ms for r in results),
         "p99_ms": statistics.median(r.p99_ms for r in results),
+        "cpu_us": statistics.median(r.cpu_us_per_request for r in results),
         "non200": sum(r.non200 for r in results),
         "socket_errors": sum(r.socket_errors for r in results),
         "requests": sum(r.requests for r in results),
@@ -355,13 +372,15 @@ def render_markdown(env: dict, settings: dict, table: dict, failures: list[str])
         lines.append(f"- {venv}: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     lines += ["", "## Results", ""]
     lines.append(
-        "| model | scenario | server | req/s | p50 ms | p99 ms | non-200 | socket errors |"
+        "| model | scenario | server | req/s | p50 ms | p99 ms | server CPU µs/req | non-200 "
+        "| socket errors |"
     )
-    lines.append("|---|---|---|---:|---:|---:|---:|---:|")
+    lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for (model, scenario, server), row in table.items():
         lines.append(
             f"| {model} | {scenario} | {server} | {row['rps']:.0f} | {row['p50_ms']:.1f} | "
-            f"{row['p99_ms']:.1f} | {row['non200']} | {row['socket_errors']} |"
+            f"{row['p99_ms']:.1f} | {row['cpu_us']:.0f} | {row['non200']} | "
+            f"{row['socket_errors']} |"
         )
     ratio_lines = []
     for (model, scenario, ours), row in table.items():
@@ -525,11 +544,16 @@ def measure_server(
         for scenario in args.scenarios:
             body = bodies[scenario.rows]
             run_wrk(url, body, scenario.clients, args.warmup, args.loader_cpu, args.nice)
+            cpu_before = server.cpu_seconds()
             result = run_wrk(url, body, scenario.clients, args.duration, args.loader_cpu, args.nice)
+            if result.requests:
+                cpu = server.cpu_seconds() - cpu_before
+                result.cpu_us_per_request = cpu * 1e6 / result.requests
             results.append((scenario.label, result))
             print(
                 f"    {scenario.label}: {result.rps:.0f} req/s p50 {result.p50_ms:.1f} ms "
-                f"p99 {result.p99_ms:.1f} ms non-200 {result.non200} "
+                f"p99 {result.p99_ms:.1f} ms CPU {result.cpu_us_per_request:.0f} us/req "
+                f"non-200 {result.non200} "
                 f"socket errors {result.socket_errors}",
                 file=sys.stderr,
             )

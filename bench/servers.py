@@ -15,9 +15,10 @@ PROJECT_VENV = BENCH_DIR.parent / ".venv"
 PEER_CACHE = Path(
     os.environ.get("MODELSERVE_BENCH_CACHE", Path.home() / ".cache/modelserve/bench-r1")
 )
-HTTP_PORT = 18080
-SIDE_PORT_A = 18081  # gRPC or metrics, whichever the server insists on opening
-SIDE_PORT_B = 18082
+# MODELSERVE_BENCH_PORT moves all three, for two benchmarks on one machine
+HTTP_PORT = int(os.environ.get("MODELSERVE_BENCH_PORT", "18080"))
+SIDE_PORT_A = HTTP_PORT + 1  # gRPC or metrics, whichever the server insists on opening
+SIDE_PORT_B = HTTP_PORT + 2
 
 
 @dataclass
@@ -56,6 +57,11 @@ def _ours(model: BenchModel, options: dict[str, str]) -> ServerLaunch:
         "MODELSERVE_HTTP_PORT": str(HTTP_PORT),
         "MODELSERVE_METRICS_PORT": str(SIDE_PORT_A),
     }
+    # `source=DIR`: the scoring server of another checkout (DIR/serving-image) with this venv,
+    # to compare two versions of it side by side in one run.
+    source = options.pop("source", None)
+    if source is not None:
+        env["PYTHONPATH"] = str(Path(source) / "serving-image")
     # Anything else (`runtime=sklearn`, `max_batch_size=32`) maps to MODELSERVE_<KEY>.
     env.update({f"MODELSERVE_{key.upper()}": value for key, value in options.items()})
     return ServerLaunch(

@@ -7,6 +7,9 @@
 #
 #   hack/kind.sh          # create (or reuse) the cluster and run the walk-through
 #   hack/kind.sh down     # delete the kind cluster
+#   KIND_LOCAL_NODE_IMAGE=1 hack/kind.sh
+#                         # on a machine that reaches no registry (ours): build kind and
+#                         # a node image here first (hack/kind/build.sh, see its README)
 #
 # Needs: docker, kind, helm and kubectl on PATH (or built by cluster/build-binaries.sh),
 # and Python 3.11 with the project's venv (hack/setup.sh makes it).
@@ -16,6 +19,16 @@ cd "$(dirname "$0")/.."
 CLUSTER_NAME="${KIND_CLUSTER_NAME:-modelserve}"
 TAG="${MODELSERVE_IMAGE_TAG:-dev}"
 KUBECONFIG_PATH="${KIND_KUBECONFIG:-$HOME/.modelserve/kind-kubeconfig}"
+
+create_args=()
+if [[ -n "${KIND_LOCAL_NODE_IMAGE:-}" ]]; then
+  # kind and its node image built on this machine; Docker made able to run kind's nodes.
+  if [[ "${1:-}" != "down" ]]; then
+    ./hack/kind/docker-runtime.sh >/dev/null
+    create_args+=(--image "$(./hack/kind/build.sh)")
+  fi
+  PATH="$(dirname "$(bash -c 'source hack/kind/lib.sh && echo "$KIND_BIN"')"):$PATH"
+fi
 
 if [[ "${1:-}" == "down" ]]; then
   exec kind delete cluster --name "$CLUSTER_NAME"
@@ -27,7 +40,7 @@ done
 [[ -x .venv/bin/python ]] || ./hack/setup.sh
 
 if ! kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
-  kind create cluster --name "$CLUSTER_NAME" --config kind-config.yaml
+  kind create cluster --name "$CLUSTER_NAME" --config kind-config.yaml "${create_args[@]}"
 fi
 mkdir -p "$(dirname "$KUBECONFIG_PATH")"
 kind get kubeconfig --name "$CLUSTER_NAME" >"$KUBECONFIG_PATH"

@@ -32,11 +32,21 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
 fi
-# Reinstall only when pyproject.toml changed since the last install.
+# The five distributions, editable, and the development requirements (the root
+# pyproject.toml's dev group). Reinstall only when a pyproject.toml changed since.
 stamp=.venv/.modelserve-installed
-if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
-  echo "==> pip install -e .[test]"
-  .venv/bin/pip install -q -e '.[test]'
+pyprojects=(pyproject.toml api/pyproject.toml operator/pyproject.toml serving-image/pyproject.toml
+  client/pyproject.toml cluster/pyproject.toml)
+stale=0
+[[ -f $stamp ]] || stale=1
+for pyproject in "${pyprojects[@]}"; do [[ $pyproject -nt $stamp ]] && stale=1; done
+if [[ $stale == 1 ]]; then
+  echo "==> pip install -e api operator serving-image client cluster, --group dev"
+  .venv/bin/pip install -q --upgrade 'pip>=25.1'  # --group
+  # A venv from before the split holds the one "modelserve" distribution of all four.
+  if .venv/bin/pip show -q modelserve >/dev/null 2>&1; then .venv/bin/pip uninstall -q -y modelserve; fi
+  .venv/bin/pip install -q -e ./api -e ./operator -e ./serving-image -e ./client -e ./cluster \
+    --group dev
   touch "$stamp"
 fi
 

@@ -25,10 +25,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import joblib
 import yaml
+from modelserve_client.pods import IMAGE_MISSING, PodProblem, pod_problems
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -37,6 +39,10 @@ CHART = REPO / "charts" / "modelserve"
 EXAMPLE = REPO / "examples" / "first-endpoint" / "endpoint.yaml"
 IMAGE_TAG = os.environ.get("MODELSERVE_IMAGE_TAG", "dev")
 SAMPLE_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+# How long a pod may stay unschedulable, without its image or crash-looping before the
+# walk-through stops waiting: long enough for a kubelet's first image lookup, far short
+# of a timeout.
+STUCK_GRACE_S = 20
 
 
 class Cluster:
@@ -97,6 +103,8 @@ def install_operator(
         values["workloads"]["nodeSelector"] = selector
     cluster.kubectl("create", "namespace", watch, check=False)
     step(f"helm install {release} (namespace {operator_namespace}, watching {watch})")
+    # No `helm --wait`: it ends in a bare "context deadline exceeded" after minutes. Our own
+    # wait names the pod that cannot run, and why, as soon as waiting cannot help.
     cluster.helm(
         "upgrade",
         "--install",
@@ -107,10 +115,138 @@ def install_operator(
         "--create-namespace",
         "--values",
         _values_file(values),
-        "--wait",
-        "--timeout",
-        "5m",
     )
+    selector = f"app.kubernetes.io/instance={release}"
+    wait_until(
+        cluster,
+        "the operator's pod to be Ready",
+        lambda: _deployments_pending(cluster, operator_namespace, selector),
+        operator_namespace,
+        timeout=300,
+    )
+
+
+def _deployments_pending(cluster: Cluster, namespace: str, selector: str) -> str | None:
+    """None once every Deployment matching `selector` has all its replicas updated and ready."""
+    found = json.loads(
+        cluster.kubectl("get", "deployments", "-n", namespace, "-l", selector, "-o=json")
+    )["items"]
+    if not found:
+        return "no Deployment yet"
+    for deployment in found:
+        wanted = deployment["spec"].get("replicas", 1)
+        status = deployment.get("status") or {}
+        ready, updated = status.get("readyReplicas", 0), status.get("updatedReplicas", 0)
+        if ready < wanted or updated < wanted or status.get("replicas", 0) > wanted:
+            name = deployment["metadata"]["name"]
+            return f"deployment {name}: {ready}/{wanted} ready, {updated} up to date"
+    return None
+
+
+def wait_until(
+    cluster: Cluster,
+    what: str,
+    pending: Callable[[], str | None],
+    namespace: str,
+    timeout: float,
+) -> None:
+    """Poll `pending()` (None when done, else what is missing) and show progress meanwhile.
+
+    Each poll also reads the namespace's pods: a pod that cannot be scheduled, cannot get
+    its image or keeps crashing for STUCK_GRACE_S ends the wait at once, with the reason,
+    the pod's last events and what to do, instead of sitting out the timeout.
+    """
+    started = time.monotonic()
+    step(f"wait for {what} (up to {timeout:.0f} s)")
+    last_said, last_print, stuck_since = "", started, None
+    while True:
+        said = pending()
+        if said is None:
+            step(f"{what}: done after {time.monotonic() - started:.0f} s")
+            return
+        now = time.monotonic()
+        if said != last_said or now - last_print >= 20:
+            print(f"    [{now - started:4.0f} s] {said}", flush=True)
+            last_said, last_print = said, now
+        problems = [p for p in _namespace_pod_problems(cluster, namespace) if p.stuck]
+        stuck_since = (stuck_since or now) if problems else None
+        if problems and now - stuck_since >= STUCK_GRACE_S:
+            _give_up(cluster, namespace, f"{what} cannot happen", problems)
+        if now - started > timeout:
+            _give_up(cluster, namespace, f"{what} did not happen in {timeout:.0f} s ({said})", [])
+        time.sleep(2)
+
+
+def _namespace_pod_problems(cluster: Cluster, namespace: str) -> list[PodProblem]:
+    pods = json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-o=json"))["items"]
+    return [problem for pod in pods for problem in pod_problems(pod)]
+
+
+def _give_up(cluster: Cluster, namespace: str, headline: str, problems: list[PodProblem]) -> None:
+    """Print what is wrong, the pods' last events and what to do; exit with a plain sentence."""
+    problems = problems or _namespace_pod_problems(cluster, namespace)
+    print(f"\n{headline}.", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem.sentence}", file=sys.stderr)
+        events = _last_events(cluster, namespace, problem.pod)
+        if events:
+            print("    its last events:\n" + events, file=sys.stderr)
+        if problem.reason == "CrashLoopBackOff":
+            logs = cluster.kubectl(
+                "logs",
+                "-n",
+                namespace,
+                problem.pod,
+                "--previous",
+                "--all-containers",
+                "--tail=15",
+                check=False,
+            )
+            print("    its last log lines:\n" + _indent(logs, 6), file=sys.stderr)
+    pods = cluster.kubectl("get", "pods", "-n", namespace, "-o=wide", check=False)
+    print(f"\nThe namespace's pods:\n{_indent(pods, 2)}", file=sys.stderr)
+    sentences = [_what_to_do(problem) for problem in problems] or [
+        f"Look at `kubectl --kubeconfig {cluster.kubeconfig} get events -n {namespace}`."
+    ]
+    sys.exit("\n".join(dict.fromkeys(sentences)))
+
+
+def _what_to_do(problem: PodProblem) -> str:
+    if problem.reason in IMAGE_MISSING:
+        return (
+            f"Image {problem.image} is not on node {problem.node or '(unscheduled)'}: on the local "
+            "cluster run `images/build.sh all && .venv/bin/modelserve-cluster up --with-node` "
+            f"(it loads every image of images/images.txt); on kind, `kind load docker-image "
+            f"{problem.image} --name modelserve`."
+        )
+    if problem.reason == "Unschedulable":
+        return (
+            f"Pod {problem.pod} does not fit on any node: free CPU or memory there, or lower "
+            "the requests (docs/resources.md says what each part needs)."
+        )
+    return f"Pod {problem.pod}: {problem.sentence}; fix that and run this again."
+
+
+def _last_events(cluster: Cluster, namespace: str, pod: str, count: int = 5) -> str:
+    events = json.loads(
+        cluster.kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            f"--field-selector=involvedObject.name={pod}",
+            "-o=json",
+            check=False,
+        )
+        or '{"items": []}'
+    )["items"]
+    events.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    lines = [f"{e.get('type', '')} {e.get('reason', '')}: {e.get('message', '')}" for e in events]
+    return _indent("\n".join(lines[-count:]), 6) if lines else ""
+
+
+def _indent(text: str, spaces: int) -> str:
+    return "\n".join(" " * spaces + line for line in text.rstrip().splitlines())
 
 
 def _values_file(values: dict) -> str:
@@ -156,11 +292,28 @@ def serve_example(cluster: Cluster, namespace: str) -> None:
         "apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump_all(sample_model())
     )
     cluster.kubectl("apply", "-n", namespace, "-f", str(EXAMPLE))
-    step("wait for the endpoint to be Ready")
-    cluster.kubectl(
-        "wait", "-n", namespace, "--for=condition=Ready", "onlineendpoint/iris", "--timeout=300s"
+    wait_until(
+        cluster,
+        "the endpoint to be Ready",
+        lambda: _endpoint_pending(cluster, namespace, "iris"),
+        namespace,
+        timeout=300,
     )
     print(cluster.kubectl("get", "onlineendpoint", "-n", namespace), end="")
+
+
+def _endpoint_pending(cluster: Cluster, namespace: str, name: str) -> str | None:
+    """None once the endpoint's Ready condition is True for its latest spec."""
+    endpoint = json.loads(
+        cluster.kubectl("get", "onlineendpoint", name, "-n", namespace, "-o=json")
+    )
+    status = endpoint.get("status") or {}
+    if status.get("observedGeneration") != endpoint["metadata"].get("generation"):
+        return "the operator has not reconciled the latest spec yet"
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    if ready.get("status") == "True":
+        return None
+    return f"{ready.get('reason', 'NoStatusYet')}: {ready.get('message', '')}".rstrip(": ")
 
 
 def predict(cluster: Cluster, namespace: str) -> dict:

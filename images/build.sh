@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build modelserve's container images locally:
-#   images/build.sh [serving|operator|router|pause|base|all].
+#   images/build.sh [serving|operator|router|pause|base|all]; `all` is every image in
+#   images/images.txt (the one list the node, kind and the tests load) plus pause.
 # `images/build.sh containerd-import` then loads the built images into a containerd.
 #
 # Our build machines reach no container registry, only Debian's and PyPI's, so the base
@@ -82,19 +83,12 @@ host_python() {
 }
 
 image_requirements() {
-  # What the scoring and operator Dockerfiles install (the base dependencies and their
-  # extras), plus what building modelserve itself needs: one wheelhouse serves both.
-  python3 - "$REPO_ROOT/pyproject.toml" <<'PY'
-import sys
-import tomllib
-
-with open(sys.argv[1], "rb") as f:
-    pyproject = tomllib.load(f)
-project = pyproject["project"]
-extras = project["optional-dependencies"]
-wanted = project["dependencies"] + extras["scoring"] + extras["operator"]
-print("\n".join(wanted + pyproject["build-system"]["requires"]))
-PY
+  # What the scoring and operator Dockerfiles install (each component's dependencies and
+  # modelserve-api's), plus what building modelserve's own packages needs: one wheelhouse
+  # serves both images.
+  (cd "$REPO_ROOT" && python3 images/requirements.py api serving-image operator)
+  python3 -c 'import sys, tomllib; print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["build-system"]["requires"]))' \
+    "$REPO_ROOT/api/pyproject.toml"
 }
 
 ensure_wheels() {
@@ -178,10 +172,18 @@ import_into_containerd() {
   # names them docker.io/modelserve/…:dev, which is what "modelserve/…:dev" in a pod means.
   local address="${CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}"
   local namespace="${MODELSERVE_CONTAINERD_NAMESPACE:-k8s.io}"
-  local images=("modelserve/scoring:$TAG" "modelserve/operator:$TAG" "modelserve/router:$TAG"
-    "modelserve/pause:$TAG")
+  local images=() name
+  for name in $(listed images); do images+=("$name:$TAG"); done
+  images+=("modelserve/pause:$TAG")
   log "importing ${images[*]} into containerd at $address (namespace $namespace)"
   docker save "${images[@]}" | ctr --address "$address" -n "$namespace" images import - >/dev/null
+}
+
+listed() {
+  # images/images.txt, without comments: `listed images` or `listed targets`.
+  local column=1
+  [[ "$1" == targets ]] && column=2
+  sed -e 's/#.*//' "$REPO_ROOT/images/images.txt" | awk -v c="$column" 'NF {print $c}'
 }
 
 "$REPO_ROOT/hack/docker.sh" >/dev/null
@@ -192,7 +194,10 @@ case "$target" in
   operator) build_operator ;;
   router) build_router ;;
   pause) build_pause ;;
-  all) build_serving; build_operator; build_router; build_pause ;;
+  all)
+    for listed_target in $(listed targets); do "build_$listed_target"; done
+    build_pause
+    ;;
   containerd-import) import_into_containerd ;;
   *)
     log "unknown target '$target' (expected serving, operator, router, pause, base, all or containerd-import)"

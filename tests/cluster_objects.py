@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import json
 from pathlib import Path
 
+from modelserve_api.conditions import object_condition
 from modelserve_cluster.layout import SERVICE_CIDR
 
 MODELS_CLAIM = "models"
@@ -17,12 +20,8 @@ def get(cluster, namespace: str, kind: str, name: str) -> dict | None:
     return json.loads(result.stdout) if result.returncode == 0 else None
 
 
-def condition(obj: dict | None, type_: str) -> dict:
-    """The status condition of that type, or {} when the object has none."""
-    for item in (obj or {}).get("status", {}).get("conditions", []):
-        if item["type"] == type_:
-            return item
-    return {}
+# The status condition of that type, or {} when the object has none (the contract's helper).
+condition = object_condition
 
 
 def unallocated_cluster_ip(cluster) -> str:
@@ -62,6 +61,32 @@ def volume_and_claim(namespace: str, volume: str, path: Path) -> list[dict]:
                 "resources": {"requests": {"storage": "1Gi"}},
                 "storageClassName": "",
                 "volumeName": volume,
+            },
+        },
+    ]
+
+
+def configmap_model(artifact: bytes, config_map: str = "iris-1-artifact") -> list[dict]:
+    """What `modelserve model register` makes of a file: its ConfigMap and Model iris-1."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": config_map},
+            "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
+        },
+        {
+            "apiVersion": "modelserve.io/v1alpha1",
+            "kind": "Model",
+            "metadata": {"name": "iris-1"},
+            "spec": {
+                "modelName": "iris",
+                "version": "1",
+                "framework": "sklearn",
+                "artifact": {
+                    "uri": f"configmap://{config_map}/model.joblib",
+                    "sha256": hashlib.sha256(artifact).hexdigest(),
+                },
             },
         },
     ]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelserve_operator import constants as c
+from modelserve_api import constants as c
 
 from .errors import ModelserveError
 from .progress import human_bytes

@@ -7,17 +7,19 @@ import time
 import uuid
 from typing import Any
 
-from modelserve_operator import constants as c
+from modelserve_api import constants as c
+from modelserve_api.conditions import object_condition
 
 from .errors import ModelserveError
 from .kube import NamedResource
 from .progress import ConsoleProgress, Progress
 from .summary import format_run
-from .waiting import condition
 
 DEFAULT_RUN_TIMEOUT_S = 1800.0
 POLL_INTERVAL_S = 1.0
 RUNNING = "Running"
+# Ready reasons (operator reconcilers/batch_deployment.py) for a run that cannot go on.
+BLOCKED_REASONS = ("PodUnschedulable", "RunStuck")
 
 
 def new_run_request_id(now: dt.datetime | None = None) -> str:
@@ -30,6 +32,21 @@ def new_runs(obj: dict[str, Any], known: set[str]) -> list[dict[str, Any]]:
     """Runs in the status that were not there before the request."""
     runs = (obj.get("status") or {}).get("runs") or []
     return [run for run in runs if run.get("id") not in known]
+
+
+def blocked_by(obj: dict[str, Any], run: dict[str, Any]) -> str | None:
+    """What keeps a running run from going on, as the operator's Ready condition says it.
+
+    A pod that nothing can schedule (PodUnschedulable) or whose image cannot be pulled
+    (RunStuck): the run's own record still says Running.
+    """
+    if run.get("result") != RUNNING:
+        return None
+    ready = object_condition(obj, "Ready")
+    message = ready.get("message") or ""
+    if ready.get("reason") in BLOCKED_REASONS and message.startswith(f"run {run.get('id')}: "):
+        return message.removeprefix(f"run {run.get('id')}: ")
+    return None
 
 
 class BatchDeployment(NamedResource):
@@ -81,18 +98,28 @@ class BatchDeployment(NamedResource):
         while True:
             obj = self.get()
             fresh = new_runs(obj, known)
+            blocked = None
             if fresh:
                 run = fresh[-1]
                 said = format_run(run)
+                blocked = blocked_by(obj, run)
+                if blocked:
+                    said += f"; {blocked}"
             else:
                 said = "waiting for the operator to start the run"
             if said != last:
                 progress.step(f"  {said}")
                 last = said
+            if blocked and object_condition(obj, "Stalled").get("status") == "True":
+                raise ModelserveError(
+                    f"run {run['id']} of {self.name} cannot go on: {blocked}",
+                    "make the image available to the nodes, or fix the spec; the run goes on "
+                    "by itself once its pods start",
+                )
             if run is not None and run.get("result") not in (None, RUNNING):
                 if run["result"] == "Succeeded":
                     return run
-                why = condition(obj, "Ready").get("message") or format_run(run)
+                why = object_condition(obj, "Ready").get("message") or format_run(run)
                 raise ModelserveError(
                     f"run {run['id']} of {self.name} failed: {why}",
                     "the runner's pod logs say more: kubectl logs -l "
@@ -101,6 +128,8 @@ class BatchDeployment(NamedResource):
             if time.monotonic() > deadline:
                 raise ModelserveError(
                     f"the run of {self.name} did not finish within {timeout:.0f} s (last: {said})",
-                    "is the modelserve operator running? Pass a longer --timeout to wait more",
+                    "make room for the pod the scheduler cannot place (or ask for less)"
+                    if blocked
+                    else "is the modelserve operator running? Pass a longer --timeout to wait more",
                 )
             time.sleep(POLL_INTERVAL_S)

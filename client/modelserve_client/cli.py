@@ -96,7 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("name", help="the OnlineEndpoint")
     invoke.add_argument(
-        "--data", required=True, metavar="FILE", help='JSON request, e.g. {"data": [[1, 2]]}'
+        "--data",
+        required=True,
+        metavar="FILE",
+        help='JSON request, e.g. {"data": [[1, 2]]}; "-" reads it from standard input',
     )
     invoke.add_argument("--deployment", help="send to this deployment, not the traffic split")
     invoke.add_argument("--route", default="/score", help="path on the endpoint (default /score)")
@@ -139,15 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_request(path: str) -> Any:
-    """The JSON in the --data file; a missing or malformed file is a clear error."""
+    """The JSON in the --data file (or stdin for "-"); a missing or malformed one is an error."""
     file = Path(path)
-    if not file.is_file():
+    if path == "-":
+        raw = sys.stdin.buffer.read()
+    elif not file.is_file():
         raise ModelserveError(
             f"--data file {path!r} does not exist",
             'pass a JSON file such as {"data": [[5.1, 3.5, 1.4, 0.2]]}',
         )
+    else:
+        raw = file.read_bytes()
     try:
-        return json.loads(file.read_text())
+        return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise ModelserveError(
             f"--data file {path!r} is not JSON ({error})",

@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import portforward
-from modelserve_operator import constants as c
+from modelserve_api import constants as c
 
 from .errors import ModelserveError
 from .kube import NamedResource, api_error, core_path, modelserve_path

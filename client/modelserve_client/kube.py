@@ -9,7 +9,7 @@ from typing import Any
 
 import urllib3
 from kubernetes import client, config
-from modelserve_operator import constants as c
+from modelserve_api import constants as c
 
 from .errors import ModelserveError
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelserve_operator import constants as c
+from modelserve_api import constants as c
 
 from . import artifacts
 from .errors import ModelserveError

@@ -37,15 +37,18 @@ def format_endpoint(obj: dict[str, Any]) -> str:
         ordered = [t for t in CONDITION_ORDER if t in conditions]
         ordered += sorted(t for t in conditions if t not in CONDITION_ORDER)
         rows = [["TYPE", "STATUS", "REASON", "MESSAGE"]]
-        rows += [
-            [
-                t,
-                conditions[t].get("status", ""),
-                conditions[t].get("reason", ""),
-                conditions[t].get("message", ""),
-            ]
-            for t in ordered
-        ]
+        first_said: dict[str, str] = {}
+        for t in ordered:
+            message = conditions[t].get("message", "")
+            # Progressing and Reconciling repeat Ready's message (a scheduler's reason
+            # is long): say it once.
+            if message and message in first_said:
+                message = f"(as {first_said[message]})"
+            else:
+                first_said.setdefault(message, t)
+            rows.append(
+                [t, conditions[t].get("status", ""), conditions[t].get("reason", ""), message]
+            )
         lines += _table(rows)
     else:
         lines.append("  (none yet: the operator has not reconciled this endpoint)")

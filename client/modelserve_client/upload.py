@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
-from modelserve_operator import constants as c
+from modelserve_api import constants as c
 
 from .artifacts import ARTIFACT_LABEL_MANAGED_BY, ArtifactFile, ArtifactPlan
 from .errors import ModelserveError

@@ -5,19 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from modelserve_api.conditions import object_condition
+
 from .errors import ModelserveError
 from .kube import Kube
 from .progress import Progress
 
 POLL_INTERVAL_S = 1.0
-
-
-def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
-    """The condition of that type, or {} when there is none."""
-    for item in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if item.get("type") == type_:
-            return item
-    return {}
 
 
 def is_current(obj: dict[str, Any]) -> bool:
@@ -30,13 +24,13 @@ def readiness(obj: dict[str, Any] | None) -> tuple[str, str]:
     """('ready' | 'failed' | 'waiting', what the Ready condition says)."""
     if obj is None:
         return "waiting", "the object is gone"
-    ready = condition(obj, "Ready")
+    ready = object_condition(obj, "Ready")
     said = f"{ready.get('reason', 'NoStatusYet')}: {ready.get('message', 'not reconciled yet')}"
     if not is_current(obj):
         return "waiting", "the operator has not seen the latest spec yet"
     if ready.get("status") == "True":
         return "ready", said
-    if condition(obj, "Stalled").get("status") == "True":
+    if object_condition(obj, "Stalled").get("status") == "True":
         return "failed", said
     return "waiting", said
 

@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from modelserve_cluster.app_images import app_images
 from modelserve_cluster.binaries import ensure_binaries
 from modelserve_cluster.cluster import ClusterStatus, LocalCluster
 
@@ -40,7 +41,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     if status.healthy and args.with_node:
         from modelserve_cluster import node
 
-        node_status = node.up(cluster_dir=args.state_dir, app_images=tuple(args.image))
+        images = tuple(args.image) if args.image else None
+        node_status = node.up(cluster_dir=args.state_dir, app_images=images)
         print(f"real node: {'healthy' if node_status.healthy else 'NOT healthy'}")
         print(f"node {time.monotonic() - done:.1f} s")
         if not node_status.healthy:
@@ -83,8 +85,11 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
 
 def cmd_env(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
+    # kubectl and helm, then the venv this command runs from: `modelserve`, and a
+    # python3 with scikit-learn to train the examples' models.
+    tools = [str(ensure_binaries()), str(Path(sys.executable).parent)]
     print(f"export KUBECONFIG={cluster.kubeconfig}")
-    print(f"export PATH={ensure_binaries()}:$PATH")
+    print(f"export PATH={':'.join(tools)}:$PATH")
     return 0
 
 
@@ -117,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--image",
         action="append",
         default=None,
-        help="a local Docker image to import into the node (repeatable; "
-        "default: the scoring and router images)",
+        help="a local Docker image to import into the node (repeatable; default: every "
+        f"image in images/images.txt: {', '.join(app_images())})",
     )
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop every process the cluster started")
@@ -130,16 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("kubeconfig", help="print the admin kubeconfig path").set_defaults(
         func=cmd_kubeconfig
     )
-    sub.add_parser("env", help="print shell exports for KUBECONFIG and PATH").set_defaults(
-        func=cmd_env
-    )
+    sub.add_parser(
+        "env", help="print shell exports: KUBECONFIG, and PATH with kubectl, helm and modelserve"
+    ).set_defaults(func=cmd_env)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "image", "absent") is None:
-        args.image = ["modelserve/scoring:dev", "modelserve/router:dev"]
     try:
         return args.func(args)
     except (RuntimeError, TimeoutError, FileNotFoundError) as error:

@@ -1,27 +1,22 @@
 """Drift of live feature values from the training baseline: PSI per feature and two-sample KS.
 
-Pure functions over the trainer's baseline.json (see modelserve_scoring.train.baseline)
-and what the scoring server observed, as histograms over the baseline's bin edges or as
-samples. A value v falls in bin i where i is the number of inner edges (edges[1:-1])
-that are <= v, so values outside the training range land in the first or last bin.
+Pure functions over what a scoring pod reports on GET /monitoring (modelserve_api's
+FeatureWindow): live counts over the baseline's bins, and samples of both sides. PSI and
+the binning rule are the contract's (modelserve_api.baseline); the KS test is the
+operator's own.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-# A bin's share is floored at this so an empty bin does not make PSI infinite.
-PSI_EPSILON = 1e-4
-# Common reading of PSI: < 0.1 stable, 0.1-0.25 a moderate shift, > 0.25 a large one.
-DEFAULT_PSI_THRESHOLD = 0.2
-# KS: drift when the two samples are this unlikely to come from one distribution. Strict,
-# because every feature is tested on every check: at 0.01, ten features checked every few
-# minutes would raise a false alarm within the hour.
-DEFAULT_KS_P_VALUE = 0.001
+from modelserve_api.baseline import population_stability_index
+from modelserve_api.monitoring import DEFAULT_KS_P_VALUE, DEFAULT_PSI_THRESHOLD
+from modelserve_api.monitoring_report import FeatureWindow
+
 # Fewer live values than this say little either way: such features are not judged.
 DEFAULT_MIN_LIVE_COUNT = 100
 
@@ -102,40 +97,6 @@ class DriftReport:
         )
 
 
-def bin_index(value: float, edges: Sequence[float]) -> int:
-    """The bin of ``value`` (see the module docstring for the rule)."""
-    return bisect.bisect_right(edges[1:-1], value)
-
-
-def histogram(values: Sequence[float], edges: Sequence[float]) -> list[int]:
-    """Counts of ``values`` per bin of ``edges``; NaN and None are left out."""
-    if len(edges) < 2:
-        raise ValueError("a histogram needs at least two edges")
-    counts = [0] * (len(edges) - 1)
-    for value in values:
-        if value is None or math.isnan(value):
-            continue
-        counts[bin_index(value, edges)] += 1
-    return counts
-
-
-def population_stability_index(
-    expected: Sequence[float], actual: Sequence[float], epsilon: float = PSI_EPSILON
-) -> float:
-    """PSI = sum((a - e) * ln(a / e)) over bins, on shares of each histogram's total."""
-    if len(expected) != len(actual):
-        raise ValueError(f"histograms differ in bins: {len(expected)} vs {len(actual)}")
-    expected_total, actual_total = sum(expected), sum(actual)
-    if expected_total <= 0 or actual_total <= 0:
-        raise ValueError("PSI needs a non-empty expected and actual histogram")
-    psi = 0.0
-    for e_count, a_count in zip(expected, actual, strict=True):
-        e = max(e_count / expected_total, epsilon)
-        a = max(a_count / actual_total, epsilon)
-        psi += (a - e) * math.log(a / e)
-    return psi
-
-
 def kolmogorov_survival(x: float) -> float:
     """P(K > x) for the Kolmogorov distribution (the limit of sqrt(n) * D)."""
     if x <= 0:
@@ -190,79 +151,54 @@ def ks_from_histograms(expected: Sequence[int], actual: Sequence[int]) -> KsResu
     return KsResult(statistic, _ks_p_value(statistic, n, m))
 
 
-def _baseline_features(baseline: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    features = baseline.get("features")
-    if not isinstance(features, list):
-        raise ValueError("baseline has no 'features' list")
-    return {str(f["name"]): f for f in features}
+def judge_feature(
+    feature: FeatureWindow, method: Method, limits: DriftThresholds
+) -> FeatureDrift | str:
+    """The verdict on one feature, or why it cannot be judged.
 
-
-def _baseline_sample(baseline: Mapping[str, Any], feature: str) -> list[float]:
-    sample = baseline.get("sample") or {}
-    columns = list(sample.get("columns") or [])
-    if feature not in columns:
-        return []
-    index = columns.index(feature)
-    return [row[index] for row in sample.get("rows") or [] if row[index] is not None]
+    PSI compares the live counts with the baseline's over the same bins. KS compares the
+    live sample with the baseline's; with counts only, it compares binned CDFs.
+    """
+    if not feature.bins_match:
+        return "live counts do not match the baseline's bins"
+    counts, sample = feature.live_counts, feature.live_sample
+    live_count = sum(counts) if counts else len(sample)
+    if not counts and not sample:
+        return "no live data"
+    if live_count < limits.min_live_count:
+        return f"{live_count} live values, fewer than {limits.min_live_count}"
+    expected = feature.baseline_counts
+    if method == "psi":
+        psi = population_stability_index(expected, counts) if counts else None
+        if psi is None:
+            return "the baseline has no histogram for it"
+        return FeatureDrift(feature.name, "psi", psi, limits.psi, psi > limits.psi, live_count)
+    if sample and feature.baseline_sample:
+        ks = ks_two_sample(feature.baseline_sample, sample)
+    elif counts and sum(expected) > 0:
+        ks = ks_from_histograms(expected, counts)
+    else:
+        return "neither a baseline sample nor a histogram to compare with"
+    drifted = ks.p_value < limits.ks_p_value
+    return FeatureDrift(
+        feature.name, "ks", ks.statistic, limits.ks_p_value, drifted, live_count, ks.p_value
+    )
 
 
 def detect_drift(
-    baseline: Mapping[str, Any],
+    features: Sequence[FeatureWindow],
     *,
     method: Method = "psi",
-    live_histograms: Mapping[str, Sequence[int]] | None = None,
-    live_samples: Mapping[str, Sequence[float]] | None = None,
     thresholds: DriftThresholds | None = None,
 ) -> DriftReport:
-    """Compare what the server saw with the baseline, feature by feature.
-
-    PSI uses live histograms over the baseline's edges (or bins live samples itself).
-    KS compares live samples with the baseline's row sample; with histograms only, it
-    compares binned CDFs. Features with too few live values are skipped, not judged.
-    """
+    """Judge each feature; those that cannot be judged are listed with why."""
     limits = thresholds or DriftThresholds()
-    live_histograms = live_histograms or {}
-    live_samples = live_samples or {}
-    results: list[FeatureDrift] = []
+    judged: list[FeatureDrift] = []
     skipped: dict[str, str] = {}
-    for name, stats in _baseline_features(baseline).items():
-        edges = list((stats.get("histogram") or {}).get("edges") or [])
-        expected = list((stats.get("histogram") or {}).get("counts") or [])
-        sample = live_samples.get(name)
-        counts = live_histograms.get(name)
-        if counts is None and sample is not None and len(edges) >= 2:
-            counts = histogram(sample, edges)
-        live_count = sum(counts) if counts is not None else len(sample or [])
-        if counts is None and sample is None:
-            skipped[name] = "no live data"
-            continue
-        if live_count < limits.min_live_count:
-            skipped[name] = f"{live_count} live values, fewer than {limits.min_live_count}"
-            continue
-        if method == "psi":
-            if counts is None or not expected or sum(expected) == 0:
-                skipped[name] = "the baseline has no histogram for it"
-                continue
-            psi = population_stability_index(expected, counts)
-            results.append(FeatureDrift(name, "psi", psi, limits.psi, psi > limits.psi, live_count))
-            continue
-        reference = _baseline_sample(baseline, name)
-        if sample is not None and reference:
-            ks = ks_two_sample(reference, sample)
-        elif counts is not None and expected and sum(expected) > 0:
-            ks = ks_from_histograms(expected, counts)
+    for feature in features:
+        verdict = judge_feature(feature, method, limits)
+        if isinstance(verdict, str):
+            skipped[feature.name] = verdict
         else:
-            skipped[name] = "neither a baseline sample nor a histogram to compare with"
-            continue
-        results.append(
-            FeatureDrift(
-                name,
-                "ks",
-                ks.statistic,
-                limits.ks_p_value,
-                ks.p_value < limits.ks_p_value,
-                live_count,
-                ks.p_value,
-            )
-        )
-    return DriftReport(results, skipped)
+            judged.append(verdict)
+    return DriftReport(judged, skipped)

@@ -11,8 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import conditions as cond
-from .api.monitoring import DriftSettings, PerformanceSettings
+from modelserve_api import conditions as cond
+from modelserve_api.monitoring import DriftSettings, PerformanceSettings
+from modelserve_api.monitoring_report import CallCounters, MonitoringReport, RollingPerformance
+
 from .drift import DriftReport, DriftThresholds, detect_drift
 
 DATA_DRIFT = "DataDrift"
@@ -63,25 +65,9 @@ class DeploymentCheck:
         return entry
 
 
-def _live_counts(baseline: Sequence[int], live: Sequence[int]) -> list[int] | None:
-    """Live counts over the baseline's bins: under/overflow folded into the end bins.
-
-    drift.py puts values outside the training range into the first or last bin; the
-    server may report them apart, as one extra count on each side.
-    """
-    if len(live) == len(baseline):
-        return list(live)
-    if len(live) == len(baseline) + 2 and len(baseline) >= 1:
-        folded = list(live[1:-1])
-        folded[0] += live[0]
-        folded[-1] += live[-1]
-        return folded
-    return None
-
-
-def judge_drift(response: Mapping[str, Any], settings: DriftSettings) -> DriftReport | None:
-    """Drift verdicts per feature from a ``GET /monitoring`` body; None without a baseline."""
-    if not response.get("baseline"):
+def judge_drift(report: MonitoringReport, settings: DriftSettings) -> DriftReport | None:
+    """Drift verdicts per feature from a ``GET /monitoring`` report; None without a baseline."""
+    if not report.baseline:
         return None
     if settings.method == "psi":
         limits = DriftThresholds(psi=settings.effective_threshold, min_live_count=settings.min_rows)
@@ -89,51 +75,19 @@ def judge_drift(response: Mapping[str, Any], settings: DriftSettings) -> DriftRe
         limits = DriftThresholds(
             ks_p_value=settings.effective_threshold, min_live_count=settings.min_rows
         )
-    judged = []
-    skipped: dict[str, str] = {}
-    for feature in response.get("features") or []:
-        name = str(feature.get("name"))
-        expected = list(feature.get("baselineCounts") or [])
-        live = _live_counts(expected, list(feature.get("liveCounts") or []))
-        if live is None:
-            skipped[name] = "live counts do not match the baseline's bins"
-            continue
-        # One feature at a time: each has its own baseline sample.
-        baseline = {
-            "features": [
-                {"name": name, "histogram": {"edges": feature.get("edges"), "counts": expected}}
-            ],
-            "sample": {
-                "columns": [name],
-                "rows": [[v] for v in feature.get("baselineSample") or []],
-            },
-        }
-        live_sample = feature.get("liveSample")
-        report = detect_drift(
-            baseline,
-            method=settings.method,
-            live_histograms={name: live},
-            live_samples={name: live_sample} if live_sample else None,
-            thresholds=limits,
-        )
-        judged.extend(report.features)
-        skipped.update(report.skipped)
-    return DriftReport(judged, skipped)
+    return detect_drift(report.features, method=settings.method, thresholds=limits)
 
 
 def judge_performance(
-    performance: Mapping[str, Any] | None, settings: PerformanceSettings
+    performance: RollingPerformance, settings: PerformanceSettings
 ) -> PerformanceVerdict:
     """Compare the rolling accuracy (classifiers) or MAE (regressors) with its threshold."""
-    performance = performance or {}
-    rows = int(performance.get("feedbackRows") or 0)
-    accuracy = performance.get("accuracy")
-    mae = performance.get("mae")
+    rows, accuracy, mae = performance.feedback_rows, performance.accuracy, performance.mae
 
     def verdict(degraded: bool | None, message: str) -> PerformanceVerdict:
         return PerformanceVerdict(degraded, message, rows, accuracy, mae)
 
-    task = performance.get("task")
+    task = performance.task
     if task == "classification":
         threshold, value, what = settings.min_accuracy, accuracy, "accuracy"
     elif task == "regression":
@@ -164,17 +118,16 @@ def check_deployment(
     drift: DriftSettings,
     performance: PerformanceSettings,
 ) -> DeploymentCheck:
-    """Judge one deployment's ``GET /monitoring`` body."""
-    model = response.get("model") or {}
-    version = model.get("version")
-    report = judge_drift(response, drift)
+    """Judge one deployment's ``GET /monitoring`` body (a ValidationError if it is not one)."""
+    report = MonitoringReport.model_validate(response)
+    verdict = judge_drift(report, drift)
     return DeploymentCheck(
         deployment=deployment,
-        model_version=str(version) if version is not None else None,
-        rows=int(response.get("rows") or 0),
-        drift=report,
-        drift_note="" if report is not None else "the model has no training baseline",
-        performance=judge_performance(response.get("performance"), performance),
+        model_version=report.model.version,
+        rows=report.rows,
+        drift=verdict,
+        drift_note="" if verdict is not None else "the model has no training baseline",
+        performance=judge_performance(report.performance, performance),
     )
 
 
@@ -268,31 +221,23 @@ def next_version(versions: Sequence[str]) -> str:
     return str(max(numeric, default=0) + 1)
 
 
-@dataclass(frozen=True)
-class CallCounts:
-    """Prediction calls a deployment answered, and how many of them with a 5xx."""
-
-    answered: int = 0
-    server_errors: int = 0
-
-
 def calls_since(
     before: Mapping[str, Mapping[str, int]], now: Mapping[str, Mapping[str, int]]
-) -> CallCounts:
+) -> CallCounters:
     """Calls answered since `before` was read, summed over pods (each pod counts from its start).
 
-    A pod missing from `before`, or whose counters went down (it restarted), counts in full:
-    everything it answered came after.
+    Both map a pod to its GET /monitoring/requests counters. A pod missing from `before`, or
+    whose counters went down (it restarted), counts in full: everything it answered came after.
     """
     answered = errors = 0
-    for pod, counts in now.items():
-        base = before.get(pod) or {}
-        pod_answered, pod_errors = counts.get("answered", 0), counts.get("serverErrors", 0)
-        if pod_answered < base.get("answered", 0) or pod_errors < base.get("serverErrors", 0):
-            base = {}
-        answered += pod_answered - base.get("answered", 0)
-        errors += pod_errors - base.get("serverErrors", 0)
-    return CallCounts(answered, errors)
+    for pod, raw in now.items():
+        counts = CallCounters.model_validate(raw)
+        base = CallCounters.model_validate(before.get(pod) or {})
+        if counts.answered < base.answered or counts.server_errors < base.server_errors:
+            base = CallCounters()
+        answered += counts.answered - base.answered
+        errors += counts.server_errors - base.server_errors
+    return CallCounters(answered=answered, server_errors=errors)
 
 
 @dataclass(frozen=True)
@@ -309,7 +254,7 @@ class PromotionView:
     interval_s: float
     steps: Sequence[int]
     # The new deployment's calls since the last step (None: its pods could not be read).
-    served: CallCounts | None = None
+    served: CallCounters | None = None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from . import constants as c
+from modelserve_api import constants as c
+
 from .builders import BuilderSettings
 
 

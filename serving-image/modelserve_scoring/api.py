@@ -1,21 +1,32 @@
-"""The FastAPI app behind the fast routes: server and model metadata, readiness per model, docs."""
+"""The FastAPI app behind the REST transport: feedback, monitoring, the liveness root, and the
+OpenAPI document and UI, which describe the data-plane routes of routes.py as well."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelserve_scoring.errors import NotFound, PayloadTooLarge, ScoringError
-from modelserve_scoring.service import SERVER_VERSION, ScoringService
+from modelserve_scoring.dataplane import DataPlane
+from modelserve_scoring.errors import NotFound, PayloadTooLarge, ScoringError, error_document
+from modelserve_scoring.routes import ROUTES, openapi_paths
+from modelserve_scoring.service import SERVER_VERSION
 
 
-def build_api(service: ScoringService) -> FastAPI:
-    """Metadata and readiness routes; its lifespan loads the model in the background."""
+def _error_response(status: int, message: str, close: bool = False) -> ORJSONResponse:
+    headers = {"connection": "close"} if close else None
+    return ORJSONResponse(error_document(message), status_code=status, headers=headers)
+
+
+def build_api(dataplane: DataPlane) -> FastAPI:
+    """The app; its lifespan loads the model in the background and stops the data plane."""
+    service = dataplane.service
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -23,6 +34,7 @@ def build_api(service: ScoringService) -> FastAPI:
         yield
         task.cancel()
         await service.stop()
+        dataplane.stop()
 
     app = FastAPI(
         title="modelserve scoring server",
@@ -30,58 +42,42 @@ def build_api(service: ScoringService) -> FastAPI:
         default_response_class=ORJSONResponse,
         lifespan=lifespan,
         description=(
-            "Open Inference Protocol v2, POST /score (managed-endpoint shape) and KServe v1. "
-            "Inference routes are served by a lean ASGI layer in front of this app; "
-            "see docs/scoring-server.md."
+            "Open Inference Protocol v2, POST /score (managed-endpoint shape) and KServe v1, "
+            "plus feedback and monitoring; see docs/scoring-server.md."
         ),
     )
 
     @app.exception_handler(ScoringError)
     async def scoring_error(request: Request, exc: ScoringError) -> ORJSONResponse:
-        return ORJSONResponse({"error": exc.message}, status_code=exc.status)
+        return _error_response(exc.status, exc.message, exc.close_connection)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
         message = f"{request.method} {request.url.path}: {exc.detail}"
-        return ORJSONResponse({"error": message}, status_code=exc.status_code)
+        return _error_response(exc.status_code, message)
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document of its own routes, with the data-plane routes added."""
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            paths, definitions = openapi_paths(ROUTES)
+            document["paths"] = {**paths, **document.get("paths", {})}
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            components.update(definitions)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/")
     async def root() -> dict:
         """Liveness in the managed-endpoint style."""
         return {"status": "alive", "ready": service.ready}
-
-    @app.get("/v2")
-    async def server_metadata() -> dict:
-        """v2 server metadata."""
-        return {
-            "name": "modelserve",
-            "version": SERVER_VERSION,
-            "extensions": ["binary_tensor_data"],
-        }
-
-    @app.get("/v2/models/{model_name}")
-    async def model_metadata(model_name: str) -> dict:
-        """v2 model metadata."""
-        service.check_model(model_name, None)
-        return service.model_metadata()
-
-    @app.get("/v2/models/{model_name}/versions/{model_version}")
-    async def model_version_metadata(model_name: str, model_version: str) -> dict:
-        """v2 model metadata of one version."""
-        service.check_model(model_name, model_version)
-        return service.model_metadata()
-
-    @app.get("/v2/models/{model_name}/ready")
-    async def model_ready(model_name: str) -> ORJSONResponse:
-        """200 when the model is ready, 503 before."""
-        service.check_model(model_name, None)
-        return _readiness(service)
-
-    @app.get("/v2/models/{model_name}/versions/{model_version}/ready")
-    async def model_version_ready(model_name: str, model_version: str) -> ORJSONResponse:
-        """200 when this version is ready, 503 before."""
-        service.check_model(model_name, model_version)
-        return _readiness(service)
 
     @app.post("/feedback")
     async def feedback(request: Request) -> dict:
@@ -91,13 +87,12 @@ def build_api(service: ScoringService) -> FastAPI:
                 "this deployment is served by a custom scoring script: its predictions are not "
                 "remembered, so feedback cannot be matched"
             )
+        limit = service.settings.max_body_bytes
         body = b""
         async for chunk in request.stream():
             body += chunk
-            if len(body) > service.settings.max_body_bytes:
-                raise PayloadTooLarge(
-                    f"request body is over the {service.settings.max_body_bytes}-byte limit"
-                )
+            if len(body) > limit:
+                raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
         return {"matched": service.monitoring.give_feedback(body)}
 
     @app.get("/monitoring")
@@ -109,18 +104,7 @@ def build_api(service: ScoringService) -> FastAPI:
 
     @app.get("/monitoring/requests")
     async def monitoring_requests() -> dict:
-        """Prediction calls answered since start, and how many of them failed with a 5xx."""
+        """Prediction calls answered since start, and how many the server or model failed."""
         return service.metrics.request_counts()
 
-    @app.get("/v1/models/{model_name}")
-    async def v1_model(model_name: str) -> dict:
-        """KServe v1 model status."""
-        service.check_model(model_name, None)
-        return {"name": model_name, "ready": service.ready}
-
     return app
-
-
-def _readiness(service: ScoringService) -> ORJSONResponse:
-    body = {"name": service.settings.model_name, "ready": service.ready}
-    return ORJSONResponse(body, status_code=200 if service.ready else 503)

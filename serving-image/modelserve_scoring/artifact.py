@@ -34,6 +34,17 @@ def check_digest(actual: str, expected: str, where: str) -> None:
         )
 
 
+def require_digest(expected_sha256: str | None, allow_unverified: bool, what: str) -> None:
+    """Refuse to go on without a digest, unless the operator of the server opted out."""
+    if expected_sha256 or allow_unverified:
+        return
+    raise ArtifactError(
+        f"no sha256 was given for {what}: unpickling an unverified artifact runs whatever code it "
+        "holds, so it is refused. Set MODELSERVE_ARTIFACT_SHA256 (--artifact-sha256), or "
+        "--allow-unverified (MODELSERVE_ALLOW_UNVERIFIED=true) to serve it anyway in development"
+    )
+
+
 def read_verified(path: Path, expected_sha256: str | None) -> bytes:
     """Read the artifact once and verify those bytes: what is unpickled is what was hashed."""
     try:

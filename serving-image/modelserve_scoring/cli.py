@@ -15,12 +15,15 @@ from modelserve_scoring.settings import ScoringSettings
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     for name, field in ScoringSettings.model_fields.items():
+        # a boolean flag alone means true (--allow-unverified); `--flag false` still works
+        switch = {"nargs": "?", "const": "true"} if field.annotation is bool else {}
         parser.add_argument(
             "--" + name.replace("_", "-"),
             dest=name,
             default=None,
             metavar=name.upper(),
             help=f"{field.description} (env MODELSERVE_{name.upper()}; default {field.default!r})",
+            **switch,
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,17 @@ class ModelShape:
         return self.feature_names is not None
 
 
+@dataclass(slots=True)
+class Inference:
+    """A decoded request, whatever its protocol: the rows and which outputs were asked for."""
+
+    rows: np.ndarray
+    want_predict: bool = True
+    want_proba: bool = False
+    #: a v2 request's own "id"
+    request_id: str | None = None
+
+
 def loads(body: bytes) -> Any:
     """Parse JSON, naming the problem on failure."""
     if not body:
@@ -62,15 +73,20 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=_DUMP_OPTS)
 
 
-def _first_non_number(data: Any) -> Any:
+def _first(data: Any, wanted: Callable[[Any], bool]) -> Any:
+    """The first leaf of nested lists for which `wanted(leaf)` holds, else None."""
     stack = [data]
     while stack:
         item = stack.pop()
         if isinstance(item, list):
             stack.extend(reversed(item))
-        elif isinstance(item, bool) or not isinstance(item, int | float):
+        elif wanted(item):
             return item
     return None
+
+
+def _is_not_number(value: Any) -> bool:
+    return isinstance(value, bool) or not isinstance(value, int | float)
 
 
 def _check_columns(arr: np.ndarray, field: str, shape: ModelShape) -> np.ndarray:
@@ -91,7 +107,7 @@ def _as_numeric_or_object(arr: np.ndarray, raw: Any, field: str, shape: ModelSha
         return arr if arr.dtype == np.float64 else arr.astype(np.float64)
     if shape.accepts_strings and kind in "UO":
         return arr.astype(object)
-    bad = _first_non_number(raw)
+    bad = _first(raw, _is_not_number)
     raise BadRequest(f"{field} must hold numbers only; found {bad!r} ({type(bad).__name__})")
 
 
@@ -210,15 +226,10 @@ def encode_v1(preds: np.ndarray, proba: np.ndarray | None, classes: list | None)
 
 # --- Open Inference Protocol v2 ----------------------------------------------------------------
 
-
-@dataclass(slots=True)
-class V2Request:
-    """A parsed v2 infer request."""
-
-    rows: np.ndarray
-    want_predict: bool
-    want_proba: bool
-    request_id: str | None
+#: most dimensions of an input tensor (rows and features, or rows only, with room to spare)
+_MAX_DIMENSIONS = 8
+#: Inference-Header-Content-Length longer than this cannot be an offset into any body we take
+_MAX_HEADER_LENGTH_DIGITS = 18
 
 
 def _shape_of(tensor: dict, field: str) -> list[int]:
@@ -227,15 +238,96 @@ def _shape_of(tensor: dict, field: str) -> list[int]:
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise BadRequest(f"{field}.shape must be a list of non-negative integers")
+    if len(shape) > _MAX_DIMENSIONS:
+        raise BadRequest(f"{field}.shape has {len(shape)} dimensions; at most 2 are used")
     return shape
 
 
-def _tensor(tensor: Any, field: str, shape: ModelShape, binary: memoryview | None, offset: int):
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _out_of_range(arr: np.ndarray, low: float, high: float) -> Any | None:
+    """The first value of arr outside [low, high], else None."""
+    outside = (arr < low) | (arr > high)
+    if not outside.any():
+        return None
+    value = arr.ravel()[int(np.argmax(outside.ravel()))]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _range_text(np_type: np.dtype) -> str:
+    if np_type.kind == "f":
+        return f"-{np.finfo(np_type).max:g} to {np.finfo(np_type).max:g}"
+    info = np.iinfo(np_type)
+    return f"{info.min} to {info.max}"
+
+
+def _check_datatype(
+    arr: np.ndarray, raw: list, datatype: str, np_type: np.dtype, where: str, may_hold_bools: bool
+) -> None:
+    """Refuse data whose kind or range the declared datatype cannot hold (as Triton does)."""
+    kind = arr.dtype.kind
+    if np_type.kind == "b":
+        if kind != "b":
+            bad = _first(raw, lambda v: not isinstance(v, bool))
+            raise BadRequest(f"{where}: {bad!r} is not a BOOL value; BOOL data are true or false")
+        return
+    if kind not in _NUMERIC_KINDS or kind == "b" or (may_hold_bools and _first(raw, _is_bool)):
+        bad = _first(raw, lambda v: isinstance(v, bool) or not isinstance(v, int | float))
+        raise BadRequest(
+            f"{where}: {bad!r} ({type(bad).__name__}) is not a {datatype} value; "
+            f"{datatype} data are numbers"
+        )
+    if np_type.kind in "iu":
+        if kind == "f":
+            fractional = arr != np.floor(arr)
+            if fractional.any():
+                value = arr.ravel()[int(np.argmax(fractional.ravel()))].item()
+                raise BadRequest(
+                    f"{where}: {value!r} is not a {datatype} value; {datatype} data are "
+                    "whole numbers (the tensor holds fractional numbers)"
+                )
+        info = np.iinfo(np_type)
+        bad = _out_of_range(arr, info.min, info.max)
+    elif np_type != np.float64:
+        # JSON numbers beyond float64 are refused by the JSON parser itself
+        limit = float(np.finfo(np_type).max)
+        bad = _out_of_range(arr, -limit, limit)
+    else:
+        bad = None
+    if bad is not None:
+        raise BadRequest(
+            f"{where}: {bad!r} is out of range for {datatype} ({_range_text(np_type)})"
+        )
+
+
+def _check_strings(arr: np.ndarray, raw: list, where: str) -> None:
+    if arr.dtype.kind == "U":
+        return
+    bad = _first(raw, lambda v: not isinstance(v, str))
+    if bad is not None:
+        raise BadRequest(
+            f"{where}: {bad!r} ({type(bad).__name__}) is not a BYTES value; BYTES data are "
+            "strings (send numbers in a numeric tensor)"
+        )
+
+
+def _tensor(
+    tensor: Any,
+    field: str,
+    shape: ModelShape,
+    binary: memoryview | None,
+    offset: int,
+    may_hold_bools: bool = True,
+) -> tuple[np.ndarray, int]:
     """One input tensor as an array of its declared shape; returns (array, next binary offset)."""
     if not isinstance(tensor, dict):
         raise BadRequest(f"{field} must be an object with name, shape, datatype and data")
     dims = _shape_of(tensor, field)
     datatype = tensor.get("datatype")
+    name = tensor.get("name")
+    named = f" (input {name!r})" if isinstance(name, str) else ""
     if datatype == "BYTES":
         if not shape.accepts_strings:
             raise BadRequest(f"{field}.datatype BYTES is not accepted: this model takes numbers")
@@ -247,8 +339,12 @@ def _tensor(tensor: Any, field: str, shape: ModelShape, binary: memoryview | Non
         )
     else:
         np_type = V2_DTYPES[datatype]
-    params = tensor.get("parameters") or {}
     size = math.prod(dims)
+    if size == 0:
+        raise BadRequest(
+            f"{field}.shape {dims} holds no elements (an empty batch): send at least one row"
+        )
+    params = tensor.get("parameters") or {}
     if isinstance(params, dict) and "binary_data_size" in params:
         nbytes = params["binary_data_size"]
         if np_type is None or binary is None or not isinstance(nbytes, int):
@@ -257,6 +353,8 @@ def _tensor(tensor: Any, field: str, shape: ModelShape, binary: memoryview | Non
             raise BadRequest(f"{field}.parameters.binary_data_size does not match shape {dims}")
         arr = np.frombuffer(binary[offset : offset + nbytes], dtype=np_type)
         offset += nbytes
+        if np_type.kind == "b" and (arr.view(np.uint8) > 1).any():
+            raise BadRequest(f"{field}{named}: BOOL binary data must be bytes 0 or 1")
     else:
         if "data" not in tensor:
             raise BadRequest(f"{field}.data is missing")
@@ -267,26 +365,29 @@ def _tensor(tensor: Any, field: str, shape: ModelShape, binary: memoryview | Non
             arr = np.array(raw)
         except ValueError:
             raise BadRequest(f"{field}.data is ragged: nested lists differ in length") from None
-        kind = arr.dtype.kind
-        if np_type is not None:
-            if kind not in _NUMERIC_KINDS:
-                bad = _first_non_number(raw)
-                raise BadRequest(
-                    f"{field}.data must hold {datatype} numbers; found {bad!r} "
-                    f"({type(bad).__name__})"
-                )
-            if kind == "f" and np_type.kind in "iub":
-                raise BadRequest(
-                    f"{field}.data holds fractional numbers but datatype is {datatype}"
-                )
-        else:
-            arr = arr.astype(object)
         if arr.size != size:
             raise BadRequest(f"{field}.data has {arr.size} elements but shape {dims} needs {size}")
+        if np_type is not None:
+            _check_datatype(arr, raw, datatype, np_type, f"{field}.data{named}", may_hold_bools)
+        else:
+            _check_strings(arr, raw, f"{field}.data{named}")
+            arr = arr.astype(object)
     return arr.reshape(dims), offset
 
 
-def parse_v2(body: bytes, header_length: int | None, shape: ModelShape) -> V2Request:
+def parse_header_length(value: bytes | None) -> int | None:
+    """The Inference-Header-Content-Length header (binary tensor extension) as a number."""
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > _MAX_HEADER_LENGTH_DIGITS:
+        raise BadRequest(
+            "Inference-Header-Content-Length must be the length in bytes of the JSON part of "
+            f"the body, got {value[:40].decode('latin-1')!r}"
+        )
+    return int(value)
+
+
+def parse_v2(body: bytes, header_length: int | None, shape: ModelShape) -> Inference:
     """A v2 infer body (JSON, or JSON plus binary tensors) → rows and the outputs asked for."""
     binary = None
     if header_length is not None:
@@ -300,29 +401,33 @@ def parse_v2(body: bytes, header_length: int | None, shape: ModelShape) -> V2Req
     inputs = payload.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise BadRequest('"inputs" must be a non-empty list of tensors')
+    # a scan for JSON booleans (which numpy would read as 0 and 1) only where the text has any
+    may_hold_bools = b"true" in body or b"false" in body
     if len(inputs) == 1:
-        arr, _ = _tensor(inputs[0], "inputs[0]", shape, binary, 0)
+        arr, _ = _tensor(inputs[0], "inputs[0]", shape, binary, 0, may_hold_bools)
         if arr.ndim == 1 and shape.n_features == 1:
             arr = arr.reshape(-1, 1)
         rows = arr
     else:
-        rows = _columns_to_rows(inputs, shape, binary)
+        rows = _columns_to_rows(inputs, shape, binary, may_hold_bools)
     if rows.dtype.kind != "O" and rows.dtype != np.float64:
         rows = rows.astype(np.float64)
     rows = _check_columns(rows, "inputs[0]" if len(inputs) == 1 else "inputs", shape)
     want_predict, want_proba = _requested_outputs(payload)
     request_id = payload.get("id")
-    return V2Request(
+    return Inference(
         rows, want_predict, want_proba, request_id if isinstance(request_id, str) else None
     )
 
 
-def _columns_to_rows(inputs: list, shape: ModelShape, binary: memoryview | None) -> np.ndarray:
+def _columns_to_rows(
+    inputs: list, shape: ModelShape, binary: memoryview | None, may_hold_bools: bool
+) -> np.ndarray:
     """Several inputs, one per feature column (shape [N] or [N, 1]), ordered by feature name."""
     columns: list[tuple[str, np.ndarray]] = []
     offset = 0
     for i, tensor in enumerate(inputs):
-        arr, offset = _tensor(tensor, f"inputs[{i}]", shape, binary, offset)
+        arr, offset = _tensor(tensor, f"inputs[{i}]", shape, binary, offset, may_hold_bools)
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]
         if arr.ndim != 1:
@@ -426,3 +531,36 @@ def encode_v2(
     if request_id is not None:
         response["id"] = request_id
     return dumps(response)
+
+
+# --- one entry per protocol -----------------------------------------------------------------------
+
+
+def decode(
+    protocol: str, body: bytes, header_length: int | None, query: bytes, shape: ModelShape
+) -> Inference:
+    """A request body of one protocol (`v2_infer`, `score`, `v1_predict`) decoded and validated.
+
+    Plain arguments only: it also runs in the decode worker process (dataplane.py)."""
+    if protocol == "v2_infer":
+        return parse_v2(body, header_length, shape)
+    parse = parse_score if protocol == "score" else parse_v1
+    rows, want_proba = parse(loads(body), shape, query)
+    return Inference(rows, True, want_proba)
+
+
+def encode(
+    protocol: str,
+    inference: Inference,
+    preds: np.ndarray | None,
+    proba: np.ndarray | None,
+    classes: Sequence | None,
+    model_name: str,
+    model_version: str,
+) -> bytes:
+    """The answer to a decoded request in its protocol's shape."""
+    if protocol == "v2_infer":
+        return encode_v2(model_name, model_version, inference.request_id, preds, proba, classes)
+    assert preds is not None
+    encoder = encode_score if protocol == "score" else encode_v1
+    return encoder(preds, proba, list(classes) if classes is not None else None)

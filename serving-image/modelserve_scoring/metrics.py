@@ -22,6 +22,8 @@ name                                        type       meaning (extra labels)
                                                        (regressors; ``kind``: ``mae``, ``rmse``)
 ``modelserve_feature_psi``                  gauge      PSI of the window against the training
                                                        baseline (``feature``; with a baseline)
+``modelserve_script_workers``               gauge      scoring-script worker threads (``state``:
+                                                       ``total``, ``busy``, ``stuck``)
 ==========================================  =========  ===========================================
 
 ``route`` is one of ``v2_infer``, ``score``, ``v1_predict``, ``other``. ``runtime`` is ``onnx``
@@ -34,7 +36,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from modelserve_api.monitoring_report import CallCounters
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -117,6 +121,34 @@ class _MonitorCollector:
             yield psi
 
 
+class ScriptWorkers(Protocol):
+    """What the script-worker gauge reads (script_pool.ScriptPool)."""
+
+    workers: int
+    busy: int
+    stuck: int
+
+
+class _ScriptPoolCollector:
+    def __init__(self, ids: tuple[str, ...], pool: ScriptWorkers) -> None:
+        self._ids = list(ids)
+        self._pool = pool
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        pool = self._pool
+        gauge = GaugeMetricFamily(
+            "modelserve_script_workers",
+            "Scoring-script worker threads: total, busy, and stuck in run() calls that timed out.",
+            labels=["model", "version", "deployment", "state"],
+        )
+        for state, value in (("total", pool.workers), ("busy", pool.busy), ("stuck", pool.stuck)):
+            gauge.add_metric([*self._ids, state], value)
+        yield gauge
+
+
 class ScoringMetrics:
     """The server's metrics, with the model/version/deployment labels bound once."""
 
@@ -173,7 +205,8 @@ class ScoringMetrics:
         )
         self._counters: dict[tuple[str, int], Counter] = {}
         # Plain totals as well, for GET /monitoring/requests: the operator's promotion
-        # reads them to tell whether a new version has served cleanly.
+        # reads them to tell whether a new version has served cleanly. Only the data plane
+        # (dataplane.py) counts requests.
         self.answered = 0
         self.server_errors = 0
 
@@ -185,8 +218,15 @@ class ScoringMetrics:
         """Export the monitoring window and feedback metrics, read from `read` at each scrape."""
         self.registry.register(_MonitorCollector(self._ids, read))
 
-    def observe_request(self, route: str, status: int, seconds: float) -> None:
-        """Count one answered request and its latency."""
+    def watch_script_pool(self, pool: ScriptWorkers) -> None:
+        """Export the scoring-script workers, read at each scrape."""
+        self.registry.register(_ScriptPoolCollector(self._ids, pool))
+
+    def observe_request(
+        self, route: str, status: int, seconds: float, server_fault: bool = False
+    ) -> None:
+        """Count one answered request and its latency; `server_fault`: the server or the model
+        failed it (never a client's mistake), which is what serverErrors counts."""
         key = (route, status)
         counter = self._counters.get(key)
         if counter is None:
@@ -194,12 +234,14 @@ class ScoringMetrics:
         counter.inc()
         self._latency[route].observe(seconds)
         self.answered += 1
-        if status >= 500:
+        if server_fault:
             self.server_errors += 1
 
     def request_counts(self) -> dict[str, int]:
-        """Prediction calls answered since the server started, and how many with a 5xx."""
-        return {"answered": self.answered, "serverErrors": self.server_errors}
+        """GET /monitoring/requests: prediction calls answered since the server started, and
+        how many the server or the model failed (5xx; never a client's bad input)."""
+        counters = CallCounters(answered=self.answered, server_errors=self.server_errors)
+        return counters.model_dump(by_alias=True)
 
     def serve(self, host: str, port: int) -> None:
         """Expose /metrics on its own port (a daemon thread)."""

@@ -1,5 +1,6 @@
 """What one deployment scores, for drift and performance checks: a rolling window of feature
 values compared with the trainer's baseline.json, and the feedback behind POST /feedback.
+GET /monitoring answers with the contract's MonitoringReport (modelserve_api).
 
 The hot path only copies a request's rows into a ring (a numpy slice assignment under an
 uncontended lock); histograms, PSI and samples are computed when /monitoring or /metrics is
@@ -8,9 +9,7 @@ read, over the whole window at once.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
 import random
 import threading
 from dataclasses import dataclass
@@ -18,7 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
+from modelserve_api.baseline import (
+    BASELINE_FILE,
+    BaselineError,
+    population_stability_index,
+    read_baseline,
+)
+from modelserve_api.monitoring_report import (
+    FeatureWindow,
+    MonitoringReport,
+    RollingPerformance,
+    ServedModel,
+)
 
 from modelserve_scoring.feedback import (
     FeedbackWindow,
@@ -35,17 +45,10 @@ from modelserve_scoring.settings import ScoringSettings
 
 log = logging.getLogger(__name__)
 
-BASELINE_FILE = "baseline.json"
 #: most rows in /monitoring's liveSample (for two-sample KS tests)
 LIVE_SAMPLE_ROWS = 500
 #: float64 values the window may hold (32 MB): a very wide model gets a shorter window
 MAX_WINDOW_VALUES = 4_000_000
-#: a bin's share is floored at this so an empty bin does not make PSI infinite (as the operator)
-PSI_EPSILON = 1e-4
-
-
-class BaselineError(ValueError):
-    """baseline.json is unreadable or does not describe the served model."""
 
 
 @dataclass(frozen=True)
@@ -64,66 +67,14 @@ class BaselineFeature:
         return np.asarray(self.edges[1:-1], dtype=np.float64)
 
 
-def _numbers(value: Any, what: str) -> list[float]:
-    if not isinstance(value, list) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in value
-    ):
-        raise BaselineError(f"{what} must be a list of numbers")
-    return [float(v) for v in value]
-
-
-def _feature(raw: Any, index: int) -> tuple[str, list[float], list[int]]:
-    where = f"features[{index}]"
-    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
-        raise BaselineError(f"{where} must be an object with a name")
-    histogram = raw.get("histogram")
-    if not isinstance(histogram, dict):
-        raise BaselineError(f"{where}.histogram is missing")
-    edges = _numbers(histogram.get("edges"), f"{where}.histogram.edges")
-    counts = _numbers(histogram.get("counts"), f"{where}.histogram.counts")
-    if edges and (len(edges) < 2 or len(counts) != len(edges) - 1):
-        raise BaselineError(
-            f"{where}.histogram has {len(edges)} edges and {len(counts)} counts; "
-            "it needs one count per bin between edges"
-        )
-    if any(b < a for a, b in itertools.pairwise(edges)):
-        raise BaselineError(f"{where}.histogram.edges must be sorted")
-    return raw["name"], edges, [int(c) for c in counts]
-
-
-def _sample_columns(document: dict) -> dict[str, list[float]]:
-    sample = document.get("sample")
-    if not isinstance(sample, dict):
-        return {}
-    columns, rows = sample.get("columns"), sample.get("rows")
-    if not isinstance(columns, list) or not isinstance(rows, list):
-        return {}
-    values: dict[str, list[float]] = {str(c): [] for c in columns}
-    for row in rows:
-        if not isinstance(row, list) or len(row) != len(columns):
-            raise BaselineError("sample.rows must be lists as long as sample.columns")
-        for name, value in zip(columns, row, strict=True):
-            if isinstance(value, int | float) and math.isfinite(value):
-                values[str(name)].append(float(value))
-    return values
-
-
 def load_baseline(
     path: Path, n_features: int | None, feature_names: list[str] | None
 ) -> list[BaselineFeature]:
     """Read baseline.json and map its features onto the model's input columns."""
-    try:
-        document = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise BaselineError(f"cannot read {path}: {exc.strerror}") from None
-    except orjson.JSONDecodeError as exc:
-        raise BaselineError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("features"), list):
-        raise BaselineError(f"{path} has no features list")
-    parsed = [_feature(raw, i) for i, raw in enumerate(document["features"])]
-    if not parsed:
+    baseline = read_baseline(path)
+    if not baseline.features:
         raise BaselineError(f"{path} lists no features")
-    names = [name for name, _, _ in parsed]
+    names = [f.name for f in baseline.features]
     if feature_names is not None:
         unknown = [n for n in names if n not in feature_names]
         if unknown:
@@ -133,15 +84,16 @@ def load_baseline(
             )
         columns = [feature_names.index(n) for n in names]
     else:
-        if n_features is not None and len(parsed) != n_features:
+        if n_features is not None and len(names) != n_features:
             raise BaselineError(
-                f"{path} describes {len(parsed)} features but the model takes {n_features}"
+                f"{path} describes {len(names)} features but the model takes {n_features}"
             )
-        columns = list(range(len(parsed)))
-    samples = _sample_columns(document)
+        columns = list(range(len(names)))
     return [
-        BaselineFeature(name, column, edges, counts, samples.get(name, []))
-        for (name, edges, counts), column in zip(parsed, columns, strict=True)
+        BaselineFeature(
+            f.name, column, f.histogram.edges, f.histogram.counts, baseline.sample.column(f.name)
+        )
+        for f, column in zip(baseline.features, columns, strict=True)
     ]
 
 
@@ -189,17 +141,6 @@ class LiveWindow:
     def snapshot(self) -> np.ndarray:
         """A copy of the rows in the window (in ring order; statistics do not need time order)."""
         return self._ring[: self.rows].copy()
-
-
-def population_stability_index(expected: list[int], actual: np.ndarray) -> float | None:
-    """PSI = sum((a - e) * ln(a / e)) over bins of shares; None when either side is empty."""
-    e = np.asarray(expected, dtype=np.float64)
-    a = np.asarray(actual, dtype=np.float64)
-    if e.sum() <= 0 or a.sum() <= 0:
-        return None
-    e = np.maximum(e / e.sum(), PSI_EPSILON)
-    a = np.maximum(a / a.sum(), PSI_EPSILON)
-    return float(np.sum((a - e) * np.log(a / e)))
 
 
 @dataclass(frozen=True)
@@ -338,7 +279,7 @@ class Monitoring:
         psi: dict[str, float] = {}
         for i, feature in enumerate(features):
             stats = feature_window_stats(feature, window[:, i])
-            value = population_stability_index(feature.counts, stats.counts)
+            value = population_stability_index(feature.counts, stats.counts.tolist())
             if value is not None:
                 psi[feature.name] = value
         return MonitorReading(
@@ -351,7 +292,7 @@ class Monitoring:
         )
 
     def document(self) -> dict[str, Any]:
-        """The GET /monitoring body: everything the operator needs to judge drift itself."""
+        """The GET /monitoring body (a MonitoringReport): what the operator judges drift with."""
         window, features, performance, _ = self._read()
         settings = self.settings
         if len(window) > LIVE_SAMPLE_ROWS:
@@ -364,37 +305,37 @@ class Monitoring:
         described = []
         for i, feature in enumerate(features):
             stats = feature_window_stats(feature, window[:, i])
+            live_counts = stats.counts.tolist()
             live_sample = sample[:, i]
             described.append(
-                {
-                    "name": feature.name,
-                    "edges": feature.edges,
-                    "baselineCounts": feature.counts,
-                    "liveCounts": stats.counts.tolist(),
-                    "baselineSample": feature.sample,
-                    "liveSample": live_sample[~np.isnan(live_sample)].tolist(),
-                    "missing": stats.missing,
-                    "underflow": stats.underflow,
-                    "overflow": stats.overflow,
-                    "psi": population_stability_index(feature.counts, stats.counts),
-                }
+                FeatureWindow(
+                    name=feature.name,
+                    edges=feature.edges,
+                    baseline_counts=feature.counts,
+                    live_counts=live_counts,
+                    baseline_sample=feature.sample,
+                    live_sample=live_sample[~np.isnan(live_sample)].tolist(),
+                    missing=stats.missing,
+                    underflow=stats.underflow,
+                    overflow=stats.overflow,
+                    psi=population_stability_index(feature.counts, live_counts),
+                )
             )
-        document: dict[str, Any] = {
-            "deployment": settings.deployment_name,
-            "model": {"name": settings.model_name, "version": settings.model_version},
-            "rows": len(window),
-            "baseline": bool(features),
-            "features": described,
-            "performance": {
-                "task": self.task,
-                "feedbackRows": performance.rows,
-                "accuracy": performance.accuracy,
-                "mae": performance.mae,
-                "rmse": performance.rmse,
-            },
-            "sampleRate": self._rate,
-            "windowCapacity": self.window.capacity,
-        }
-        if self.baseline_problem is not None:
-            document["baselineProblem"] = self.baseline_problem
-        return document
+        report = MonitoringReport(
+            deployment=settings.deployment_name,
+            model=ServedModel(name=settings.model_name, version=settings.model_version),
+            rows=len(window),
+            baseline=bool(features),
+            features=described,
+            performance=RollingPerformance(
+                task=self.task,
+                feedback_rows=performance.rows,
+                accuracy=performance.accuracy,
+                mae=performance.mae,
+                rmse=performance.rmse,
+            ),
+            sample_rate=self._rate,
+            window_capacity=self.window.capacity,
+            baseline_problem=self.baseline_problem,
+        )
+        return report.model_dump(by_alias=True, mode="json")

@@ -1,15 +1,19 @@
-"""Runs the scoring server: uvicorn (uvloop + httptools), metrics port, and drain on SIGTERM."""
+"""Runs the scoring server: uvicorn (uvloop + httptools) with connection guards, the metrics
+port, and a drain with a deadline on SIGTERM."""
 
 from __future__ import annotations
 
 import logging
 import signal
+import time
 from types import FrameType
 
 import uvicorn
 
 from modelserve_scoring.api import build_api
-from modelserve_scoring.fast_routes import FastRoutes
+from modelserve_scoring.connections import guarded_protocol
+from modelserve_scoring.dataplane import DataPlane
+from modelserve_scoring.rest import RestTransport
 from modelserve_scoring.service import ScoringService
 from modelserve_scoring.settings import ScoringSettings
 
@@ -17,29 +21,42 @@ log = logging.getLogger(__name__)
 
 
 class DrainingServer(uvicorn.Server):
-    """On SIGTERM: readiness turns false, in-flight requests finish, then the server exits."""
+    """On SIGTERM: readiness turns false, in-flight requests finish (until the drain deadline),
+    then the server exits."""
 
-    def __init__(self, config: uvicorn.Config, service: ScoringService) -> None:
+    def __init__(self, config: uvicorn.Config, dataplane: DataPlane, drain_s: float) -> None:
         super().__init__(config)
-        self.service = service
+        self.dataplane = dataplane
+        self.service = dataplane.service
+        self.drain_s = drain_s
+        self.drain_deadline = float("inf")
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """The first SIGTERM starts a drain; other or repeated signals stop as uvicorn does."""
         if sig == signal.SIGTERM and not self.service.draining:
+            self.drain_deadline = time.monotonic() + self.drain_s
             self.service.begin_drain()
             return
         super().handle_exit(sig, frame)
 
     async def on_tick(self, counter: int) -> bool:
-        """Every 100 ms (uvicorn's main loop): end the drain once nothing is in flight."""
-        if self.service.draining and self.service.inflight == 0:
-            self.should_exit = True
+        """Every 100 ms (uvicorn's main loop): end the drain once nothing is in flight, or at
+        its deadline."""
+        if self.service.draining and not self.should_exit:
+            remaining = self.drain_deadline - time.monotonic()
+            inflight = self.dataplane.inflight
+            if inflight == 0 or remaining <= 0:
+                if inflight:
+                    log.warning("drain deadline passed with %d request(s) in flight", inflight)
+                # uvicorn's own shutdown then waits for open connections, within what is left
+                self.config.timeout_graceful_shutdown = max(remaining, 1.0)
+                self.should_exit = True
         return await super().on_tick(counter)
 
 
-def build_app(service: ScoringService) -> FastRoutes:
-    """The ASGI app: fast routes in front of FastAPI."""
-    return FastRoutes(service, build_api(service))
+def build_app(dataplane: DataPlane) -> RestTransport:
+    """The ASGI app: the data-plane routes in front of FastAPI."""
+    return RestTransport(dataplane, build_api(dataplane))
 
 
 def serve(settings: ScoringSettings) -> int:
@@ -49,19 +66,22 @@ def serve(settings: ScoringSettings) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     service = ScoringService(settings)
+    dataplane = DataPlane(service)
     service.metrics.serve(settings.host, settings.metrics_port)
     config = uvicorn.Config(
-        build_app(service),
+        build_app(dataplane),
         host=settings.host,
         port=settings.http_port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(settings.header_timeout_s, settings.max_connections),
         lifespan="on",
         access_log=False,
         log_level=settings.log_level.lower(),
         server_header=False,
+        timeout_keep_alive=settings.keep_alive_timeout_s,  # type: ignore[arg-type]
     )
-    server = DrainingServer(config, service)
+    drain_ms = settings.drain_timeout_ms or settings.request_timeout_ms + 2000
+    server = DrainingServer(config, dataplane, drain_ms / 1000)
 
     def stop_after_failed_load() -> None:
         server.should_exit = True

@@ -1,4 +1,5 @@
-"""The state of one serving instance: its model, batcher, readiness, drain and in-flight count."""
+"""The state of one serving instance: its model and what serves it (the micro-batcher, or a
+scoring script's workers), readiness and drain."""
 
 from __future__ import annotations
 
@@ -6,14 +7,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from modelserve_scoring.artifact import find_artifact, read_verified
+from modelserve_scoring.artifact import find_artifact, read_verified, require_digest
 from modelserve_scoring.batcher import MicroBatcher
 from modelserve_scoring.codecs import PREDICT, PREDICT_PROBA, ModelShape, v2_datatype
 from modelserve_scoring.errors import ArtifactError, NotFound
@@ -21,7 +21,9 @@ from modelserve_scoring.metrics import ScoringMetrics
 from modelserve_scoring.monitoring import Monitoring
 from modelserve_scoring.runtime.base import ModelRuntime
 from modelserve_scoring.runtime.compile import CompileOptions, load_runtime
+from modelserve_scoring.runtime.onnx_cache import trusted_digests
 from modelserve_scoring.runtime.scoring_script import ScoringScript
+from modelserve_scoring.script_pool import ScriptPool
 from modelserve_scoring.settings import ScoringSettings
 
 log = logging.getLogger(__name__)
@@ -47,10 +49,8 @@ class ScoringService:
         self.loaded = False
         self.draining = False
         self.load_failed = False
-        self.inflight = 0
-        self.request_timeout_s = settings.request_timeout_ms / 1000
         # a score.py may block (I/O, sleeps): its run() calls go to threads, not the event loop
-        self.script_executor: ThreadPoolExecutor | None = None
+        self.scripts: ScriptPool | None = None
         #: set by the server: asks it to stop (after a failed load)
         self.request_exit: Callable[[], None] = lambda: None
         #: the live window, feedback memory and their metrics (docs/scoring-server.md#monitoring)
@@ -59,8 +59,21 @@ class ScoringService:
 
     @property
     def ready(self) -> bool:
-        """Ready = loaded, warmed up and not draining."""
-        return self.loaded and not self.draining
+        """Ready = loaded, warmed up, not draining, and a scoring script has a worker left."""
+        return self.not_ready_reason() is None
+
+    def not_ready_reason(self) -> str | None:
+        """Why the server is not ready, or None when it is."""
+        if self.draining:
+            return "draining"
+        if not self.loaded:
+            return "model not loaded yet"
+        if self.scripts is not None and self.scripts.all_stuck:
+            return (
+                f"all {self.scripts.workers} scoring-script workers are stuck in run() calls "
+                "that timed out"
+            )
+        return None
 
     def check_model(self, name: str, model_version: str | None) -> None:
         """404 unless name (and version, if given) are the served ones."""
@@ -95,6 +108,9 @@ class ScoringService:
         started = time.perf_counter()
         settings = self.settings
         artifact = self._artifact_path()
+        require_digest(
+            settings.artifact_sha256, settings.allow_unverified, str(artifact or settings.model_dir)
+        )
         if settings.scoring_script is not None:
             if artifact is not None and settings.artifact_sha256:
                 read_verified(artifact, settings.artifact_sha256)
@@ -112,9 +128,12 @@ class ScoringService:
                 mode=settings.runtime,
                 validation_rows=settings.onnx_validation_rows,
                 cache=settings.onnx_cache,
+                trusted_graphs=trusted_digests(settings.onnx_trusted_sha256),
                 threads=settings.onnx_threads,
             )
-            runtime = load_runtime(artifact, settings.artifact_sha256, options)
+            runtime = load_runtime(
+                artifact, settings.artifact_sha256, options, settings.allow_unverified
+            )
             self.runtime = runtime
             fallback = (runtime.selection or {}).get("runtime_fallback") or ""
             self.metrics.set_runtime(runtime.kind, settings.runtime, fallback)
@@ -145,8 +164,11 @@ class ScoringService:
             )
             self.batcher.start()
         else:
-            workers = self.settings.max_concurrent_requests or 16
-            self.script_executor = ThreadPoolExecutor(workers, thread_name_prefix="score-run")
+            assert self.script is not None
+            settings = self.settings
+            workers = settings.script_workers or settings.max_concurrent_requests or 16
+            self.scripts = ScriptPool(self.script, workers, settings.max_response_bytes)
+            self.metrics.watch_script_pool(self.scripts)
         self.loaded = True
         self.metrics.ready.set(1)
         log.info(
@@ -157,13 +179,13 @@ class ScoringService:
         """Stop the batcher and the script threads."""
         if self.batcher is not None:
             await self.batcher.stop()
-        if self.script_executor is not None:
-            self.script_executor.shutdown(wait=False, cancel_futures=True)
+        if self.scripts is not None:
+            self.scripts.shutdown()
 
     def begin_drain(self) -> None:
         """Readiness goes false; in-flight requests still complete."""
         if not self.draining:
-            log.info("draining: readiness is now false, %d request(s) in flight", self.inflight)
+            log.info("draining: readiness is now false")
         self.draining = True
         self.metrics.ready.set(0)
 

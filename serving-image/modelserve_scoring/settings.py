@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from modelserve_api import constants as c
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,6 +27,11 @@ class ScoringSettings(BaseSettings):
     artifact_sha256: str | None = Field(
         None, description="Expected sha256 of the artifact, checked before it is unpickled."
     )
+    allow_unverified: bool = Field(
+        False,
+        description="Serve an artifact although no ARTIFACT_SHA256 was given (unpickling runs "
+        "code: development only). Without it, serving without a digest is refused.",
+    )
     scoring_script: Path | None = Field(
         None, description="A score.py with init()/run(raw_data) replacing the default runtime."
     )
@@ -46,14 +52,49 @@ class ScoringSettings(BaseSettings):
         description="Keep the compiled model next to the artifact (checked by sha256 on "
         "reuse) where that directory is writable.",
     )
+    onnx_trusted_sha256: str = Field(
+        "",
+        description="sha256 digests (comma-separated) of compiled graphs this process may take "
+        "from the cache without converting again; set by the operator from the Model's status. "
+        "Empty: the cache is never read.",
+    )
     onnx_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads.")
     host: str = Field("0.0.0.0", description="Address the HTTP and metrics servers bind to.")
-    http_port: int = Field(8080, ge=0, le=65535, description="Port of the scoring API.")
-    metrics_port: int = Field(8082, ge=0, le=65535, description="Port of /metrics.")
+    http_port: int = Field(
+        c.SCORING_HTTP_PORT, ge=0, le=65535, description="Port of the scoring API."
+    )
+    metrics_port: int = Field(
+        c.SCORING_METRICS_PORT, ge=0, le=65535, description="Port of /metrics."
+    )
     max_concurrent_requests: int = Field(
         0, ge=0, description="In-flight scoring requests per instance; beyond it 429. 0 = no limit."
     )
-    request_timeout_ms: int = Field(5000, gt=0, description="A scoring request over it gets 504.")
+    request_timeout_ms: int = Field(
+        5000,
+        gt=0,
+        description="Deadline of a scoring request from its headers to its answer: reading the "
+        "body (408 when the client is too slow), decoding, predicting, encoding (504).",
+    )
+    drain_timeout_ms: int | None = Field(
+        None,
+        gt=0,
+        description="Longest drain after SIGTERM before the server stops anyway; default "
+        "REQUEST_TIMEOUT_MS + 2000.",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A connection must deliver a request's complete headers within this many "
+        "seconds of opening or of its previous answer, else it is closed (idle or slowloris).",
+    )
+    keep_alive_timeout_s: float = Field(
+        5.0, gt=0, description="An idle keep-alive connection is closed after this many seconds."
+    )
+    max_connections: int = Field(
+        1000,
+        ge=0,
+        description="Open connections beyond this are answered 503 and closed. 0 = no limit.",
+    )
     max_batch_size: int = Field(64, ge=1, description="Most rows merged into one predict call.")
     max_batch_delay_ms: float = Field(
         2.0, ge=0, description="Longest a batch waits for requests already arriving."
@@ -64,6 +105,28 @@ class ScoringSettings(BaseSettings):
         "(for slow models, so health checks answer during a long predict).",
     )
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger bodies get 413.")
+    max_response_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        description="Longest answer: a model's gets 413 (send fewer rows), a scoring script's 500.",
+    )
+    decode_offload_bytes: int = Field(
+        256 * 1024,
+        ge=0,
+        description="Bodies of at least this size are decoded in a worker process, so small "
+        "requests are not held up behind them. 0 = always on the event loop (no worker).",
+    )
+    script_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Threads running a scoring script's run(); default MAX_CONCURRENT_REQUESTS, "
+        "or 16. When all are busy: 429; when all are stuck in timed-out calls: not ready.",
+    )
+    expose_errors: bool = Field(
+        False,
+        description="Put the text of an exception (a scoring script's, or the server's) in the "
+        "500 body; by default it is only logged, under the request id the body names.",
+    )
     log_level: str = Field("info", description="Python log level name.")
     baseline_path: Path | None = Field(
         None,

@@ -82,6 +82,28 @@ def test_pin_header_reaches_a_deployment_at_zero_percent(scoring_servers, start_
     assert score(session, router.url).headers[PIN] == "blue"
 
 
+def test_a_callers_request_id_reaches_the_deployment_so_its_ground_truth_can_follow(
+    scoring_servers, start_router
+):
+    router = start_router(backends(scoring_servers, blue=100))
+    session = requests.Session()
+
+    chosen = score(session, router.url, {"x-request-id": "order-17"})
+    assert chosen.status_code == 200, chosen.text
+    assert chosen.headers["x-request-id"] == "order-17"
+    # The deployment remembered the prediction under the caller's id.
+    labels = {"requestId": "order-17", "labels": [0] * len(SCORE_BODY["data"])}
+    feedback = session.post(f"{router.url}/feedback", json=labels, timeout=30)
+    assert feedback.status_code == 200, feedback.text
+    assert feedback.json() == {"matched": len(SCORE_BODY["data"])}
+    # Without one, each request gets an id of its own, and the access log has it.
+    first, second = (score(session, router.url).headers["x-request-id"] for _ in range(2))
+    assert first != second and "order-17" not in (first, second)
+    lines = router.log_text().splitlines()
+    logged = {json.loads(line)["request_id"] for line in lines if line.startswith("{")}
+    assert {"order-17", first, second} <= logged
+
+
 def test_unknown_pin_gives_404_naming_header_and_deployments(scoring_servers, start_router):
     router = start_router(backends(scoring_servers, blue=100, green=0))
 

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -358,3 +359,145 @@ def test_three_instances_score_36_files_into_one_ordered_predictions_csv(
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["failedFiles"] == {}
     assert summary["rowsScored"] == len(expected)
+
+
+# run() holds the mini-batch of any file named held-* while the input volume has `hold`.
+HOLDING_SCRIPT = """
+import glob, os, time
+import joblib
+import pandas as pd
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+def init():
+    global model
+    model = joblib.load(glob.glob(os.path.join(os.environ["MODELSERVE_MODEL_DIR"], "*.joblib"))[0])
+
+
+def run(mini_batch):
+    frames = []
+    for path in mini_batch:
+        name = os.path.basename(path)
+        hold = os.path.join(os.path.dirname(os.path.dirname(path)), "hold")
+        while name.startswith("held-") and os.path.exists(hold):
+            time.sleep(0.1)
+        rows = pd.read_csv(path)
+        frames.append(pd.DataFrame({
+            "file": name, "row": range(len(rows)), "prediction": model.predict(rows[FEATURES]),
+        }))
+    return pd.concat(frames)
+"""
+
+
+def _events(lines: Iterator[str]) -> Iterator[dict]:
+    """The JSON watch events kubectl prints one after another (each over several lines)."""
+    decoder = json.JSONDecoder()
+    buffered = ""
+    for line in lines:
+        buffered += line
+        try:
+            event, _ = decoder.raw_decode(buffered.strip())
+        except json.JSONDecodeError:
+            continue
+        buffered = ""
+        yield event
+
+
+def _delete_and_watch(site: Site, pod: str) -> dict:
+    """Delete `pod` and return its last state, as the API server reported it on deletion."""
+    cluster = site.cluster
+    watch = subprocess.Popen(
+        [
+            str(cluster.bin_dir / "kubectl"), f"--kubeconfig={cluster.kubeconfig}",
+            "get", "pod", pod, "-n", site.namespace,
+            "--watch", "--output-watch-events", "-o", "json",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert watch.stdout is not None
+        events = _events(watch.stdout)
+        assert next(events)["type"] == "ADDED"  # watching before the deletion starts
+        site.kubectl("delete", "pod", pod, "--wait=false")
+        for event in events:
+            if event["type"] == "DELETED":
+                return event["object"]
+        raise AssertionError(f"the watch on pod {pod} ended before its deletion")
+    finally:
+        watch.kill()
+        watch.wait()
+
+
+def test_a_deleted_runner_pod_stops_on_sigterm_and_the_run_stays_exactly_once(
+    volumes: Volumes, site: Site, model: LogisticRegression
+):
+    x, _ = load_iris(return_X_y=True)
+    exports = volumes.input_dir / "exports"
+    exports.mkdir()
+    names = ["a-000.csv", "a-001.csv", "held-002.csv", "z-003.csv"]
+    expected = set()
+    for number, name in enumerate(names):
+        frame = pd.DataFrame(x[number * 5 : number * 5 + 5], columns=FEATURES)
+        frame.to_csv(exports / name, index=False)
+        expected |= {(name, row) for row in range(len(frame))}
+    (volumes.input_dir / "hold").touch()
+    register_model(site, model)
+    site.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "holding-script"},
+            "data": {"score.py": HOLDING_SCRIPT},
+        },
+        {
+            "apiVersion": "modelserve.io/v1alpha1",
+            "kind": "BatchDeployment",
+            "metadata": {"name": "nightly"},
+            "spec": {
+                "model": {"name": "iris", "version": "1"},
+                "scoringScript": {"configMap": "holding-script"},
+                "input": {"claimName": "raw", "glob": "exports/*.csv"},
+                "output": {"claimName": "scored", "path": OUTPUT_PATH},
+                "settings": {"instanceCount": 1, "miniBatchSize": 1},
+            },
+        },
+    )
+    try:
+        # two mini-batches written, the third held in run()
+        wait_for(
+            lambda: len(list(volumes.output_dir.glob(f"{OUTPUT_PATH}/*/parts/mb-*.json"))) == 2,
+            "the first two mini-batches",
+            timeout=RUN_TIMEOUT_S,
+        )
+        [runner] = [
+            p
+            for p in site.items("pods", "modelserve.io/batch-deployment=nightly")
+            if p["status"].get("phase") == "Running"
+        ]
+        last = _delete_and_watch(site, runner["metadata"]["name"])
+        [status] = last["status"]["containerStatuses"]
+        terminated = status["state"]["terminated"]
+        # 143: the runner handled SIGTERM and stopped; 137 would be the kubelet's SIGKILL
+        # at the end of the grace period
+        assert terminated["exitCode"] == 143, terminated
+        assert json.loads(terminated["message"])["terminated"] is True
+        assert len(list(volumes.output_dir.glob(f"{OUTPUT_PATH}/*/parts/mb-*.json"))) == 2
+
+        (volumes.input_dir / "hold").unlink()
+
+        def finished() -> dict | None:
+            batch = site.get("batchdeployment", "nightly")
+            runs = (batch or {}).get("status", {}).get("runs") or []
+            return runs[-1] if runs and runs[-1].get("result") in ("Succeeded", "Failed") else None
+
+        run = wait_for(finished, "the run to finish on a new pod", timeout=RUN_TIMEOUT_S)
+        assert run["result"] == "Succeeded", run
+    except BaseException:
+        site.explain_run()
+        raise
+    _, rows = read_predictions(volumes.output_dir / run["outputPath"])
+    seen = Counter((name, row) for name, row, _ in rows)
+    assert [key for key, times in seen.items() if times > 1] == [], "rows written twice"
+    assert set(seen) == expected

@@ -364,12 +364,9 @@ def test_hpa_reports_cpu_and_scales_a_cpu_burner_up(kube, scoring_image: str) ->
     )
 
 
-def test_down_leaves_nothing_behind_and_up_comes_back(
-    node, scoring_image: str, router_image: str, operator_image: str
-) -> None:
+def test_down_leaves_nothing_behind_and_up_comes_back(node, app_images) -> None:
     left = real_node.down()
     assert left == [], "down left things behind:\n" + "\n".join(left)
     assert not real_node.status().any_running
     # The node is shared by the whole session: later tests need it back.
-    images = (scoring_image, router_image, operator_image)
-    assert real_node.up(app_images=images).healthy
+    assert real_node.up(app_images=tuple(app_images.values())).healthy

@@ -61,3 +61,40 @@ def bound_claim(cluster, namespace) -> Iterator[str]:
         yield MODELS_CLAIM
     finally:
         cluster.kubectl("delete", "pv", volume, "--wait=false", "--ignore-not-found")
+
+
+@pytest.fixture
+def batch_claims(cluster, namespace) -> Iterator[None]:
+    """Claims "raw" and "scored", each pre-bound to a hostPath PersistentVolume of its own."""
+    names = []
+    for claim in ("raw", "scored"):
+        pv = f"{namespace}-{claim}"
+        names.append(pv)
+        persistent_volume = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": pv},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "hostPath": {"path": f"/tmp/modelserve-batch/{pv}"},
+                "claimRef": {"namespace": namespace, "name": claim},
+            },
+        }
+        claim_body = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": claim, "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "volumeName": pv,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+        documents = yaml.safe_dump_all([persistent_volume, claim_body])
+        cluster.kubectl("apply", "-f", "-", input_text=documents)
+    yield
+    for pv in names:
+        cluster.kubectl("delete", "pv", pv, "--wait=false", "--ignore-not-found")

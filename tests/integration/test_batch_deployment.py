@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import joblib
 import pytest
 import yaml
-from cluster_objects import condition, get
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
+from cluster_objects import condition, configmap_model, get
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,72 +31,8 @@ def kubectl_apply(cluster, namespace: str, *documents: dict) -> None:
 
 
 @pytest.fixture
-def volumes(cluster, namespace) -> Iterator[None]:
-    """Claims "raw" and "scored", each pre-bound to a hostPath PersistentVolume of its own."""
-    names = []
-    for claim in ("raw", "scored"):
-        pv = f"{namespace}-{claim}"
-        names.append(pv)
-        persistent_volume = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": pv},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "hostPath": {"path": f"/tmp/modelserve-batch/{pv}"},
-                "claimRef": {"namespace": namespace, "name": claim},
-            },
-        }
-        claim_body = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": claim},
-            "spec": {
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "volumeName": pv,
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        }
-        cluster.kubectl("apply", "-f", "-", input_text=yaml.safe_dump(persistent_volume))
-        kubectl_apply(cluster, namespace, claim_body)
-    yield
-    for pv in names:
-        cluster.kubectl("delete", "pv", pv, "--wait=false", "--ignore-not-found")
-
-
-@pytest.fixture
-def iris_model(cluster, namespace) -> None:
-    x, y = load_iris(return_X_y=True)
-    buffer = io.BytesIO()
-    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
-    artifact = buffer.getvalue()
-    kubectl_apply(
-        cluster,
-        namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "iris-artifact"},
-            "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
-        },
-        {
-            "apiVersion": "modelserve.io/v1alpha1",
-            "kind": "Model",
-            "metadata": {"name": "iris-1"},
-            "spec": {
-                "modelName": "iris",
-                "version": "1",
-                "framework": "sklearn",
-                "artifact": {
-                    "uri": "configmap://iris-artifact/model.joblib",
-                    "sha256": hashlib.sha256(artifact).hexdigest(),
-                },
-            },
-        },
-    )
+def iris_model(cluster, namespace, iris_artifact: bytes) -> None:
+    kubectl_apply(cluster, namespace, *configmap_model(iris_artifact))
 
 
 def batch_deployment(**spec) -> dict:
@@ -168,7 +97,7 @@ def test_the_api_server_refuses_bad_batch_specs(cluster, crds, namespace, change
 
 
 def test_a_run_starts_on_create_then_merges_and_reports_in_status(
-    cluster, namespace, operator, volumes, iris_model
+    cluster, namespace, operator, batch_claims, iris_model
 ):
     kubectl_apply(cluster, namespace, batch_deployment())
     jobs = wait_for(lambda: run_jobs(cluster, namespace), "the run's Indexed Job")
@@ -210,7 +139,7 @@ def test_a_run_starts_on_create_then_merges_and_reports_in_status(
 
 
 def test_a_schedule_makes_a_cronjob_and_removing_it_deletes_the_cronjob(
-    cluster, namespace, operator, volumes, iris_model
+    cluster, namespace, operator, batch_claims, iris_model
 ):
     kubectl_apply(cluster, namespace, batch_deployment(schedule="0 2 * * *"))
     cronjob = wait_for(
@@ -233,7 +162,7 @@ def test_a_schedule_makes_a_cronjob_and_removing_it_deletes_the_cronjob(
 
 
 def test_a_model_that_does_not_exist_is_reported_and_its_arrival_starts_the_run(
-    cluster, namespace, operator, volumes, request
+    cluster, namespace, operator, batch_claims, request
 ):
     kubectl_apply(cluster, namespace, batch_deployment(model={"name": "absent", "version": "1"}))
     obj = wait_for(

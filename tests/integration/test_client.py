@@ -11,7 +11,6 @@ import base64
 import hashlib
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import joblib
@@ -138,45 +137,8 @@ def test_show_summarises_an_endpoint_the_operator_reconciled(
     assert lines[deployments + 2].split() == ["blue", "iris", "latest", "1", "2/2", "ready"]
 
 
-@pytest.fixture
-def claims(cluster, namespace) -> Iterator[None]:
-    """Claims "raw" and "scored", each bound to a hostPath volume of its own."""
-    volumes = []
-    for claim in ("raw", "scored"):
-        volume = f"{namespace}-{claim}"
-        volumes.append(volume)
-        persistent_volume = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": volume},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "hostPath": {"path": f"/tmp/modelserve-client-test/{volume}"},
-                "claimRef": {"namespace": namespace, "name": claim},
-            },
-        }
-        claim_body = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": claim, "namespace": namespace},
-            "spec": {
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "volumeName": volume,
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        }
-        text = yaml.safe_dump_all([persistent_volume, claim_body])
-        cluster.kubectl("apply", "-f", "-", input_text=text)
-    yield
-    for volume in volumes:
-        cluster.kubectl("delete", "pv", volume, "--wait=false", "--ignore-not-found")
-
-
 def test_batch_run_sets_the_annotation_and_follows_the_new_run_to_its_end(
-    cluster, namespace, operator, claims, iris_file, connection, capsys
+    cluster, namespace, operator, batch_claims, iris_file, connection, capsys
 ):
     Model.register(
         iris_file, name="iris", version="1", namespace=namespace, wait=True, timeout=90,

@@ -266,7 +266,7 @@ def test_api_server_accepts_valid_object(crds, namespace, body):
 
 def test_examples_pass_server_side_validation(crds, namespace):
     folders = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())
-    # Kustomizations and patches are not objects (tests/integration/test_examples.py
+    # Kustomizations and patches are not objects (tests/e2e/test_readmes.py
     # applies them the way their READMEs say).
     manifests = [
         f
@@ -342,7 +342,7 @@ def test_short_names_and_category(crds, namespace):
 
 def test_builder_manifests_pass_server_side_validation(crds, namespace):
     """Every child manifest the builders emit is a valid object for this API server."""
-    from modelserve_operator.api import ResolvedModel, parse_model, parse_online_endpoint
+    from modelserve_api import parse_model, parse_online_endpoint
     from modelserve_operator.builders import (
         BuilderSettings,
         build_hpa,
@@ -354,6 +354,7 @@ def test_builder_manifests_pass_server_side_validation(crds, namespace):
         build_scoring_deployment,
         build_scoring_service,
     )
+    from modelserve_operator.resolved import ResolvedModel
 
     body = endpoint(
         deployments=[

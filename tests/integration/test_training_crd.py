@@ -263,7 +263,7 @@ def test_training_defaults_are_applied_and_the_spec_stays_immutable(training_crd
 
 
 def test_training_job_passes_server_side_validation(training_crd, namespace):
-    from modelserve_operator.api import parse_model
+    from modelserve_api import parse_model
     from modelserve_operator.builders.common import BuilderSettings
     from modelserve_operator.builders.training import build_training_job
 

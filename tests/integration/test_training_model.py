@@ -134,14 +134,16 @@ def test_training_starts_once_its_claims_exist_with_the_job_the_spec_describes(
     assert mounts["/var/lib/modelserve/data"] is True
 
     # The claims are not bound to any volume, so the pod cannot be scheduled: the Model
-    # keeps training (Progressing) and says what the pod waits for.
+    # stays Progressing and names the pod and what the scheduler said.
     training = cluster.wait_for(
         lambda: (
             "unbound" in (c := model_ready_condition(cluster, namespace)).get("message", "") and c
         ),
         "the Model to say its training pod waits for its claims",
     )
-    assert training["reason"] == "Training"
+    assert training["reason"] == "PodUnschedulable"
+    assert training["message"].startswith(f"training Job {JOB}: pod {JOB}-"), training
+    assert "cannot be scheduled (Unschedulable): 0/" in training["message"], training
     status = get(cluster, namespace, "model", "iris-1")["status"]
     assert status["training"] == {"jobName": JOB, "result": "Running"}
 

@@ -9,7 +9,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from modelserve_cluster.node.lifecycle import DEFAULT_APP_IMAGES, NodeStatus, down, status, up
+from modelserve_cluster.app_images import app_images
+from modelserve_cluster.node.lifecycle import NodeStatus, down, status, up
 
 
 def _print(result: NodeStatus) -> None:
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         "--image",
         action="append",
         dest="images",
-        help=f"Docker image to load into the node (default {DEFAULT_APP_IMAGES})",
+        help=f"Docker image to load into the node (default: images/images.txt, {app_images()})",
     )
     down_parser = commands.add_parser("down", help="stop the node and undo its host changes")
     down_parser.add_argument("--purge", action="store_true", help="also delete its state dir")
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "up":
         started = time.monotonic()
-        images = tuple(args.images) if args.images else DEFAULT_APP_IMAGES
+        images = tuple(args.images) if args.images else None
         result = up(args.node_dir, args.cluster_dir, images)
         _print(result)
         print(f"node up in {time.monotonic() - started:.1f} s")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from modelserve_cluster.app_images import app_images as listed_app_images
 from modelserve_cluster.cluster import LocalCluster
 from modelserve_cluster.layout import KUBERNETES_SERVICE_IP, SERVICE_CIDR
 from modelserve_cluster.node import addons, configs, images, netfilter, processes
@@ -30,8 +31,6 @@ from modelserve_cluster.node.layout import NodeLayout, default_node_dir, dns_ser
 
 DAEMONS = ("containerd", "kubelet", "kube-proxy")
 START_TIMEOUT_S = 180.0
-# Images from images/build.sh that `up` loads into the node when Docker has them.
-DEFAULT_APP_IMAGES = ("modelserve/scoring:dev",)
 
 
 @dataclass
@@ -141,11 +140,17 @@ class Node:
 
     # ---- up ----------------------------------------------------------------
 
-    def up(self, app_images: tuple[str, ...] = DEFAULT_APP_IMAGES) -> NodeStatus:
-        """Start the node (idempotent: a healthy node is left as it is)."""
+    def up(self, app_images: tuple[str, ...] | None = None) -> NodeStatus:
+        """Start the node and load the images (idempotent: a healthy node is kept).
+
+        `app_images` defaults to every image of images/images.txt, and each must be in
+        Docker: a node without the operator's image leaves the chart's pod in
+        ErrImageNeverPull, which is what a newcomer met when only one image was loaded.
+        """
+        app_images = listed_app_images() if app_images is None else app_images
         current = self.status()
         if current.healthy:
-            self.import_images(app_images, required=False)
+            self.import_images(app_images)
             return current
         if not self.cluster.status().healthy:
             raise MissingPrerequisite(
@@ -157,10 +162,11 @@ class Node:
         bins = ensure_all()
         try:
             self._up(bins)
-            self.import_images(app_images, required=False)
         except BaseException:
             self.down()
             raise
+        # Outside the undo: a missing image is fixed by building it, not by a new node.
+        self.import_images(app_images)
         return self.status()
 
     def _up(self, bins: NodeBinaries) -> None:
@@ -299,7 +305,9 @@ class Node:
             if image_id is None:
                 if required:
                     raise MissingPrerequisite(
-                        f"Docker image {name} not found: build it with images/build.sh"
+                        f"Docker image {name} not found, so the node cannot run it: "
+                        "build the images with `images/build.sh all`, then run "
+                        "`modelserve-cluster up --with-node` again"
                     )
                 continue
             if imported.get(name) == image_id and _qualified(name) in have:
@@ -640,7 +648,7 @@ def leftovers(node: NodeLayout) -> list[str]:
 def up(
     node_dir: Path | None = None,
     cluster_dir: Path | None = None,
-    app_images: tuple[str, ...] = DEFAULT_APP_IMAGES,
+    app_images: tuple[str, ...] | None = None,
 ) -> NodeStatus:
     """Join a real node to the running local control plane; idempotent."""
     return Node(node_dir, cluster_dir).up(app_images)

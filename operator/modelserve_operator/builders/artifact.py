@@ -7,14 +7,13 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import constants as c
+from modelserve_api import constants as c
+from modelserve_api.baseline import BASELINE_FILE
 
 SOURCE_VOLUME = "artifact-source"
 # The emptyDir the model is fetched into, and a writable /tmp (the root fs is read-only).
 MODEL_VOLUME = "model"
 TMP_VOLUME = "tmp"
-# The trainer writes it next to the artifact; the scoring server monitors drift against it.
-BASELINE_FILE = "baseline.json"
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,8 @@ def artifact_source(uri: str) -> ArtifactSource:
                 }
             ],
             mounts=[{"name": SOURCE_VOLUME, "mountPath": c.ARTIFACT_SOURCE_DIR, "readOnly": True}],
+            # The trainer writes it next to the artifact; the scoring server monitors
+            # drift against it.
             optional_files=(BASELINE_FILE,),
         )
     if scheme == "configmap":

@@ -6,8 +6,10 @@ import hashlib
 import posixpath
 from typing import Any
 
-from .. import constants as c
-from ..api import BatchDeployment, ResolvedModel
+from modelserve_api import BatchDeployment
+from modelserve_api import constants as c
+
+from ..resolved import ResolvedModel
 from .artifact import MODEL_VOLUME, TMP_VOLUME, artifact_source, build_fetch_container
 from .common import (
     BuilderSettings,

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from .. import constants as c
+from modelserve_api import constants as c
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .. import constants as c
-from ..api.monitoring import Retrain
+from modelserve_api import constants as c
+from modelserve_api.monitoring import Retrain
 
 # A retrained Model names the endpoint it was made for and the version it replaces, so
 # an operator that restarts between creating it and recording it finds it again.

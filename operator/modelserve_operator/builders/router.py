@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from .. import constants as c
-from ..api import OnlineEndpoint
+from modelserve_api import OnlineEndpoint
+from modelserve_api import constants as c
+
 from .common import (
     BuilderSettings,
     common_labels,

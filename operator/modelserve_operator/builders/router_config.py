@@ -93,7 +93,7 @@ def render_nginx_config(cfg: RouterConfig) -> str:
         f"    keepalive_time {cfg.connection_max_age_s}s;",
         "",
         "    log_format modelserve_json escape=json",
-        '        \'{"time":"$time_iso8601","request_id":"$request_id",\'',
+        '        \'{"time":"$time_iso8601","request_id":"$modelserve_request_id",\'',
         '        \'"remote_addr":"$remote_addr","method":"$request_method",\'',
         '        \'"uri":"$request_uri","status":$status,\'',
         '        \'"deployment":"$modelserve_served","pinned":"$modelserve_pin",\'',
@@ -102,6 +102,15 @@ def render_nginx_config(cfg: RouterConfig) -> str:
         '        \'"upstream_response_time":"$upstream_response_time",\'',
         "        '\"body_bytes_sent\":$body_bytes_sent}';",
         "    access_log /dev/stdout modelserve_json;",
+        "",
+    ]
+    lines += [
+        "    # A caller's own X-Request-ID (an order id, to send its ground truth later) goes",
+        "    # through to the deployment, which checks it; without one, nginx's random id.",
+        "    map $http_x_request_id $modelserve_request_id {",
+        '        "" $request_id;',
+        "        default $http_x_request_id;",
+        "    }",
         "",
     ]
     for backend in cfg.backends:
@@ -146,7 +155,7 @@ def render_nginx_config(cfg: RouterConfig) -> str:
         "    proxy_http_version 1.1;",
         '    proxy_set_header Connection "";',
         "    proxy_set_header Host $host;",
-        "    proxy_set_header X-Request-ID $request_id;",
+        "    proxy_set_header X-Request-ID $modelserve_request_id;",
         "    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         "    proxy_set_header X-Forwarded-Proto $scheme;",
         "    # The endpoint key is the router's business only; never hand it to model code.",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from .. import constants as c
-from ..api import EndpointDeployment, OnlineEndpoint, ResolvedModel
+from modelserve_api import EndpointDeployment, OnlineEndpoint
+from modelserve_api import constants as c
+
+from ..resolved import ResolvedModel
 from .artifact import MODEL_VOLUME, TMP_VOLUME, artifact_source, build_fetch_container
 from .common import (
     BuilderSettings,
@@ -60,7 +62,7 @@ def _env(deployment: EndpointDeployment, model: ResolvedModel, artifact_path: st
         )
     listed = [{"name": k, "value": v} for k, v in env.items()]
     # The CRD refuses user variables named MODELSERVE_*, so these never shadow ours.
-    listed += [{"name": e.name, "value": e.value} for e in deployment.env]
+    listed += [{"name": e.name, "value": e.value or ""} for e in deployment.env]
     return listed
 
 

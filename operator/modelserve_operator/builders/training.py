@@ -7,8 +7,9 @@ import json
 import posixpath
 from typing import Any
 
-from .. import constants as c
-from ..api import Model
+from modelserve_api import Model, training
+from modelserve_api import constants as c
+
 from .artifact import TMP_VOLUME
 from .common import (
     BuilderSettings,
@@ -21,14 +22,14 @@ from .common import (
 COMPONENT_TRAINING = c.COMPONENT_TRAINING
 TRAIN_CONTAINER = "train"
 OUTPUT_DIR = "/var/lib/modelserve/output"
-DATA_DIR = "/var/lib/modelserve/data"
+DATA_DIR = c.TRAINING_DATA_DIR
 OUTPUT_VOLUME = "output"
 DATA_VOLUME = "data"
 # The trainer reads its spec from here: the JSON of Model.spec.training, unchanged.
-SPEC_ENV = "MODELSERVE_TRAINING_SPEC"
+SPEC_ENV = c.TRAINING_SPEC_ENV
 # Exit codes of `modelserve-scoring train` that another try cannot fix (the same spec,
 # data and seed give the same result): 2 invalid spec, 3 gate failed, 4 data error.
-PERMANENT_EXIT_CODES = [2, 3, 4]
+PERMANENT_EXIT_CODES = list(training.PERMANENT_EXIT_CODES)
 # Retries of a pod that died for another reason (exit 1, OOM kill, node loss).
 POD_RETRIES = 2
 DEFAULT_REQUESTS = {"cpu": "500m", "memory": "512Mi"}

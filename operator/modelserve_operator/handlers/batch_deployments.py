@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import kopf
+from modelserve_api import constants as c
 
-from .. import constants as c
 from .state import state
 
 
@@ -43,3 +43,14 @@ def model_event_for_batch(body: dict[str, Any], namespace: str, **_: Any) -> Non
     for batch in shared.kube.list(c.API_VERSION, c.KIND_BATCH_DEPLOYMENT, namespace):
         if ((batch.get("spec") or {}).get("model") or {}).get("name") == model_name:
             reconcile_batch_deployment(namespace, batch["metadata"]["name"])
+
+
+@kopf.on.event("v1", "pods", labels={c.LABEL_COMPONENT: c.COMPONENT_BATCH})
+def batch_pod_event(
+    event: dict[str, Any], labels: dict[str, str], namespace: str, **_: Any
+) -> None:
+    # A run's pod that nothing can schedule, or whose image cannot be pulled, changes no
+    # Job status: its own events are the only news of it.
+    owner = labels.get(c.LABEL_BATCH_DEPLOYMENT)
+    if owner and event.get("type") is not None:
+        reconcile_batch_deployment(namespace, owner)

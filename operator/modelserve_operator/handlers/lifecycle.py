@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 import kopf
+from modelserve_api import constants as c
 from prometheus_client import start_http_server
 
-from .. import constants as c
 from .state import state
 
 log = logging.getLogger(__name__)

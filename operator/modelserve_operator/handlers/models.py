@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import kopf
+from modelserve_api import constants as c
 
-from .. import constants as c
 from .online_endpoints import reconcile_endpoint
 from .state import state
 
@@ -43,3 +43,20 @@ def training_job_event(
     for owner in body.get("metadata", {}).get("ownerReferences") or []:
         if owner.get("kind") == c.KIND_MODEL and owner.get("apiVersion") == c.API_VERSION:
             reconcile_model(namespace, owner["name"])
+
+
+@kopf.on.event("v1", "pods", labels={c.LABEL_COMPONENT: c.COMPONENT_TRAINING})
+def training_pod_event(
+    event: dict[str, Any], labels: dict[str, str], namespace: str, **_: Any
+) -> None:
+    # A training pod that nothing can schedule, or whose image cannot be pulled, changes
+    # no Job status: its own events are the only news of it. Its labels name the model
+    # and version, not the Model object, so find that among the namespace's Models.
+    if event.get("type") is None:
+        return
+    model_name = labels.get(c.LABEL_MODEL_NAME)
+    version = labels.get(c.LABEL_MODEL_VERSION)
+    for model in state().kube.list(c.API_VERSION, c.KIND_MODEL, namespace):
+        spec = model.get("spec") or {}
+        if spec.get("modelName") == model_name and str(spec.get("version")) == version:
+            reconcile_model(namespace, model["metadata"]["name"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import kopf
+from modelserve_api import constants as c
 
-from .. import constants as c
 from .state import state
 
 _MANAGED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}

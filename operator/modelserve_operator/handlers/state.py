@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from .. import conditions as cond
-from .. import constants as c
+from modelserve_api import conditions as cond
+from modelserve_api import constants as c
+
 from ..kube import Kube
 from ..reconcilers.batch_deployment import BatchDeploymentReconciler
 from ..reconcilers.model import ModelReconciler

@@ -8,9 +8,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from .. import conditions as cond
-from .. import constants as c
-from ..api import BatchDeployment, Model, SpecError, parse_batch_deployment, parse_model
+from modelserve_api import BatchDeployment, Model, SpecError, parse_batch_deployment, parse_model
+from modelserve_api import conditions as cond
+from modelserve_api import constants as c
+
 from ..builders.batch import (
     JOB_NAME_LABEL,
     LABEL_BATCH_ROLE,
@@ -27,6 +28,7 @@ from ..builders.batch import (
 from ..builders.common import BuilderSettings, owner_reference, with_owner
 from ..kube import Kube
 from .model_resolution import ModelNotResolved, resolve_model
+from .observed import pod_failure, pod_unschedulable
 from .status import owned_by, write_status
 
 log = logging.getLogger(__name__)
@@ -46,13 +48,6 @@ class BatchOutcome:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _job_condition(job: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    for condition in (job.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == type_ and condition.get("status") == "True":
-            return condition
-    return None
 
 
 def _terminated(pod: dict[str, Any], container: str) -> dict[str, Any]:
@@ -109,6 +104,7 @@ class BatchDeploymentReconciler:
                 blocker = self._start_run(body, batch, run_id, runs) or blocker
                 started = run_id
         failure_messages: dict[str, str] = {}
+        blocked_runs: dict[str, cond.Summary] = {}
         for run_id, run in runs.items():
             if run.get("result") == RUNNING and run_id not in jobs and run_id != started:
                 # Its Job was deleted mid-run: nothing will ever finish it.
@@ -119,13 +115,20 @@ class BatchDeploymentReconciler:
             if labels.get(LABEL_BATCH_ROLE) != ROLE_RUN:
                 continue
             run = runs.setdefault(job_name, {"id": job_name})
-            why = self._observe_run(body, batch, job, jobs.get(merge_job_name(job_name)), run)
+            merge = jobs.get(merge_job_name(job_name))
+            why = self._observe_run(body, batch, job, merge, run)
             if why:
                 failure_messages[job_name] = why
+            elif run.get("result") == RUNNING:
+                blocked = self._blocked(namespace, job_name, job, merge)
+                if blocked is not None:
+                    blocked_runs[job_name] = blocked
 
         history = sorted(runs.values(), key=lambda r: (r.get("startTime") or "", r["id"]))
         history = history[-MAX_RUNS:]
-        summary = self._summarize(batch, history, blocker, failure_messages, old_status)
+        summary = self._summarize(
+            batch, history, blocker, failure_messages, blocked_runs, old_status
+        )
         status = {"observedGeneration": generation, "runs": history}
         return self._write_status(body, old_status, status, summary)
 
@@ -193,11 +196,11 @@ class BatchDeploymentReconciler:
         run.setdefault(
             "startTime", job_status.get("startTime") or job["metadata"].get("creationTimestamp")
         )
-        failed = _job_condition(job, "Failed")
+        failed = cond.true_condition(job, "Failed")
         if failed:
             run.update(result=FAILED, endTime=failed.get("lastTransitionTime"))
             return self._runner_failure(batch, run_id, failed)
-        if not _job_condition(job, "Complete"):
+        if not cond.true_condition(job, "Complete"):
             run["result"] = RUNNING
             return None
         if merge is None:
@@ -205,8 +208,8 @@ class BatchDeploymentReconciler:
             self.kube.create(with_owner(manifest, owner_reference(body)))
             run["result"] = RUNNING
             return None
-        merge_failed = _job_condition(merge, "Failed")
-        merge_done = _job_condition(merge, "Complete")
+        merge_failed = cond.true_condition(merge, "Failed")
+        merge_done = cond.true_condition(merge, "Complete")
         if not (merge_failed or merge_done):
             run["result"] = RUNNING
             return None
@@ -229,6 +232,31 @@ class BatchDeploymentReconciler:
             return _describe_failure(totals, batch.spec.settings.error_threshold) or (
                 f"merge failed: {merge_failed.get('reason')}: {merge_failed.get('message', '')}"
             )
+        return None
+
+    def _blocked(
+        self,
+        namespace: str,
+        run_id: str,
+        job: dict[str, Any],
+        merge: dict[str, Any] | None,
+    ) -> cond.Summary | None:
+        """Why a running run cannot go on: a pod that cannot start, or that nothing can place.
+
+        Neither changes the Job's status (the Job would wait for ever), so the pods say it.
+        """
+        pods = [] if cond.true_condition(job, "Complete") else self._pods(namespace, run_id)
+        if merge is not None:
+            pods += self._pods(namespace, merge["metadata"]["name"])
+        unfinished = [
+            p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+        ]
+        stuck = pod_failure(unfinished)
+        if stuck:
+            return cond.failed("RunStuck", f"run {run_id}: {stuck}")
+        waiting = pod_unschedulable(unfinished)
+        if waiting:
+            return cond.progressing("PodUnschedulable", f"run {run_id}: {waiting}")
         return None
 
     def _pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
@@ -276,6 +304,7 @@ class BatchDeploymentReconciler:
         history: list[dict[str, Any]],
         blocker: cond.Summary | None,
         failure_messages: dict[str, str],
+        blocked_runs: dict[str, cond.Summary],
         old_status: dict[str, Any],
     ) -> cond.Summary:
         if blocker is not None:
@@ -299,6 +328,8 @@ class BatchDeploymentReconciler:
                 f"run {last['id']} scored {last.get('rowsScored', '?')} rows"
                 + (f" into {last['outputPath']}" if last.get("outputPath") else ""),
             )
+        if last["id"] in blocked_runs:
+            return blocked_runs[last["id"]]
         return cond.progressing("RunInProgress", f"run {last['id']} is running")
 
     def _write_status(

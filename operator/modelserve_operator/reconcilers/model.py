@@ -7,9 +7,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from .. import conditions as cond
-from .. import constants as c
-from ..api import Model, SpecError, parse_model
+from modelserve_api import Model, SpecError, parse_model
+from modelserve_api import conditions as cond
+from modelserve_api import constants as c
+
 from ..builders.common import BuilderSettings
 from ..builders.training import artifact_location, build_training_job, training_job_name
 from ..kube import Kube

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from ..api import Model, ModelReference, ResolvedModel
-from ..conditions import READY, is_true
+from modelserve_api import Model, ModelReference
+from modelserve_api.conditions import READY, is_true
+
+from ..resolved import ResolvedModel
 
 
 class ModelNotResolved(Exception):

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import conditions as cond
-from .. import constants as c
-from ..api import Model, OnlineEndpoint, parse_model
+from modelserve_api import Model, OnlineEndpoint, parse_model
+from modelserve_api import conditions as cond
+from modelserve_api import constants as c
+
 from ..builders.retrain import (
     ANNOTATION_BASE_VERSION,
     LABEL_RETRAINED_FOR,

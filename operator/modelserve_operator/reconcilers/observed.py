@@ -1,4 +1,4 @@
-"""Read what a child Deployment and its pods say: rolled out, serving, or failing and why."""
+"""Read what a Deployment and its pods say: rolled out, serving, waiting or failing, and why."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ _STUCK_WAITING_REASONS = frozenset(
         "RunContainerError",
     }
 )
+# Waiting reasons that are about the image: the message then names it.
+_IMAGE_WAITING_REASONS = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
+)
+# A scheduler's message lists every node's verdict; enough of it to see the reason.
+MAX_SCHEDULER_MESSAGE_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,8 @@ class DeploymentObservation:
     total: int = 0  # pods of every revision, old ones included
     current_generation: bool = False
     failure: str | None = None
+    # A pod the scheduler could not place, and why (waiting, not failed: room may appear).
+    unschedulable: str | None = None
 
     @property
     def serving(self) -> bool:
@@ -73,6 +81,7 @@ def observe_deployment(
         total=status.get("replicas", 0),
         current_generation=status.get("observedGeneration", 0) >= generation,
         failure=_deployment_failure(status) or pod_failure(pods),
+        unschedulable=pod_unschedulable(pods),
     )
 
 
@@ -100,6 +109,9 @@ def pod_failure(pods: list[dict[str, Any]]) -> str | None:
             terminated = state.get("terminated") or {}
             if waiting.get("reason") in _STUCK_WAITING_REASONS:
                 detail = last.get("message") or waiting.get("message") or ""
+                image = container.get("image", "")
+                if waiting["reason"] in _IMAGE_WAITING_REASONS and image and image not in detail:
+                    detail = f"image {image}" + (f": {detail}" if detail else "")
                 return _describe(name, container["name"], waiting["reason"], detail)
             if terminated and terminated.get("exitCode", 0) != 0:
                 detail = terminated.get("message") or f"exit code {terminated.get('exitCode')}"
@@ -111,3 +123,26 @@ def _describe(pod: str, container: str, reason: str, detail: str) -> str:
     # The end of a log tail is where the error is (a traceback ends with it).
     detail = " ".join(detail.split())[-300:]
     return f"pod {pod} container {container}: {reason}" + (f": {detail}" if detail else "")
+
+
+def pod_unschedulable(pods: list[dict[str, Any]]) -> str | None:
+    """The first pending pod the scheduler could not place, with the scheduler's own words.
+
+    E.g. ``pod iris-blue-7d9 cannot be scheduled (Unschedulable): 0/3 nodes are available:
+    1 Insufficient cpu, …``. Not a failure: the scheduler keeps trying, and a node with room
+    (or a smaller request) lets the pod start.
+    """
+    for pod in sorted(pods, key=lambda p: p.get("metadata", {}).get("name", "")):
+        if pod.get("metadata", {}).get("deletionTimestamp"):
+            continue
+        status = pod.get("status", {})
+        if status.get("phase", "Pending") != "Pending":
+            continue
+        for condition in status.get("conditions", []):
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                name = pod.get("metadata", {}).get("name", "?")
+                reason = condition.get("reason") or "Unschedulable"
+                said = " ".join((condition.get("message") or "").split())
+                said = said[:MAX_SCHEDULER_MESSAGE_CHARS]
+                return f"pod {name} cannot be scheduled ({reason})" + (f": {said}" if said else "")
+    return None

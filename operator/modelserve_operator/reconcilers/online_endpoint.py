@@ -9,16 +9,16 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from .. import conditions as cond
-from .. import constants as c
-from ..api import (
+from modelserve_api import (
     Model,
     OnlineEndpoint,
-    ResolvedModel,
     SpecError,
     parse_model,
     parse_online_endpoint,
 )
+from modelserve_api import conditions as cond
+from modelserve_api import constants as c
+
 from ..builders import (
     BuilderSettings,
     applied_traffic,
@@ -40,6 +40,7 @@ from ..builders.common import keys_secret_name
 from ..builders.router import PRIMARY_KEY, SECONDARY_KEY
 from ..builders.router_config import Backend, RouterConfig, render_key_map, render_nginx_config
 from ..kube import Kube
+from ..resolved import ResolvedModel
 from .applied import AppliedChildren, child_key
 from .model_resolution import ModelNotResolved, resolve_model
 from .monitoring import EndpointMonitor, FetchMonitoring
@@ -378,6 +379,12 @@ class OnlineEndpointReconciler:
         if unresolved:
             detail = "; ".join(f"deployment {n}: {why}" for n, why in sorted(unresolved.items()))
             return cond.failed("ModelNotResolved", detail)
+        unschedulable = {n: o.unschedulable for n, o in observations.items() if o.unschedulable}
+        if unschedulable:
+            # Said before "rolling out": a rollout waiting for room waits until someone acts.
+            detail = "; ".join(f"deployment {n}: {why}" for n, why in sorted(unschedulable.items()))
+            held = f"; traffic held at {traffic}" if waiting_reason else ""
+            return cond.progressing("PodUnschedulable", detail + held)
         if waiting_reason:
             return cond.progressing(
                 "TrafficPending", f"{waiting_reason}; traffic held at {traffic}"

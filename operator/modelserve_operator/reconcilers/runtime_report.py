@@ -10,8 +10,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .. import constants as c
-from ..api import Model
+from modelserve_api import Model
+from modelserve_api import conditions as cond
+from modelserve_api import constants as c
+from modelserve_api.model import RuntimeStatus
+from modelserve_api.runtime_report import RuntimeParameters
+
 from ..kube import Kube
 
 log = logging.getLogger(__name__)
@@ -38,18 +42,17 @@ def runtime_report(
     metadata: dict[str, Any], reported_by: str, now: dt.datetime
 ) -> dict[str, Any] | None:
     """`status.runtime` of a Model from a pod's v2 metadata; None if it names no runtime."""
-    parameters = metadata.get("parameters") or {}
-    selected = parameters.get("runtime")
-    if not selected:
+    parameters = RuntimeParameters.from_metadata(metadata)
+    if not parameters.runtime:
         return None
-    return {
-        "requested": parameters.get("runtime_requested") or "",
-        "selected": selected,
-        "fallback": parameters.get("runtime_fallback") or "",
-        "reason": parameters.get("runtime_fallback_reason") or "",
-        "reportedBy": reported_by,
-        "observedAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+    return RuntimeStatus(
+        requested=parameters.runtime_requested or "",
+        selected=parameters.runtime,
+        fallback=parameters.runtime_fallback or "",
+        reason=parameters.runtime_fallback_reason or "",
+        reported_by=reported_by,
+        observed_at=cond.format_time(now),
+    ).to_wire()
 
 
 class RuntimeReporter:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .. import conditions as cond
-from .. import constants as c
+from modelserve_api import conditions as cond
+from modelserve_api import constants as c
+
 from ..kube import Kube
 from ..metrics import record_conditions
 

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, ValidationError
+from modelserve_api import Model, TrainingStatus
+from modelserve_api import conditions as cond
+from modelserve_api.training import EXIT_GATE_FAILED, EXIT_MEANINGS, TrainerReport
+from pydantic import ValidationError
 
-from .. import conditions as cond
-from ..api import Model, TrainingStatus
-from ..api.common import ApiModel
-from ..api.training import TrainingCrossValidation, TrainingGate
 from ..builders.training import TRAIN_CONTAINER
-from .observed import pod_failure
+from .observed import pod_failure, pod_unschedulable
 
 RUNNING, SUCCEEDED, GATE_FAILED, FAILED = "Running", "Succeeded", "GateFailed", "Failed"
-# What the trainer's exit codes mean (serving-image/modelserve_scoring/train/errors.py).
-EXIT_MEANINGS = {1: "error", 2: "invalid spec", 3: "gate failed", 4: "data or estimator error"}
-EXIT_GATE_FAILED = 3
 # A log tail standing in for a report is cut to its end, where the error is.
 MAX_DETAIL_CHARS = 600
 MAX_MESSAGE_CHARS = 4096
@@ -26,32 +22,6 @@ MAX_MESSAGE_CHARS = 4096
 
 class ReportError(ValueError):
     """The trainer's termination message is not a report the operator can use."""
-
-
-class _ReportArtifact(ApiModel):
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size_bytes: int | None = Field(default=None, ge=0)
-
-
-class _ReportSearch(ApiModel):
-    best_params: dict[str, Any] | None = None
-
-
-class TrainerReport(ApiModel):
-    """The JSON `modelserve-scoring train` leaves as its container's termination message."""
-
-    result: Literal["succeeded", "gateFailed", "failed"]
-    message: str = ""
-    artifact: _ReportArtifact | None = None
-    metrics: dict[str, float] | None = None
-    validation_metrics: dict[str, float] | None = None
-    split_sizes: dict[str, int] | None = None
-    cross_validation: TrainingCrossValidation | None = None
-    search: _ReportSearch | None = None
-    gate: TrainingGate | None = None
-    classes: list[str] | None = None
-    n_features: int | None = Field(default=None, ge=0)
-    library_versions: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,13 +98,6 @@ def trained_summary(model: Model, training: TrainingStatus) -> cond.Summary:
     return cond.ready("Trained", f"{verdict}; wrote {model.spec.artifact.uri} (sha256 {digest})")
 
 
-def _job_condition(job: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    for condition in (job.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == type_ and condition.get("status") == "True":
-            return condition
-    return None
-
-
 def _newest_first(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(
         pods,
@@ -163,14 +126,6 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[-MAX_DETAIL_CHARS:]
 
 
-def _unschedulable(pods: list[dict[str, Any]]) -> str | None:
-    for pod in _newest_first(pods):
-        for condition in (pod.get("status") or {}).get("conditions") or []:
-            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-                return _one_line(f"{condition.get('reason')}: {condition.get('message', '')}")
-    return None
-
-
 def observe_running(job_name: str, pods: list[dict[str, Any]]) -> TrainingObservation:
     """A Job not finished yet: training, or stuck on something that will not fix itself."""
     status = {"training": {"jobName": job_name, "result": RUNNING}}
@@ -184,9 +139,14 @@ def observe_running(job_name: str, pods: list[dict[str, Any]]) -> TrainingObserv
         return TrainingObservation(
             cond.failed("TrainingStuck", f"training Job {job_name}: {stuck}"), status
         )
-    waiting = _unschedulable(unfinished)
-    message = f"training Job {job_name} is running" + (f" (pod {waiting})" if waiting else "")
-    return TrainingObservation(cond.progressing("Training", message), status)
+    waiting = pod_unschedulable(unfinished)
+    if waiting:
+        return TrainingObservation(
+            cond.progressing("PodUnschedulable", f"training Job {job_name}: {waiting}"), status
+        )
+    return TrainingObservation(
+        cond.progressing("Training", f"training Job {job_name} is running"), status
+    )
 
 
 def observe_training(
@@ -200,8 +160,8 @@ def observe_training(
     `previous` is what status already says: once pods are gone it still holds the report.
     """
     job_name = job["metadata"]["name"]
-    complete = _job_condition(job, "Complete")
-    failed = _job_condition(job, "Failed")
+    complete = cond.true_condition(job, "Complete")
+    failed = cond.true_condition(job, "Failed")
     recorded = previous if previous is not None and previous.job_name == job_name else None
     if complete:
         return _observe_complete(model, job, pods, recorded)

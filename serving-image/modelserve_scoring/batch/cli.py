@@ -41,9 +41,21 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     add("--max-retries", type=int, default=3, help="tries of a failing mini-batch beyond the first")
     add("--retry-timeout-seconds", type=float, default=300.0, help="deadline of one try")
     add("--error-threshold", type=int, default=-1, help="failed files tolerated; -1: any")
+    add(
+        "--stop-grace-seconds",
+        type=float,
+        default=10.0,
+        help="after SIGTERM, how long mini-batches in flight may take to finish and be written; "
+        "the others are abandoned unwritten and redone by the next try",
+    )
     add("--model-dir", type=Path, help="directory holding the single model artifact")
     add("--artifact-path", type=Path, help="the model artifact (default: found in --model-dir)")
     add("--artifact-sha256", help="expected sha256 of the artifact, checked before unpickling")
+    add(
+        "--allow-unverified",
+        action="store_true",
+        help="score without --artifact-sha256 (unpickling runs code: development only)",
+    )
     add("--scoring-script", type=Path, help="a score.py with init() and run(mini_batch)")
     add("--log-level", choices=["debug", "info", "warning", "error"], default="info")
     add("--termination-message-path", type=Path, default=Path(DEFAULT_TERMINATION_LOG))
@@ -73,11 +85,12 @@ def register_batch_commands(subparsers: Any) -> None:
 
 
 def _scorer(args: argparse.Namespace) -> Any:
-    from modelserve_scoring.artifact import find_artifact, read_verified
+    from modelserve_scoring.artifact import find_artifact, read_verified, require_digest
 
     artifact = args.artifact_path
     if artifact is None and args.model_dir is not None:
         artifact = find_artifact(args.model_dir)
+    require_digest(args.artifact_sha256, args.allow_unverified, str(artifact or "the model"))
     if args.scoring_script is not None:
         from modelserve_scoring.batch.scorers import ScriptScorer
         from modelserve_scoring.runtime.scoring_script import ScoringScript
@@ -94,7 +107,7 @@ def _scorer(args: argparse.Namespace) -> Any:
     from modelserve_scoring.batch.scorers import ModelScorer
     from modelserve_scoring.runtime.sklearn_runtime import SklearnRuntime
 
-    runtime = SklearnRuntime(artifact, args.artifact_sha256)
+    runtime = SklearnRuntime(artifact, args.artifact_sha256, args.allow_unverified)
     runtime.load()
     return ModelScorer(runtime)
 
@@ -104,6 +117,7 @@ def run_command(args: argparse.Namespace) -> int:
     from modelserve_scoring.batch.plan import PlanError
     from modelserve_scoring.batch.report import write_termination_message
     from modelserve_scoring.batch.runner import BatchRunner, RunnerSettings
+    from modelserve_scoring.batch.stop import EXIT_TERMINATED, StopRequest, Terminated
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -124,12 +138,20 @@ def run_command(args: argparse.Namespace) -> int:
             max_retries=args.max_retries,
             retry_timeout_seconds=args.retry_timeout_seconds,
             error_threshold=args.error_threshold,
+            stop_grace_seconds=args.stop_grace_seconds,
         )
     except ValueError as error:
         print(f"modelserve-scoring batch: {error}", file=sys.stderr)
         return EXIT_USAGE
+    # PID 1 in its pod: without a handler SIGTERM would be ignored until the grace period ends
+    stop = StopRequest()
+    stop.install()
     try:
-        summary = BatchRunner(settings, _scorer(args)).run()
+        summary = BatchRunner(settings, _scorer(args), stop).run()
+    except Terminated:
+        print("modelserve-scoring batch: stopped by SIGTERM", file=sys.stderr)
+        write_termination_message(args.termination_message_path, {"terminated": True})
+        return EXIT_TERMINATED
     except (ArtifactError, PlanError) as error:
         print(f"modelserve-scoring batch: {error}", file=sys.stderr)
         write_termination_message(args.termination_message_path, {"error": str(error)})

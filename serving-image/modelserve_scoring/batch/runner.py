@@ -15,11 +15,14 @@ from typing import Any
 from modelserve_scoring.batch import layout
 from modelserve_scoring.batch.attempt import Attempt, MiniBatchScorer
 from modelserve_scoring.batch.plan import RunPlan, fix_plan
+from modelserve_scoring.batch.stop import StopRequest, Terminated
 
 log = logging.getLogger(__name__)
 
 APPEND_ROW = "appendRow"
 SUMMARY_ONLY = "summaryOnly"
+#: how often the scoring loop looks whether SIGTERM arrived
+_STOP_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class RunnerSettings:
     max_retries: int = 3
     retry_timeout_seconds: float = 300.0
     error_threshold: int = -1
+    #: after SIGTERM, how long mini-batches in flight may take to finish and be written
+    stop_grace_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -60,6 +65,8 @@ class RunnerSettings:
             )
         if self.error_threshold < -1:
             problems.append(f"error_threshold must be -1 or more, not {self.error_threshold}")
+        if self.stop_grace_seconds < 0:
+            problems.append(f"stop_grace_seconds must be 0 or more, not {self.stop_grace_seconds}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -100,12 +107,16 @@ def _threshold_exceeded(failed: int, threshold: int) -> bool:
 class BatchRunner:
     """Scores this instance's mini-batches; a finished mini-batch is never scored twice."""
 
-    def __init__(self, settings: RunnerSettings, scorer: MiniBatchScorer) -> None:
+    def __init__(
+        self, settings: RunnerSettings, scorer: MiniBatchScorer, stop: StopRequest | None = None
+    ) -> None:
         self.settings = settings
         self.scorer = scorer
+        self.stop = stop or StopRequest()
 
     def run(self) -> IndexSummary:
-        """Score every mini-batch of this shard that has no finished marker yet."""
+        """Score every mini-batch of this shard that has no finished marker yet; raises
+        Terminated after SIGTERM (the index summary is then left to the next try)."""
         s = self.settings
         plan = fix_plan(s.run_dir, s.input_root, s.glob, s.mini_batch_size)
         mine = plan.shard(s.instance_index, s.instance_count)
@@ -129,7 +140,16 @@ class BatchRunner:
             summary.mini_batches_skipped,
         )
         if not _threshold_exceeded(len(summary.failed_files or {}), s.error_threshold):
-            self._score(plan, todo, summary)
+            with self.stop.deferred():
+                self._score(plan, todo, summary)
+        if self.stop.requested:
+            log.warning(
+                "stopped by SIGTERM: %d of %d mini-batches of this instance are written; "
+                "the next try scores the rest",
+                summary.mini_batches_succeeded + summary.mini_batches_failed,
+                summary.mini_batches,
+            )
+            raise Terminated()
         summary.threshold_exceeded = _threshold_exceeded(
             len(summary.failed_files or {}), s.error_threshold
         )
@@ -163,7 +183,9 @@ class BatchRunner:
 
         A thread that overruns its deadline cannot be stopped from outside; it is
         abandoned (a daemon) and whatever it returns later is ignored, so a stuck
-        mini-batch costs a thread, never a duplicated or half-written part.
+        mini-batch costs a thread, never a duplicated or half-written part. After SIGTERM no
+        attempt starts or retries; those that finish within stop_grace_seconds are written,
+        the rest are abandoned unwritten.
         """
         s = self.settings
         pending: list[tuple[int, int]] = [(number, 0) for number in reversed(todo)]
@@ -172,7 +194,7 @@ class BatchRunner:
         tokens = itertools.count(1)
 
         def start_attempts() -> None:
-            while pending and len(inflight) < s.max_concurrency:
+            while pending and len(inflight) < s.max_concurrency and not self.stop.requested:
                 number, tries = pending.pop()
                 token = next(tokens)
                 inflight[token] = (number, tries, time.monotonic() + s.retry_timeout_seconds)
@@ -183,11 +205,19 @@ class BatchRunner:
                     daemon=True,
                 ).start()
 
+        stop_by = float("inf")
         while pending or inflight:
+            if self.stop.requested:
+                if stop_by == float("inf"):
+                    stop_by = time.monotonic() + s.stop_grace_seconds
+                    pending.clear()
+                if not inflight or time.monotonic() >= stop_by:
+                    return
             start_attempts()
             nearest = min(deadline for _, _, deadline in inflight.values())
+            wait = min(nearest - time.monotonic(), _STOP_POLL_SECONDS)
             try:
-                done, outcome = results.get(timeout=max(0.0, nearest - time.monotonic()))
+                done, outcome = results.get(timeout=max(0.0, wait))
             except queue.Empty:
                 now = time.monotonic()
                 expired = [t for t, (_, _, deadline) in inflight.items() if deadline <= now]
@@ -203,6 +233,8 @@ class BatchRunner:
                     continue  # a late answer from an attempt that already timed out
                 number, tries, _ = inflight.pop(done)
                 attempt = self._as_attempt(outcome, plan.mini_batch(number))
+                if attempt.failed_files and self.stop.requested:
+                    continue  # no retry now, and no failure on record: the next try redoes it
                 if attempt.failed_files and tries < s.max_retries:
                     log.warning(
                         "mini-batch %d try %d failed (%s); retrying",

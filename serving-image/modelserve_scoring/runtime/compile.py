@@ -8,13 +8,17 @@ check run once per load, never per request.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from modelserve_api.baseline import Baseline
+from modelserve_api.runtime_report import RuntimeParameters
 
 from modelserve_scoring.errors import ArtifactError
 from modelserve_scoring.runtime.base import ModelRuntime
@@ -44,6 +48,8 @@ class CompileOptions:
     mode: str = "auto"
     validation_rows: int = DEFAULT_VALIDATION_ROWS
     cache: bool = True
+    #: sha256 digests of compiled graphs that may be taken from the cache (onnx_cache.py)
+    trusted_graphs: frozenset[str] = frozenset()
     threads: int = 1
     seed: int = 0
 
@@ -58,6 +64,8 @@ class _Candidate:
     failure: str | None = None
     reason: str | None = None
     cache: str = "off"
+    #: sha256 of the compiled graph, for the operator to record as trusted
+    graph_sha256: str | None = None
 
     def fail(self, code: str, reason: str) -> None:
         self.failure, self.reason, self.runtime = code, reason, None
@@ -65,6 +73,8 @@ class _Candidate:
     def to_json(self) -> dict[str, Any]:
         result = "exact" if self.failure is None else self.failure
         report: dict[str, Any] = {"result": result, "cache": self.cache}
+        if self.graph_sha256 is not None:
+            report["onnx_sha256"] = self.graph_sha256
         if self.reason:
             report["reason"] = self.reason
         if self.agreement.rows:
@@ -92,9 +102,9 @@ def _compile(
     key = None
     if options.cache and artifact is not None and reference.artifact_sha256:
         key = cache_key(reference.artifact_sha256, precision, layout.signature())
-    data = read_cached(artifact, key) if key is not None and artifact is not None else None
-    if key is not None:
-        candidate.cache = "hit" if data is not None else "miss"
+    data = None
+    if key is not None and artifact is not None:
+        data, candidate.cache = read_cached(artifact, key, options.trusted_graphs)
     if data is None:
         try:
             data = convert(reference.model, layout, precision)
@@ -104,6 +114,7 @@ def _compile(
             return candidate
         if key is not None and artifact is not None:
             write_cached(artifact, key, data)
+    candidate.graph_sha256 = hashlib.sha256(data).hexdigest()
     try:
         session = open_session(data, options.threads)
     except Exception as exc:
@@ -190,7 +201,7 @@ def _try_precisions(
     reference: SklearnRuntime,
     options: CompileOptions,
     artifact: Path | None,
-    baseline: dict | None,
+    baseline: Baseline | None,
 ) -> tuple[list[_Candidate], dict[str, Any], np.ndarray | None]:
     """Compile and check one precision at a time, the next only if the one before failed;
     returns the candidates, what the sample was made of, and a row for the warm-up."""
@@ -232,17 +243,13 @@ def compile_runtime(
     reference: SklearnRuntime,
     options: CompileOptions,
     artifact: Path | None = None,
-    baseline: dict | None = None,
+    baseline: Baseline | None = None,
 ) -> ModelRuntime:
     """The runtime to serve `reference`'s model with, warmed up, its `selection` filled in."""
     if options.mode not in MODES:
         raise ArtifactError(f"runtime {options.mode!r} is not one of {', '.join(MODES)}")
     if options.mode == "sklearn":
-        reference.selection = {
-            "runtime_requested": "sklearn",
-            "runtime_fallback": None,
-            "runtime_fallback_reason": None,
-        }
+        reference.selection = RuntimeParameters(runtime_requested="sklearn").selection()
         _warm_up(reference, _sample_row(reference))
         return reference
     started = time.perf_counter()
@@ -279,12 +286,12 @@ def compile_runtime(
         "notes": notes,
         "seconds": round(seconds, 3),
     }
-    selection = {
-        "runtime_requested": options.mode,
-        "runtime_fallback": None if chosen else code,
-        "runtime_fallback_reason": None if chosen else reason,
-        "onnx_check": check,
-    }
+    reported = RuntimeParameters(
+        runtime_requested=options.mode,
+        runtime_fallback=None if chosen else code,
+        runtime_fallback_reason=None if chosen else reason,
+    )
+    selection = {**reported.selection(), "onnx_check": check}
     if chosen is not None:
         runtime = chosen.runtime
         runtime.selection = selection
@@ -328,10 +335,13 @@ def _precheck(reference: SklearnRuntime) -> tuple[str | None, str | None]:
 
 
 def load_runtime(
-    artifact: Path, expected_sha256: str | None, options: CompileOptions
+    artifact: Path,
+    expected_sha256: str | None,
+    options: CompileOptions,
+    allow_unverified: bool = False,
 ) -> ModelRuntime:
     """Verify and unpickle the artifact, then choose and warm up its runtime."""
-    reference = SklearnRuntime(artifact, expected_sha256)
+    reference = SklearnRuntime(artifact, expected_sha256, allow_unverified)
     reference.load()
     return compile_runtime(reference, options, artifact)
 
@@ -340,7 +350,7 @@ def compile_estimator(
     model: Any,
     mode: str = "auto",
     validation_rows: int = DEFAULT_VALIDATION_ROWS,
-    baseline: dict | None = None,
+    baseline: Baseline | Mapping[str, Any] | None = None,
 ) -> ModelRuntime:
     """For scoring scripts: the estimator behind ONNX Runtime where it gives the same answers.
 
@@ -349,4 +359,6 @@ def compile_estimator(
     """
     reference = SklearnRuntime.from_estimator(model)
     options = CompileOptions(mode=mode, validation_rows=validation_rows, cache=False)
+    if baseline is not None and not isinstance(baseline, Baseline):
+        baseline = Baseline.model_validate(baseline)  # a baseline.json document
     return compile_runtime(reference, options, baseline=baseline)

@@ -9,7 +9,6 @@ and rows on a linear classifier's decision boundary.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from modelserve_api.baseline import BASELINE_FILE, Baseline, BaselineError, read_baseline
 
 from modelserve_scoring.runtime.introspect import (
     ColumnStats,
@@ -37,7 +37,6 @@ REGRESSION_RTOL = 1e-5
 #: its decision function where the model has one, else in its probabilities): the row sits on
 #: the decision boundary and which class wins depends on rounding, not on the model
 TIE_BAND = 1e-12
-BASELINE_FILE = "baseline.json"
 CHUNK_ROWS = 10_000
 _EDGE_VALUES_PER_SPLIT = 8
 _BOUNDARY_ROWS = 3_000
@@ -46,31 +45,24 @@ _BOUNDARY_ROWS = 3_000
 _BOUNDARY_OFFSETS = (0.0, 1e-10, -1e-10, 1e-7, -1e-7, 1e-4, -1e-4)
 
 
-def load_baseline(artifact: Path) -> tuple[dict | None, str | None]:
-    """The trainer's baseline.json beside the artifact: (document, None), or (None, why not)."""
+def load_baseline(artifact: Path) -> tuple[Baseline | None, str | None]:
+    """The trainer's baseline.json beside the artifact: (baseline, None), or (None, why not)."""
     path = artifact.parent / BASELINE_FILE
     if not path.is_file():
         return None, None
     try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        return read_baseline(path), None
+    except BaselineError as exc:
         return None, f"{path} is unreadable ({exc}); using the model's own statistics"
-    if not isinstance(document, dict) or not isinstance(document.get("features"), list):
-        return None, f"{path} has no 'features' list; using the model's own statistics"
-    return document, None
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and np.isfinite(value) else None
 
 
 def apply_baseline(
-    stats: list[ColumnStats], baseline: dict, feature_names: list[str] | None
+    stats: list[ColumnStats], baseline: Baseline, feature_names: list[str] | None
 ) -> int:
     """Overwrite numeric columns' figures with the baseline's; returns how many matched."""
-    features = [f for f in baseline.get("features", []) if isinstance(f, dict)]
+    features = baseline.features
     if feature_names is not None:
-        by_name = {str(f.get("name")): f for f in features}
+        by_name = {f.name: f for f in features}
         matched = [(i, by_name.get(n)) for i, n in enumerate(feature_names)]
     elif len(features) == len(stats):
         matched = list(enumerate(features))
@@ -78,49 +70,35 @@ def apply_baseline(
         return 0
     count = 0
     for position, feature in matched:
-        if feature is None or stats[position].categories is not None:
+        if feature is None or stats[position].categories is not None or feature.mean is None:
             continue
-        mean, std = _number(feature.get("mean")), _number(feature.get("std"))
-        low, high = _number(feature.get("min")), _number(feature.get("max"))
-        if mean is None:
-            continue
-        specials = [v for v in (_number(q) for q in (feature.get("quantiles") or {}).values())]
-        edges = (feature.get("histogram") or {}).get("edges") or []
-        specials += [_number(e) for e in edges]
+        mean, std, low, high = feature.mean, feature.std, feature.min, feature.max
+        specials = [*feature.quantiles.values(), *feature.histogram.edges, low, high]
         stats[position] = ColumnStats(
             mean,
             std if std else max(abs(mean), 1.0),
             low,
             high,
-            [v for v in specials if v is not None] + [v for v in (low, high) if v is not None],
-            source="baseline.json",
+            [v for v in specials if v is not None and np.isfinite(v)],
+            source=BASELINE_FILE,
         )
         count += 1
     return count
 
 
 def baseline_sample_rows(
-    baseline: dict, feature_names: list[str] | None, n_features: int
+    baseline: Baseline, feature_names: list[str] | None, n_features: int
 ) -> np.ndarray | None:
     """The baseline's sample of real training rows, in the model's column order."""
-    sample = baseline.get("sample")
-    if not isinstance(sample, dict) or not isinstance(sample.get("rows"), list):
+    columns, sampled = baseline.sample.columns, baseline.sample.rows
+    if not sampled:
         return None
-    columns = [str(c) for c in sample.get("columns") or []]
-    try:
-        rows = np.array(
-            [[np.nan if v is None else float(v) for v in row] for row in sample["rows"]],
-            dtype=np.float64,
-        )
-    except (TypeError, ValueError):
-        return None
-    if rows.ndim != 2 or not len(rows):
-        return None
+    rows = np.array([[np.nan if v is None else v for v in row] for row in sampled], np.float64)
     if feature_names is not None:
         if not set(feature_names) <= set(columns):
             return None
         rows = rows[:, [columns.index(n) for n in feature_names]]
-    if rows.shape[1] != n_features:
+    if rows.ndim != 2 or rows.shape[1] != n_features:
         return None
     # rows with missing values are served by scikit-learn anyway: they test nothing here
     return rows[np.isfinite(rows).all(axis=1)]
@@ -135,7 +113,7 @@ class ValidationSample:
         n_features: int,
         feature_names: list[str] | None,
         random_rows: int,
-        baseline: dict | None = None,
+        baseline: Baseline | None = None,
         seed: int = 0,
     ) -> None:
         self.model = model

@@ -2,9 +2,15 @@
 
 ``<artifact>.<key>.onnx`` holds the graph and ``<artifact>.<key>.onnx.json`` its sha256 and
 what the key was made of: the artifact's digest, the precision, the input layout and the
-versions of every library that shapes the graph. A cached graph whose bytes do not hash to
-the recorded digest is ignored and converted again. The cache only saves the conversion: the
-answers of a cached graph are checked against scikit-learn on every load, like a fresh one's.
+versions of every library that shapes the graph.
+
+The files sit where model code and model volumes can write, so they are never trusted on their
+own word: a graph edited to answer differently for one trigger value passes the load-time check
+on random rows, and its manifest can be rewritten to match. A cached graph is used only if its
+sha256 is one of the digests the server was given (MODELSERVE_ONNX_TRUSTED_SHA256, which the
+operator sets from the Model's status); otherwise the verified artifact is converted again, in
+this process. The cache only saves the conversion: a cached graph's answers are still checked
+against scikit-learn on every load, like a fresh one's.
 """
 
 from __future__ import annotations
@@ -52,20 +58,33 @@ def _paths(artifact: Path, key: dict[str, Any]) -> tuple[Path, Path]:
     return graph, graph.with_name(graph.name + ".json")
 
 
-def read_cached(artifact: Path, key: dict[str, Any]) -> bytes | None:
-    """The cached graph for this key, only if its bytes match the recorded sha256."""
-    graph, manifest = _paths(artifact, key)
+def trusted_digests(setting: str) -> frozenset[str]:
+    """The digests of MODELSERVE_ONNX_TRUSTED_SHA256 (comma-separated hex, any case)."""
+    return frozenset(
+        d.strip().lower().removeprefix("sha256:") for d in setting.split(",") if d.strip()
+    )
+
+
+def read_cached(
+    artifact: Path, key: dict[str, Any], trusted: frozenset[str]
+) -> tuple[bytes | None, str]:
+    """The cached graph for this key and "hit", or None and why not: "miss" (nothing cached)
+    or "untrusted" (its sha256 is not one of the trusted digests)."""
+    graph, _ = _paths(artifact, key)
     try:
-        recorded = json.loads(manifest.read_text())
         data = graph.read_bytes()
-    except (OSError, ValueError):
-        return None
-    if not isinstance(recorded, dict) or recorded.get("key") != key:
-        return None
-    if hashlib.sha256(data).hexdigest() != recorded.get("onnx_sha256"):
-        log.warning("ignoring %s: its sha256 is not the one recorded; converting again", graph)
-        return None
-    return data
+    except OSError:
+        return None, "miss"
+    digest = hashlib.sha256(data).hexdigest()
+    if digest not in trusted:
+        log.info(
+            "not using the cached graph %s: its sha256 %s is not a trusted digest "
+            "(MODELSERVE_ONNX_TRUSTED_SHA256); converting the verified artifact again",
+            graph,
+            digest,
+        )
+        return None, "untrusted"
+    return data, "hit"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -11,7 +11,7 @@ import joblib
 import numpy as np
 import sklearn
 
-from modelserve_scoring.artifact import read_verified, sha256_hex
+from modelserve_scoring.artifact import read_verified, require_digest, sha256_hex
 from modelserve_scoring.errors import ArtifactError
 from modelserve_scoring.runtime.base import ModelRuntime
 
@@ -28,9 +28,15 @@ class SklearnRuntime(ModelRuntime):
 
     kind = "sklearn"
 
-    def __init__(self, artifact_path: Path | None, expected_sha256: str | None) -> None:
+    def __init__(
+        self,
+        artifact_path: Path | None,
+        expected_sha256: str | None,
+        allow_unverified: bool = False,
+    ) -> None:
         self.artifact_path = artifact_path
         self.expected_sha256 = expected_sha256
+        self.allow_unverified = allow_unverified
         self.model: Any = None
         self.artifact_bytes = 0
         #: sha256 of the bytes that were unpickled (keys the compiled-model cache)
@@ -47,12 +53,11 @@ class SklearnRuntime(ModelRuntime):
         return runtime
 
     def load(self) -> None:
-        """Verify, unpickle and introspect the model."""
+        """Verify, unpickle and introspect the model (refused without a digest unless
+        allow_unverified)."""
+        require_digest(self.expected_sha256, self.allow_unverified, str(self.artifact_path))
         if not self.expected_sha256:
-            log.warning(
-                "MODELSERVE_ARTIFACT_SHA256 is not set: loading %s without a digest check",
-                self.artifact_path,
-            )
+            log.warning("loading %s without a digest check (allow_unverified)", self.artifact_path)
         if self.artifact_path is None:
             raise ArtifactError("no artifact path to load the model from")
         data = read_verified(self.artifact_path, self.expected_sha256)

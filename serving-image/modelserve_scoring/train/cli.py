@@ -9,16 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from modelserve_scoring.train.errors import (
-    EXIT_ERROR,
-    EXIT_GATE_FAILED,
-    EXIT_OK,
-    TrainingError,
-    UsageError,
-)
+from modelserve_api import constants as c
+from modelserve_api.training import EXIT_ERROR, EXIT_GATE_FAILED, EXIT_OK
 
-SPEC_ENV = "MODELSERVE_TRAINING_SPEC"
-DEFAULT_DATA_ROOT = Path("/var/lib/modelserve/data")
+from modelserve_scoring.train.errors import TrainingError, UsageError
+
+SPEC_ENV = c.TRAINING_SPEC_ENV
+DEFAULT_DATA_ROOT = Path(c.TRAINING_DATA_DIR)
 DEFAULT_TERMINATION_LOG = Path("/dev/termination-log")
 ARTIFACT_SUFFIXES = (".joblib", ".pkl")
 

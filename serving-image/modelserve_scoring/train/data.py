@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from modelserve_api.training import TrainingData
 
 from modelserve_scoring.train.errors import DataError
-from modelserve_scoring.train.spec import DataSpec
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Dataset:
     source: str
 
 
-def load_frame(data: DataSpec, data_root: Path) -> tuple[pd.DataFrame, str]:
+def load_frame(data: TrainingData, data_root: Path) -> tuple[pd.DataFrame, str]:
     """The whole table and a description of where it came from."""
     if data.dataset is not None:
         from sklearn import datasets
@@ -45,7 +45,7 @@ def load_frame(data: DataSpec, data_root: Path) -> tuple[pd.DataFrame, str]:
     return frame, f"{data.file_format} file {data.path!r}"
 
 
-def select_columns(frame: pd.DataFrame, data: DataSpec, task: str, source: str) -> Dataset:
+def select_columns(frame: pd.DataFrame, data: TrainingData, task: str, source: str) -> Dataset:
     """Split the table into numeric feature columns and the target; refuse what cannot train."""
     if frame.empty:
         raise DataError(f"{source} has no rows")
@@ -105,7 +105,7 @@ def _continuous(target: pd.Series) -> bool:
     return bool(np.any(values != np.round(values)))
 
 
-def load_dataset(data: DataSpec, task: str, data_root: Path) -> Dataset:
+def load_dataset(data: TrainingData, task: str, data_root: Path) -> Dataset:
     """Read the rows the spec names and pick its columns."""
     frame, source = load_frame(data, data_root)
     return select_columns(frame, data, task, source)

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-# Exit codes of `modelserve-scoring train`. 2, 3 and 4 cannot be fixed by another try
-# (the same spec, data and seed give the same result); 1 may be (a flaky volume).
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_SPEC = 2
-EXIT_GATE_FAILED = 3
-EXIT_DATA = 4
-PERMANENT_EXIT_CODES = (EXIT_SPEC, EXIT_GATE_FAILED, EXIT_DATA)
+from modelserve_api.training import EXIT_DATA, EXIT_ERROR, EXIT_SPEC
 
 
 class TrainingError(Exception):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from modelserve_api.tasks import ALL_ESTIMATORS, PREPROCESSORS
+from modelserve_api.training import HyperparameterSearch, TrainingSpec, TrainingStep
+
 from modelserve_scoring.train.errors import TrainingSpecError
-from modelserve_scoring.train.spec import SearchSpec, StepSpec, TrainingSpec
-from modelserve_scoring.train.tasks import ALL_ESTIMATORS, PREPROCESSORS
 
 ESTIMATOR_STEP = "estimator"
 
@@ -20,7 +21,7 @@ def _class(class_name: str, field: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-def _instance(step: StepSpec, field: str, seed: int) -> Any:
+def _instance(step: TrainingStep, field: str, seed: int) -> Any:
     cls = _class(step.class_name, f"{field}.className")
     accepted = set(cls().get_params(deep=False))
     unknown = sorted(set(step.params) - accepted)
@@ -44,7 +45,7 @@ def _instance(step: StepSpec, field: str, seed: int) -> Any:
     return instance
 
 
-def _check_values(instance: Any, step: StepSpec, field: str) -> None:
+def _check_values(instance: Any, step: TrainingStep, field: str) -> None:
     """Refuse out-of-range values now (naming the field), not after loading the data."""
     validate = getattr(instance, "_validate_params", None)
     if validate is None:
@@ -70,7 +71,9 @@ def build_estimator(spec: TrainingSpec) -> Any:
     return Pipeline([*steps, (ESTIMATOR_STEP, estimator)])
 
 
-def search_space(model: Any, search: SearchSpec, estimator: StepSpec) -> dict[str, list[Any]]:
+def search_space(
+    model: Any, search: HyperparameterSearch, estimator: TrainingStep
+) -> dict[str, list[Any]]:
     """The search's parameters as names ``model.set_params`` understands."""
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from modelserve_scoring.train.tasks import LOWER_IS_BETTER
+from modelserve_api.tasks import LOWER_IS_BETTER
 
 
 @dataclass

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 METRICS_FILE = "metrics.json"
-BASELINE_FILE = "baseline.json"
 DIGEST_SUFFIX = ".sha256"
 # The kubelet keeps at most 4096 bytes of a termination message.
 MAX_MESSAGE_BYTES = 4096

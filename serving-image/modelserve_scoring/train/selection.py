@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from modelserve_api.tasks import PRIMARY_METRIC
+from modelserve_api.training import CrossValidation, TrainingSpec
 
 from modelserve_scoring.train.errors import TrainingSpecError
 from modelserve_scoring.train.metrics import natural, scorer
-from modelserve_scoring.train.spec import CrossValidationSpec, TrainingSpec
-from modelserve_scoring.train.tasks import PRIMARY_METRIC
 
 # Leave-one-out fits one model per row: beyond this many rows use k-fold.
 MAX_LEAVE_ONE_OUT_ROWS = 1000
@@ -62,7 +62,7 @@ class SearchResult:
         }
 
 
-def splitter(cv: CrossValidationSpec, task: str, n_rows: int, seed: int) -> Any:
+def splitter(cv: CrossValidation, task: str, n_rows: int, seed: int) -> Any:
     """The fold generator: stratified k-fold for classes, k-fold otherwise, or leave-one-out."""
     from sklearn.model_selection import KFold, LeaveOneOut, StratifiedKFold
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from modelserve_api.training import TrainingSplit
 
 from modelserve_scoring.train.errors import DataError
-from modelserve_scoring.train.spec import SplitSpec
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class SplitIndices:
         }
 
 
-def split_rows(n_rows: int, labels: pd.Series | None, split: SplitSpec) -> SplitIndices:
+def split_rows(n_rows: int, labels: pd.Series | None, split: TrainingSplit) -> SplitIndices:
     """Split row positions 0..n-1 in two seeded steps.
 
     First ``train_test_split(positions, test_size=split.test, random_state=seed,

@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from modelserve_api.baseline import BASELINE_FILE
+from modelserve_api.gate import GateResult, parse_gate
+from modelserve_api.training import TrainingSpec
 
 from modelserve_scoring.train.baseline import build_baseline
 from modelserve_scoring.train.data import Dataset, load_dataset
 from modelserve_scoring.train.errors import DataError
 from modelserve_scoring.train.estimators import build_estimator, estimator_params, search_space
-from modelserve_scoring.train.gate import GateResult, parse_gate
 from modelserve_scoring.train.metrics import evaluate
 from modelserve_scoring.train.outputs import (
-    BASELINE_FILE,
     METRICS_FILE,
     WrittenArtifact,
     json_bytes,
@@ -27,7 +28,6 @@ from modelserve_scoring.train.outputs import (
     write_atomic,
 )
 from modelserve_scoring.train.selection import cross_validate, search
-from modelserve_scoring.train.spec import TrainingSpec
 from modelserve_scoring.train.split import SplitIndices, split_rows
 
 log = logging.getLogger("modelserve_scoring.train")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelserve_operator.api import ResolvedModel, parse_batch_deployment
+from modelserve_api import parse_batch_deployment
 from modelserve_operator.builders.batch import (
     INPUT_DIR,
     build_cronjob,
@@ -15,6 +15,7 @@ from modelserve_operator.builders.batch import (
     run_trigger,
 )
 from modelserve_operator.builders.common import BuilderSettings
+from modelserve_operator.resolved import ResolvedModel
 
 SHA = "cd" * 32
 MODEL = ResolvedModel(

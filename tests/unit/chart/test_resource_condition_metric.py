@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from modelserve_operator import conditions as cond
+from modelserve_api import conditions as cond
 from modelserve_operator.metrics import RESOURCE_CONDITION, forget_resource, record_conditions
 from prometheus_client import REGISTRY
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -162,3 +163,10 @@ def test_invoke_checks_its_data_file(capsys, kubeconfig, tmp_path: Path, content
     assert code == 1
     assert f"--data file '{data}' {complaint}" in err
     assert json.dumps({"data": [[5.1, 3.5, 1.4, 0.2]]}) in err
+
+
+def test_invoke_reads_its_request_from_stdin_with_a_dash(monkeypatch):
+    from modelserve_client.cli import read_request
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'{"data": [[1, 2]]}')))
+    assert read_request("-") == {"data": [[1, 2]]}

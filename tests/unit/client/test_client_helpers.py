@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from modelserve_client import endpoint as client_endpoint
-from modelserve_client.batch import new_run_request_id, new_runs
+from modelserve_client.batch import blocked_by, new_run_request_id, new_runs
 from modelserve_client.kube import api_error
 from modelserve_client.waiting import readiness
 from modelserve_operator.builders import common as builder_common
@@ -85,3 +85,22 @@ def test_new_runs_are_those_not_seen_before():
     obj = {"status": {"runs": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}}
     assert new_runs(obj, {"a", "b"}) == [{"id": "c"}]
     assert new_runs({}, set()) == []
+
+
+def test_a_run_that_cannot_go_on_is_told_by_the_ready_condition():
+    def batch(reason: str, message: str) -> dict:
+        ready = {"type": "Ready", "status": "False", "reason": reason, "message": message}
+        return {"status": {"conditions": [ready]}}
+
+    running = {"id": "nightly-r1", "result": "Running"}
+    unschedulable = "pod nightly-r1-0-x cannot be scheduled (Unschedulable): 0/3 nodes are …"
+    assert blocked_by(batch("PodUnschedulable", f"run nightly-r1: {unschedulable}"), running) == (
+        unschedulable
+    )
+    pulling = "pod nightly-r1-0-x container runner: ErrImageNeverPull: image x:v9"
+    assert blocked_by(batch("RunStuck", f"run nightly-r1: {pulling}"), running) == pulling
+    # Another run's trouble, a run going well, and a run that ended say nothing.
+    assert blocked_by(batch("PodUnschedulable", f"run nightly-r0: {pulling}"), running) is None
+    assert blocked_by(batch("RunInProgress", "run nightly-r1 is running"), running) is None
+    done = {"id": "nightly-r1", "result": "Succeeded"}
+    assert blocked_by(batch("PodUnschedulable", f"run nightly-r1: {pulling}"), done) is None

@@ -97,3 +97,29 @@ def test_a_run_line_has_result_counts_and_output():
         "1200 rows scored, output predictions/nightly-r1a2b3c4/predictions.csv"
     )
     assert format_run({"id": "x", "result": "Running"}) == "run x: Running"
+
+
+def test_show_names_a_pod_the_scheduler_cannot_place_once():
+    said = (
+        "deployment green: pod iris-green-5f7 cannot be scheduled (Unschedulable): "
+        "0/3 nodes are available: 1 Insufficient cpu"
+    )
+    waiting = {
+        **RECONCILED,
+        "conditions": [
+            {
+                "type": t,
+                "status": "True" if t != "Ready" else "False",
+                "reason": "PodUnschedulable",
+                "message": said,
+            }
+            for t in ("Ready", "Progressing", "Reconciling")
+        ],
+    }
+    lines = format_endpoint(endpoint(**waiting)).splitlines()
+    start = lines.index("Conditions:") + 2
+    ready, progressing, reconciling = lines[start : start + 3]
+    assert ready.split()[:3] == ["Ready", "False", "PodUnschedulable"]
+    assert ready.endswith(said)
+    assert progressing.split()[2:] == ["PodUnschedulable", "(as", "Ready)"]
+    assert reconciling.split()[2:] == ["PodUnschedulable", "(as", "Ready)"]

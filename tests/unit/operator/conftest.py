@@ -6,7 +6,8 @@ import copy
 from typing import Any
 
 import pytest
-from modelserve_operator.api import ResolvedModel, parse_model, parse_online_endpoint
+from modelserve_api import parse_model, parse_online_endpoint
+from modelserve_operator.resolved import ResolvedModel
 from operator_bodies import SHA, endpoint_body, model_body
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from modelserve_operator.api import (
+from modelserve_api import (
     SpecError,
     parse_batch_deployment,
     parse_model,

@@ -3,7 +3,7 @@
 import datetime as dt
 
 import pytest
-from modelserve_operator import conditions as cond
+from modelserve_api import conditions as cond
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(minutes=5)

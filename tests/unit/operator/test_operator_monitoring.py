@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from modelserve_operator import conditions as cond
-from modelserve_operator.api import SpecError, parse_online_endpoint
-from modelserve_operator.api.monitoring import DriftSettings, PerformanceSettings, Retrain
+from modelserve_api import SpecError, parse_online_endpoint
+from modelserve_api import conditions as cond
+from modelserve_api.monitoring import DriftSettings, PerformanceSettings, Retrain
+from modelserve_api.monitoring_report import CallCounters, MonitoringReport, RollingPerformance
 from modelserve_operator.builders.retrain import (
     build_promoted_deployment,
     build_retrained_model,
@@ -19,7 +20,6 @@ from modelserve_operator.builders.retrain import (
 from modelserve_operator.monitoring import (
     DATA_DRIFT,
     PERFORMANCE_DEGRADED,
-    CallCounts,
     PromotionView,
     calls_since,
     check_deployment,
@@ -49,7 +49,6 @@ def monitoring_body(
     seed: int = 1,
     accuracy: float | None = 0.95,
     feedback_rows: int = 300,
-    overflow: bool = False,
 ) -> dict:
     """A GET /monitoring answer for features 'a' and 'b'; 'a' drawn with `shift` added."""
     rng = np.random.default_rng(0)
@@ -60,14 +59,6 @@ def monitoring_body(
     for name, values in baseline.items():
         edges = np.quantile(values, np.linspace(0, 1, 11)).tolist()
         live_counts = bin_counts(live[name], edges)
-        if overflow:  # the server reports out-of-range values apart
-            inner = np.asarray(edges[1:-1])
-            below = int((live[name] < edges[0]).sum())
-            above = int((live[name] > edges[-1]).sum())
-            counts = np.bincount(np.searchsorted(inner, live[name], side="right"), minlength=10)
-            counts[0] -= below
-            counts[-1] -= above
-            live_counts = [below, *counts.tolist(), above]
         features.append(
             {
                 "name": name,
@@ -97,37 +88,42 @@ def monitoring_body(
 # -- drift ------------------------------------------------------------------------
 
 
+def report(**changes) -> MonitoringReport:
+    return MonitoringReport.model_validate(monitoring_body(**changes))
+
+
 @pytest.mark.parametrize("method", ["psi", "ks"])
 def test_only_the_shifted_feature_drifts(method):
     settings = DriftSettings(method=method)
-    unshifted = judge_drift(monitoring_body(shift=0.0), settings)
-    shifted = judge_drift(monitoring_body(shift=1.5), settings)
+    unshifted = judge_drift(report(shift=0.0), settings)
+    shifted = judge_drift(report(shift=1.5), settings)
     assert unshifted is not None and shifted is not None
     assert not unshifted.has_drift
     assert [f.feature for f in shifted.drifted] == ["a"]
     assert "a " in shifted.message()
 
 
-def test_underflow_and_overflow_counts_fold_into_the_end_bins():
-    settings = DriftSettings()
-    apart = judge_drift(monitoring_body(shift=3.0, overflow=True), settings)
-    together = judge_drift(monitoring_body(shift=3.0), settings)
-    assert apart is not None and together is not None
-    assert [f.value for f in apart.features] == pytest.approx([f.value for f in together.features])
-
-
 def test_too_few_rows_are_not_judged_and_no_baseline_means_no_verdict():
-    report = judge_drift(monitoring_body(shift=3.0, rows=50), DriftSettings(minRows=200))
-    assert report is not None and report.features == [] and set(report.skipped) == {"a", "b"}
-    assert judge_drift({**monitoring_body(), "baseline": False}, DriftSettings()) is None
+    few = judge_drift(report(shift=3.0, rows=50), DriftSettings(minRows=200))
+    assert few is not None and few.features == [] and set(few.skipped) == {"a", "b"}
+    without = MonitoringReport.model_validate(
+        {**monitoring_body(), "baseline": False, "features": []}
+    )
+    assert judge_drift(without, DriftSettings()) is None
 
 
 def test_mismatched_bins_are_skipped_with_a_reason():
     body = monitoring_body()
     body["features"][0]["liveCounts"] = [1, 2, 3]
-    report = judge_drift(body, DriftSettings())
-    assert report is not None
-    assert "do not match" in report.skipped["a"]
+    verdict = judge_drift(MonitoringReport.model_validate(body), DriftSettings())
+    assert verdict is not None
+    assert "do not match" in verdict.skipped["a"]
+
+
+def test_a_body_that_is_not_a_monitoring_report_is_not_judged():
+    body = {**monitoring_body(), "baseline": False}  # features without a baseline
+    with pytest.raises(ValueError, match="features are reported only with a baseline"):
+        check_deployment("blue", body, DriftSettings(), PerformanceSettings())
 
 
 # -- performance ------------------------------------------------------------------
@@ -135,22 +131,21 @@ def test_mismatched_bins_are_skipped_with_a_reason():
 
 def test_accuracy_below_the_threshold_is_degraded_only_with_enough_feedback():
     settings = PerformanceSettings(minAccuracy=0.9, minFeedbackRows=100)
-    low = judge_performance(monitoring_body(accuracy=0.6)["performance"], settings)
+    low = judge_performance(report(accuracy=0.6).performance, settings)
     assert low.degraded is True and "0.6" in low.message and "below 0.9" in low.message
-    fine = judge_performance(monitoring_body(accuracy=0.95)["performance"], settings)
+    fine = judge_performance(report(accuracy=0.95).performance, settings)
     assert fine.degraded is False
-    few = judge_performance(
-        monitoring_body(accuracy=0.1, feedback_rows=20)["performance"], settings
-    )
+    few = judge_performance(report(accuracy=0.1, feedback_rows=20).performance, settings)
     assert few.degraded is None and "fewer than minFeedbackRows 100" in few.message
 
 
 def test_regression_error_above_max_error_is_degraded():
     settings = PerformanceSettings(maxError=5.0)
     body = {"task": "regression", "feedbackRows": 500, "accuracy": None, "mae": 7.5, "rmse": 9.0}
-    verdict = judge_performance(body, settings)
+    performance = RollingPerformance.model_validate(body)
+    verdict = judge_performance(performance, settings)
     assert verdict.degraded is True and "MAE 7.5" in verdict.message
-    no_threshold = judge_performance(body, PerformanceSettings(minAccuracy=0.9))
+    no_threshold = judge_performance(performance, PerformanceSettings(minAccuracy=0.9))
     assert no_threshold.degraded is None and "maxError" in no_threshold.message
 
 
@@ -194,7 +189,7 @@ def test_crossings_set_conditions_and_leave_ready_alone():
 def test_first_unknown_is_not_an_event_and_names_why():
     check = check_deployment(
         "blue",
-        {**monitoring_body(feedback_rows=3), "baseline": False},
+        {**monitoring_body(feedback_rows=3), "baseline": False, "features": []},
         DriftSettings(),
         PerformanceSettings(minAccuracy=0.9),
     )
@@ -226,7 +221,7 @@ def view(**overrides) -> PromotionView:
         "clean_for_s": 60.0,
         "interval_s": 30.0,
         "steps": [10, 50, 100],
-        "served": CallCounts(answered=25),
+        "served": CallCounters(answered=25),
     }
     return PromotionView(**{**values, **overrides})
 
@@ -259,24 +254,24 @@ def test_promotion_waits_for_ready_and_a_clean_interval():
 def test_a_server_error_sends_the_traffic_back_and_stops_the_promotion():
     at_half = {"blue": 40, "iris-v2": 40, "canary": 20}
     decision = promotion_step(
-        view(traffic=at_half, applied_percent=40, served=CallCounts(answered=90, server_errors=1))
+        view(traffic=at_half, applied_percent=40, served=CallCounters(answered=90, server_errors=1))
     )
     assert decision.action == "roll_back"
     assert decision.traffic == {"blue": 80, "iris-v2": 0, "canary": 20}
     assert "1 of 90 call(s)" in decision.message and "5xx" in decision.message
     # Even before it holds a share (pinned or mirrored calls), a 5xx counts.
-    early = promotion_step(view(served=CallCounts(answered=3, server_errors=2)))
+    early = promotion_step(view(served=CallCounters(answered=3, server_errors=2)))
     assert early.action == "roll_back" and early.traffic == {"blue": 100, "iris-v2": 0}
 
 
 def test_a_step_after_the_first_needs_calls_answered_since_the_last_one():
     at_ten = {"blue": 90, "iris-v2": 10}
-    idle = promotion_step(view(traffic=at_ten, applied_percent=10, served=CallCounts()))
+    idle = promotion_step(view(traffic=at_ten, applied_percent=10, served=CallCounters()))
     assert idle.action == "wait" and "answered no call" in idle.message
     unknown = promotion_step(view(traffic=at_ten, applied_percent=10, served=None))
     assert unknown.action == "wait" and "cannot read" in unknown.message
     # The first step gives the new deployment its first calls: it cannot wait for them.
-    assert promotion_step(view(served=CallCounts())).action == "set_traffic"
+    assert promotion_step(view(served=CallCounters())).action == "set_traffic"
 
 
 def test_calls_since_a_step_count_new_and_restarted_pods_in_full():
@@ -286,8 +281,8 @@ def test_calls_since_a_step_count_new_and_restarted_pods_in_full():
         "b": {"answered": 4, "serverErrors": 2},  # restarted: all 4 came after the step
         "c": {"answered": 7, "serverErrors": 0},  # a new pod
     }
-    assert calls_since(at_step, now) == CallCounts(answered=41, server_errors=2)
-    assert calls_since({}, at_step) == CallCounts(answered=150, server_errors=1)
+    assert calls_since(at_step, now) == CallCounters(answered=41, server_errors=2)
+    assert calls_since({}, at_step) == CallCounters(answered=150, server_errors=1)
 
 
 def test_other_deployments_keep_their_share():

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from modelserve_operator.api import parse_model
-from modelserve_operator.api.common import ModelReference
+from modelserve_api import parse_model
+from modelserve_api.common import ModelReference
 from modelserve_operator.builders import (
     BuilderSettings,
     build_router_deployment,

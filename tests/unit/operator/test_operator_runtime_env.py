@@ -4,13 +4,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from modelserve_operator.api import (
-    ResolvedModel,
-    SpecError,
-    parse_model,
-    parse_online_endpoint,
-)
+from modelserve_api import SpecError, parse_model, parse_online_endpoint
 from modelserve_operator.builders import BuilderSettings, build_scoring_deployment
+from modelserve_operator.resolved import ResolvedModel
 from operator_bodies import endpoint_body, model_body
 
 ROOT = Path(__file__).resolve().parents[3]

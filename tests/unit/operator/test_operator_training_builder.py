@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from modelserve_operator.api import parse_model
+from modelserve_api import parse_model
+from modelserve_api.training import PERMANENT_EXIT_CODES
 from modelserve_operator.builders.common import BuilderSettings
 from modelserve_operator.builders.training import (
     DATA_DIR,
@@ -15,7 +16,6 @@ from modelserve_operator.builders.training import (
     training_job_name,
 )
 from modelserve_scoring.train import parse_training_spec
-from modelserve_scoring.train.errors import PERMANENT_EXIT_CODES
 
 
 def trained(name: str = "churn-4", **training):

@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 import yaml
-from modelserve_operator.api import ResolvedModel, parse_model
+from modelserve_api import parse_model
 from modelserve_operator.builders.training import training_spec_json
 from modelserve_operator.reconcilers.training_outcome import (
     ReportError,
     observe_training,
     parse_report,
 )
+from modelserve_operator.resolved import ResolvedModel
 from modelserve_scoring.train.cli import main as train_main
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -303,7 +304,11 @@ def test_a_running_job_is_progressing_and_an_unpullable_image_is_not():
     assert stuck.summary.state == "failed" and stuck.summary.reason == "TrainingStuck"
     assert "ErrImagePull" in stuck.summary.message and "v9 not found" in stuck.summary.message
     assert waiting.summary.state == "progressing"
-    assert "unbound PersistentVolumeClaims" in waiting.summary.message
+    assert waiting.summary.reason == "PodUnschedulable"
+    assert waiting.summary.message == (
+        "training Job iris-1-train: pod iris-1-train-x cannot be scheduled (Unschedulable): "
+        "0/3 nodes are available: pod has unbound PersistentVolumeClaims."
+    )
 
 
 def test_a_completed_job_without_a_report_cannot_make_the_model_ready():

@@ -30,3 +30,13 @@ def wait_until(condition: Callable[[], bool], deadline_s: float, what: str) -> N
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class RunsCodeWhenUnpickled:
+    """A pickle that creates `marker` when it is loaded: proof that loading it runs code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))

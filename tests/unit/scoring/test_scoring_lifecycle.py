@@ -10,7 +10,7 @@ from pathlib import Path
 import joblib
 import pytest
 import requests
-from scoring_helpers import sha256_of, wait_until
+from scoring_helpers import RunsCodeWhenUnpickled, sha256_of, wait_until
 
 SCORE_PY = """
 import json
@@ -152,19 +152,11 @@ def test_sigterm_drains_in_flight_requests(start_server, script_model):
     assert server.process.wait(timeout=30) == 0
 
 
-class _RunsCodeWhenUnpickled:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
-
-
 def test_digest_mismatch_refuses_to_unpickle(start_server, tmp_path):
     marker = tmp_path / "unpickled"
     model_dir = tmp_path / "evil"
     model_dir.mkdir()
-    joblib.dump(_RunsCodeWhenUnpickled(marker), model_dir / "model.joblib")
+    joblib.dump(RunsCodeWhenUnpickled(marker), model_dir / "model.joblib")
     server = start_server(wait_ready=False, model_dir=model_dir, artifact_sha256="0" * 64)
     assert server.process.wait(timeout=60) == 1
     log = server.log()

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from modelserve_api.monitoring_report import MonitoringReport
 from modelserve_scoring.monitoring import Monitoring, load_baseline
 from modelserve_scoring.runtime.sklearn_runtime import SklearnRuntime
 from modelserve_scoring.settings import ScoringSettings
@@ -154,8 +155,10 @@ def v1_predict(server: ScoringServer, model: str, rows, headers=None) -> request
 
 
 def monitoring(server: ScoringServer) -> dict:
+    """GET /monitoring, checked against the contract the operator reads it with."""
     response = requests.get(server.url + "/monitoring", timeout=10)
     assert response.status_code == 200, response.text
+    MonitoringReport.model_validate(response.json())
     return response.json()
 
 

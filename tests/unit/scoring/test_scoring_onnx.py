@@ -278,26 +278,36 @@ def _load(artifact, **options):
     return compile_runtime(reference, CompileOptions(validation_rows=ROWS, **options), artifact)
 
 
-def test_compiled_model_is_cached_and_a_tampered_cache_is_not_trusted(tmp_path):
+def _cache_report(runtime) -> dict:
+    return runtime.selection["onnx_check"]["candidates"]["float"]
+
+
+def test_a_cached_graph_is_reused_only_when_its_digest_is_trusted(tmp_path):
     model = GradientBoostingClassifier(n_estimators=20, random_state=0).fit(X_CLS, Y_CLS)
     artifact = _save(tmp_path / "m", model)
     first = _load(artifact)
-    assert first.selection["onnx_check"]["candidates"]["float"]["cache"] == "miss"
+    assert _cache_report(first)["cache"] == "miss"
     [graph] = artifact.parent.glob("model.joblib.*.onnx")
+    digest = _cache_report(first)["onnx_sha256"]
+    assert sha256_of(graph) == digest
     manifest = json.loads(graph.with_name(graph.name + ".json").read_text())
     assert manifest["key"]["artifact_sha256"] == sha256_of(artifact)
     assert {"scikit-learn", "skl2onnx", "onnxruntime"} <= set(manifest["key"]["libraries"])
-    second = _load(artifact)
-    assert second.selection["onnx_check"]["candidates"]["float"]["cache"] == "hit"
+    # the file and its manifest are not evidence: without a trusted digest it is converted again
+    # (and written again: conversions need not be byte-identical, so take the new digest)
+    untrusted = _load(artifact)
+    assert _cache_report(untrusted)["cache"] == "untrusted"
+    digest = _cache_report(untrusted)["onnx_sha256"]
+    assert sha256_of(graph) == digest
+    second = _load(artifact, trusted_graphs=frozenset({digest}))
+    assert _cache_report(second)["cache"] == "hit"
+    assert _cache_report(second)["onnx_sha256"] == digest
     data = bytearray(graph.read_bytes())
     data[len(data) // 2] ^= 0xFF
     graph.write_bytes(bytes(data))
-    third = _load(artifact)
+    third = _load(artifact, trusted_graphs=frozenset({digest}))
     assert third.kind == "onnx"
-    assert third.selection["onnx_check"]["candidates"]["float"]["cache"] == "miss"
-    # converted again and recorded again: the file now matches its manifest
-    rewritten = json.loads(graph.with_name(graph.name + ".json").read_text())
-    assert sha256_of(graph) == rewritten["onnx_sha256"]
+    assert _cache_report(third)["cache"] == "untrusted"
     assert graph.read_bytes() != bytes(data)
     _assert_same_answers(third, model, X_CLS[:100])
 
@@ -306,7 +316,7 @@ def test_a_cache_that_cannot_be_written_is_skipped(tmp_path):
     key = cache_key("ab" * 32, "double", "matrix:3")
     gone = tmp_path / "no-such-directory" / "model.joblib"
     assert write_cached(gone, key, b"graph") is False
-    assert read_cached(gone, key) is None
+    assert read_cached(gone, key, frozenset()) == (None, "miss")
 
 
 def test_training_baseline_next_to_the_artifact_is_used(tmp_path):

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from modelserve_api.runtime_report import RuntimeParameters
 from scoring_helpers import sha256_of
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_classification, make_regression
@@ -66,8 +67,10 @@ def test_forest_served_by_onnx_runtime_gives_sklearns_probabilities(start_server
     server = start_server(
         model_dir=artifact.parent, artifact_sha256=sha256_of(artifact), model_name="forest"
     )
-    meta = requests.get(server.url + "/v2/models/forest", timeout=10).json()["parameters"]
-    assert meta["runtime"] == "onnx" and meta["runtime_requested"] == "auto"
+    metadata = requests.get(server.url + "/v2/models/forest", timeout=10).json()
+    reported = RuntimeParameters.from_metadata(metadata)  # what the operator copies
+    assert (reported.runtime, reported.runtime_requested) == ("onnx", "auto")
+    meta = metadata["parameters"]
     assert meta["onnx_precision"] == "float" and meta["runtime_fallback"] is None
     check = meta["onnx_check"]
     assert check["sample"]["random_rows"] == 100_000  # the default

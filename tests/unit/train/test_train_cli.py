@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from modelserve_api.training import EXIT_DATA, EXIT_SPEC, TrainerReport
 from modelserve_scoring.cli import main
 from modelserve_scoring.runtime.sklearn_runtime import SklearnRuntime
-from modelserve_scoring.train.errors import EXIT_DATA, EXIT_SPEC
 from modelserve_scoring.train.outputs import MAX_MESSAGE_BYTES, termination_summary
 from sklearn.datasets import load_iris
 from train_helpers import write_spec
@@ -44,6 +44,7 @@ def test_job_entry_point_trains_from_the_env_and_the_server_loads_the_artifact(i
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(termination.read_text())
+    assert TrainerReport.model_validate(summary).artifact is not None  # what the operator reads
     assert summary["result"] == "succeeded"
     assert summary["gate"]["passed"] is True
     assert set(summary["splitSizes"]) == {"train", "validation", "test"}

@@ -6,9 +6,9 @@ import json
 import re
 
 import pytest
+from modelserve_api.training import EXIT_GATE_FAILED, EXIT_OK
 from modelserve_scoring.cli import main
 from modelserve_scoring.train import parse_gate
-from modelserve_scoring.train.errors import EXIT_GATE_FAILED, EXIT_OK
 from train_helpers import write_spec
 
 

@@ -63,15 +63,15 @@ def spec_with(**changes):
         (spec_with(split={"test": 0}), "split.test: Input should be greater than 0"),
         (spec_with(data={"dataset": "iris", "path": "x.csv"}), "data: give either dataset"),
         (
-            spec_with(data={"path": "../etc/passwd.csv", "target": "y"}),
+            spec_with(data={"claimName": "data", "path": "../etc/passwd.csv", "target": "y"}),
             "data.path: '../etc/passwd.csv' must be a path relative inside the volume",
         ),
         (
-            spec_with(data={"path": "data.bin", "target": "y"}),
+            spec_with(data={"claimName": "data", "path": "data.bin", "target": "y"}),
             "data: cannot tell the format of 'data.bin'; set format: csv|parquet",
         ),
         (
-            spec_with(data={"path": "data.csv"}),
+            spec_with(data={"claimName": "data", "path": "data.csv"}),
             "data.target: a classification task needs the target column",
         ),
         (
@@ -98,7 +98,7 @@ def spec_with(**changes):
         ),
         (
             spec_with(search={"parameters": {"C": []}}),
-            "search.parameters: give at least one value for C",
+            "search.parameters.C: List should have at least 1 item",
         ),
         (
             spec_with(search={"parameters": {"C": list(range(1, 41)), "tol": [1e-4] * 30}}),

@@ -1,0 +1,62 @@
+"""API group, names, label keys, ports, paths and images: what the components agree on."""
+
+GROUP = "modelserve.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+KIND_MODEL = "Model"
+KIND_ONLINE_ENDPOINT = "OnlineEndpoint"
+KIND_BATCH_DEPLOYMENT = "BatchDeployment"
+PLURAL_MODELS = "models"
+PLURAL_ONLINE_ENDPOINTS = "onlineendpoints"
+PLURAL_BATCH_DEPLOYMENTS = "batchdeployments"
+
+FIELD_MANAGER = "modelserve-operator"
+
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_ENDPOINT = f"{GROUP}/endpoint"
+LABEL_DEPLOYMENT = f"{GROUP}/deployment"
+LABEL_MODEL_NAME = f"{GROUP}/model-name"
+LABEL_MODEL_VERSION = f"{GROUP}/model-version"
+LABEL_BATCH_DEPLOYMENT = f"{GROUP}/batch-deployment"
+
+MANAGED_BY = "modelserve-operator"
+COMPONENT_SCORING = "scoring"
+COMPONENT_ROUTER = "router"
+COMPONENT_BATCH = "batch"
+COMPONENT_TRAINING = "training"
+
+ANNOTATION_ROUTER_CONFIG_HASH = f"{GROUP}/router-config-hash"
+ANNOTATION_RUN = f"{GROUP}/run"
+
+# Ports of the scoring server (HTTP API and Prometheus metrics) and the router.
+SCORING_HTTP_PORT = 8080
+SCORING_METRICS_PORT = 8082
+ROUTER_PORT = 8080
+ROUTER_SERVICE_PORT = 80
+SCORING_SERVICE_PORT = 80
+
+# A fixed non-root uid; numeric so runAsNonRoot can be checked by the kubelet.
+NON_ROOT_UID = 65532
+
+MODEL_DIR = "/var/lib/modelserve/model"
+# Where a training Job mounts its data claim (data.path is resolved inside it), and the
+# environment variable holding its spec (the JSON of Model.spec.training).
+TRAINING_DATA_DIR = "/var/lib/modelserve/data"
+TRAINING_SPEC_ENV = "MODELSERVE_TRAINING_SPEC"
+ARTIFACT_SOURCE_DIR = "/var/lib/modelserve/source"
+SCORING_SCRIPT_DIR = "/etc/modelserve/scoring-script"
+ROUTER_CONFIG_DIR = "/etc/nginx/modelserve"
+ROUTER_CONFIG_FILE = "nginx.conf"
+KEYS_DIR = "/etc/modelserve/keys"
+NGINX_KEYS_FILE = "nginx-keys.conf"
+
+DEFAULT_SCORING_IMAGE = "modelserve/scoring:dev"
+DEFAULT_ROUTER_IMAGE = "modelserve/router:dev"
+
+# Kubernetes object names (DNS labels) may have at most 63 characters; a deployment
+# name is capped so that "<endpoint>-<deployment>" always fits.
+MAX_ENDPOINT_NAME = 40
+MAX_DEPLOYMENT_NAME = 22

@@ -1,0 +1,316 @@
+"""Typed spec and status of the Model kind (one registered model version)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from .common import (
+    DNS_LABEL,
+    LABEL_VALUE,
+    ApiModel,
+    Condition,
+    ObjectMeta,
+    conditions_field,
+    object_fields,
+    observed_generation_field,
+    parse_or_raise,
+)
+from .markers import AGE_COLUMN, READY_COLUMN_PATH, CustomResource, PrinterColumn, Rule, kube
+from .training import TrainingSpec, TrainingStatus
+
+SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
+ARTIFACT_URI_PATTERN = (
+    r"^(pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/[^/].*"
+    r"|configmap://[a-z0-9]([-.a-z0-9]*[a-z0-9])?/[-._a-zA-Z0-9]+"
+    r"|https?://[^/\s]+(/\S*)?)$"
+)
+RUNTIMES = ("auto", "sklearn", "onnx")
+Runtime = Literal["auto", "sklearn", "onnx"]
+DATATYPES = Literal[
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
+]
+
+
+class Artifact(ApiModel):
+    """Where the serialized model is and the digest it must have."""
+
+    model_config = ConfigDict(
+        json_schema_extra=kube(
+            rules=[
+                Rule(
+                    "self.uri.matches('^(pvc|configmap|https?)://')",
+                    "artifact.uri must start with pvc://, configmap://, http:// or https://",
+                    ".uri",
+                ),
+                Rule(
+                    "!self.uri.matches('(^[a-z]+://|/)[.][.](/|$)')",
+                    "artifact.uri must not contain '..' path segments",
+                    ".uri",
+                ),
+            ]
+        )
+    )
+
+    uri: str = Field(
+        description="Location of the artifact: pvc://<claim>/<path in the volume>, "
+        "configmap://<name>/<key> (small models only) or http(s)://<url>.",
+        min_length=1,
+        max_length=2048,
+        pattern=ARTIFACT_URI_PATTERN,
+    )
+    # Left out only when spec.training produces the artifact: the trainer reports the
+    # digest and the operator records it in status.training.artifactSha256.
+    sha256: str | None = Field(
+        default=None,
+        description="SHA-256 of the artifact file, 64 hexadecimal characters. Loading a joblib "
+        "or pickle file runs code, so the file is verified against this digest before it is "
+        "loaded; a mismatch stops the rollout. Required unless spec.training produces the "
+        "artifact (then the trainer reports the digest).",
+        min_length=64,
+        max_length=64,
+        pattern=SHA256_PATTERN,
+    )
+
+    @property
+    def scheme(self) -> str:
+        """pvc, configmap, http or https."""
+        return self.uri.split("://", 1)[0]
+
+
+class TensorSpec(ApiModel):
+    """One named tensor."""
+
+    name: str = Field(description="Name of the tensor or column.", max_length=256)
+    datatype: DATATYPES = Field(
+        description="Open Inference Protocol data type, for example FP64, INT64, BYTES."
+    )
+    shape: (
+        list[Annotated[int, Field(description="Size of one dimension, or -1 when variable.")]]
+        | None
+    ) = Field(
+        default=None,
+        description="Shape of the tensor; -1 marks a variable dimension.",
+        max_length=8,
+    )
+
+
+class Signature(ApiModel):
+    """Optional input and output schema of the model, shown by the metadata endpoints."""
+
+    inputs: list[TensorSpec] | None = Field(
+        default=None, description="Input tensors (or columns) the model expects.", max_length=1024
+    )
+    outputs: list[TensorSpec] | None = Field(
+        default=None, description="Output tensors the model returns.", max_length=1024
+    )
+
+
+class ModelSpec(ApiModel):
+    """The registered model version. Immutable: register a changed model as a new Model object
+    with a new version."""
+
+    model_config = ConfigDict(
+        json_schema_extra=kube(
+            rules=[
+                Rule(
+                    "self == oldSelf",
+                    "Model spec is immutable; register a new version as a new Model object",
+                ),
+                Rule(
+                    "has(self.training) || has(self.artifact.sha256)",
+                    "artifact.sha256 is required unless spec.training produces the artifact",
+                    ".artifact.sha256",
+                ),
+                Rule(
+                    "!has(self.training) || self.artifact.uri.startsWith('pvc://')",
+                    "with spec.training the trainer writes the artifact, so artifact.uri must "
+                    "be pvc://<claim>/<path>",
+                    ".artifact.uri",
+                ),
+            ]
+        )
+    )
+
+    model_name: str = Field(
+        description="Name of the model that endpoints refer to (model.name); all versions of a "
+        "model share it. A DNS label: lower case letters, digits and '-'.",
+        min_length=1,
+        max_length=63,
+        pattern=DNS_LABEL,
+    )
+    version: str = Field(
+        description='Version of this model, for example "1" or "2024-06-01". Endpoints pin it '
+        '(model.version) or ask for "latest", the highest Ready version. Must be a valid label '
+        'value and cannot be "latest".',
+        min_length=1,
+        max_length=63,
+        pattern=LABEL_VALUE,
+        json_schema_extra=kube(
+            rules=[
+                Rule(
+                    "self != 'latest'",
+                    '"latest" is reserved for endpoints that follow the newest version',
+                )
+            ]
+        ),
+    )
+    framework: Literal["sklearn", "custom"] = Field(
+        description='Framework that produced the artifact: "sklearn" (a joblib or pickle file '
+        'of a scikit-learn estimator or pipeline) or "custom" (loaded by a scoring script).'
+    )
+    runtime: Runtime = Field(
+        default="auto",
+        description='How the scoring server runs the model: "auto" compiles to ONNX Runtime '
+        "when the compiled model gives the same answers and falls back to scikit-learn, "
+        '"sklearn" always uses scikit-learn, "onnx" requires ONNX Runtime.',
+    )
+    artifact: Artifact
+    signature: Signature | None = None
+    description: str | None = Field(
+        default=None, description="Free text describing the model version.", max_length=4096
+    )
+    tags: (
+        dict[str, Annotated[str, Field(description="Value of the tag.", max_length=256)]] | None
+    ) = Field(
+        default=None,
+        description="Free key/value tags, for example the training run or the data set.",
+        max_length=64,
+    )
+    training: TrainingSpec | None = Field(
+        default=None,
+        description="Have the trainer produce the artifact instead of registering one: a Job "
+        "fits the estimator on the data, computes metrics on the held-out test part, and writes "
+        "the artifact to spec.artifact.uri (a pvc:// location) only if the gate passes. The "
+        "Model becomes Ready only then; spec.artifact.sha256 may be left out because the "
+        "trainer reports the digest (status.training.artifactSha256). See docs/training.md.",
+    )
+
+    @model_validator(mode="after")
+    def _artifact_known_or_trained(self) -> ModelSpec:
+        # The CRD's CEL rules refuse these already; repeated for bodies that skipped it.
+        if self.training is None and self.artifact.sha256 is None:
+            raise ValueError("spec.artifact.sha256 is required unless spec.training produces it")
+        if self.training is not None and self.artifact.scheme != "pvc":
+            raise ValueError(
+                "with spec.training the trainer writes the artifact, so spec.artifact.uri "
+                "must be pvc://<claim>/<path>"
+            )
+        return self
+
+
+class RuntimeStatus(ApiModel):
+    """How a scoring pod serves this model version, as the first Ready pod that loaded it
+    reported (scoring pods cannot write the Model themselves; the operator reads their model
+    metadata)."""
+
+    requested: str = Field(default="", description="The runtime asked for (auto, sklearn or onnx).")
+    selected: str = Field(default="", description="The runtime that serves it (sklearn or onnx).")
+    fallback: str = Field(
+        default="",
+        description="Why ONNX Runtime was not used under auto, as a code (for example "
+        "conversion_failed or mismatch); empty when it is used or was not asked for.",
+    )
+    reason: str = Field(
+        default="", description="The fallback explained, as the scoring server logged it."
+    )
+    reported_by: str = Field(
+        default="",
+        description="The endpoint deployment whose pod reported it, as <endpoint>/<deployment>.",
+    )
+    observed_at: str | None = Field(
+        default=None,
+        description="When the operator read it.",
+        json_schema_extra=kube(format="date-time"),
+    )
+
+
+class ModelStatus(ApiModel):
+    """What the operator observed about this model version."""
+
+    observed_generation: int | None = observed_generation_field()
+    conditions: list[Condition] = conditions_field(
+        "Current state as metav1.Conditions: Ready, Progressing and Degraded, plus Reconciling "
+        "and Stalled for kstatus-based tools."
+    )
+    n_features: int | None = Field(
+        default=None, description="Number of input features the loaded model expects."
+    )
+    classes: list[Annotated[str, Field(description="One class label.")]] | None = Field(
+        default=None, description="Class labels of a classifier, as strings, in the model's order."
+    )
+    feature_names: list[Annotated[str, Field(description="One feature name.")]] | None = Field(
+        default=None, description="Feature names the model was fitted with, when it recorded them."
+    )
+    library_versions: (
+        dict[str, Annotated[str, Field(description="Version of the library.")]] | None
+    ) = Field(
+        default=None,
+        description="Versions of the libraries the artifact was produced with (for example "
+        "scikit-learn).",
+    )
+    size_bytes: int | None = Field(
+        default=None,
+        description="Size of the artifact file in bytes.",
+        json_schema_extra=kube(format="int64"),
+    )
+    metrics: dict[str, Any] | None = Field(
+        default=None,
+        description="Metrics of the training run (accuracy, F1, R2, ...), when the trainer "
+        "produced the model.",
+    )
+    runtime: RuntimeStatus | None = None
+    training: TrainingStatus | None = None
+
+    @property
+    def trained_sha256(self) -> str | None:
+        """The digest the training Job reported for the artifact it wrote, if any."""
+        return self.training.artifact_sha256 if self.training else None
+
+
+class Model(ApiModel):
+    """Model is one registered version of a trained model: where its artifact lives, the digest
+    that artifact must have, and what loading it taught the operator. Create a new Model object
+    for every new version; the spec cannot change."""
+
+    crd: ClassVar[CustomResource] = CustomResource(
+        plural="models",
+        short_names=("msm",),
+        printer_columns=(
+            PrinterColumn("Model", ".spec.modelName", description="Name of the registered model."),
+            PrinterColumn(
+                "Version", ".spec.version", description="Version of the registered model."
+            ),
+            PrinterColumn(
+                "Framework", ".spec.framework", description="Framework that produced the artifact."
+            ),
+            PrinterColumn(
+                "Ready",
+                READY_COLUMN_PATH,
+                description="Whether the artifact was verified and loaded.",
+            ),
+            AGE_COLUMN,
+        ),
+    )
+
+    metadata: ObjectMeta
+    spec: ModelSpec
+    status: ModelStatus = Field(default_factory=ModelStatus)
+
+
+def parse_model(body: dict[str, Any]) -> Model:
+    """Validate a Model object (as received from the API server or Kopf)."""
+    return parse_or_raise(Model, "Model", object_fields(body))

@@ -1,0 +1,3 @@
+module modelserve.local/capbnd-runc
+
+go 1.26

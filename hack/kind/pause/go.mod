@@ -1,0 +1,3 @@
+module modelserve.local/pause
+
+go 1.26

@@ -1,0 +1,231 @@
+"""The REST transport: raw ASGI, dispatching the routes of routes.py to the DataPlane; every
+other request goes to the FastAPI app (feedback, monitoring, docs, 404s).
+
+Why not FastAPI for these routes too: behind a FastAPI route the same DataPlane call took
+40 to 230 us more CPU per one-row v2 request than through this dispatch (about 100 us),
+measured in-process on 2026-12-03; bench/scoring.py shows what that is at the socket. The
+dispatch is built from the same table that FastAPI's OpenAPI document is built from, so a route
+is served and documented from one entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from modelserve_scoring.dataplane import DataPlane, InferenceCall, Reply
+from modelserve_scoring.errors import (
+    BodyTimeout,
+    ClientGone,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    error_body,
+)
+from modelserve_scoring.routes import ROUTES, Route
+
+ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict]]
+_JSON = (b"content-type", b"application/json")
+Handler = Callable[[dict, Receive, Callable, dict[str, str]], Awaitable[None]]
+
+
+async def respond(send: Callable, reply: Reply, extra: list[tuple[bytes, bytes]] = ()) -> None:
+    """Write a Reply as an HTTP response."""
+    headers = [_JSON, (b"content-length", str(len(reply.body)).encode()), *extra]
+    if reply.request_id is not None:
+        headers.append((b"x-request-id", reply.request_id.encode()))
+    if reply.close_connection:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
+
+
+class ReadDeadlines:
+    """The deadlines of the request bodies being read, enforced by one timer every 50 ms.
+
+    A timer per request (asyncio.timeout) costs about 20 µs under uvloop, a tenth of a one-row
+    prediction (bench/scoring.py, 1 row x 8 clients); a read past its deadline is cancelled
+    here instead, at most one period late."""
+
+    PERIOD_S = 0.05
+
+    def __init__(self) -> None:
+        self._reading: dict[asyncio.Task, float] = {}
+        self._expired: set[asyncio.Task] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def track(self, task: asyncio.Task, deadline: float) -> None:
+        """`task` is about to wait for body chunks until `deadline` (loop time)."""
+        self._reading[task] = deadline
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.PERIOD_S, self._check)
+
+    def untrack(self, task: asyncio.Task) -> None:
+        """`task` is done reading."""
+        self._reading.pop(task, None)
+
+    def expired(self, task: asyncio.Task) -> bool:
+        """Whether `task` was cancelled here (and no longer is); else a cancel is someone else's."""
+        if task not in self._expired:
+            return False
+        self._expired.discard(task)
+        task.uncancel()
+        return True
+
+    def _check(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for task, deadline in list(self._reading.items()):
+            if deadline <= now:
+                # the task waits in receive(): its only await while it is tracked
+                del self._reading[task]
+                self._expired.add(task)
+                task.cancel()
+        self._timer = loop.call_later(self.PERIOD_S, self._check) if self._reading else None
+
+
+def body_reader(
+    scope: dict, receive: Receive, deadlines: ReadDeadlines
+) -> Callable[[int, float], Awaitable[bytes]]:
+    """Reads a request body up to a size limit and a deadline (loop time)."""
+
+    async def read(limit: int, deadline: float) -> bytes:
+        declared = None
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                declared = value
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(
+                f"request body of {int(declared)} bytes is over the {limit}-byte limit"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        task = asyncio.current_task()
+        assert task is not None
+        deadlines.track(task, deadline)
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone("the client closed the connection before its body")
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+                chunks.append(chunk)
+                if not message.get("more_body"):
+                    break
+        except asyncio.CancelledError:
+            if not deadlines.expired(task):
+                raise
+            expected = f" of {int(declared)}" if declared is not None and declared.isdigit() else ""
+            raise BodyTimeout(
+                f"the request body did not arrive within the request timeout "
+                f"(MODELSERVE_REQUEST_TIMEOUT_MS): {size}{expected} bytes received"
+            ) from None
+        finally:
+            deadlines.untrack(task)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    return read
+
+
+def bounded_receive(receive: Receive, timeout_s: float) -> Receive:
+    """`receive` for the FastAPI routes (POST /feedback reads a body): the body must arrive
+    within the request timeout, as on the prediction routes."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+
+    async def bounded() -> dict:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await receive()
+        except TimeoutError:
+            raise BodyTimeout(
+                "the request body did not arrive within the request timeout "
+                "(MODELSERVE_REQUEST_TIMEOUT_MS)"
+            ) from None
+
+    return bounded
+
+
+class RestTransport:
+    """ASGI app: the routes of the table here, anything else to `fallback`."""
+
+    def __init__(
+        self, dataplane: DataPlane, fallback: ASGIApp, routes: tuple[Route, ...] = ROUTES
+    ) -> None:
+        self.dataplane = dataplane
+        self.fallback = fallback
+        self._deadlines = ReadDeadlines()
+        #: (method, path) -> handler, for paths without parameters (the health checks, /score)
+        self._exact: dict[tuple[str, str], Handler] = {}
+        self._templates: list[tuple[Any, str, Handler]] = []
+        #: path pattern or exact path -> methods, to answer 405 rather than 404
+        self._methods: dict[Any, set[str]] = {}
+        for route in routes:
+            handler = self._handler(route)
+            if route.path_params:
+                pattern = route.pattern()
+                self._templates.append((pattern, route.method, handler))
+                self._methods.setdefault(pattern.pattern, set()).add(route.method)
+            else:
+                self._exact[(route.method, route.path)] = handler
+                self._methods.setdefault(route.path, set()).add(route.method)
+        self._patterns = {pattern.pattern: pattern for pattern, _, _ in self._templates}
+
+    def _handler(self, route: Route) -> Handler:
+        dataplane = self.dataplane
+        if route.protocol is not None:
+            protocol = route.protocol
+
+            async def infer(scope: dict, receive: Receive, send: Callable, params: dict) -> None:
+                call = InferenceCall(
+                    protocol,
+                    body_reader(scope, receive, self._deadlines),
+                    dict(scope["headers"]),
+                    scope["query_string"],
+                    params.get("model_name"),
+                    params.get("model_version"),
+                )
+                await respond(send, await dataplane.infer(call))
+
+            return infer
+        answer = getattr(dataplane, route.handler)
+
+        async def get(scope: dict, receive: Receive, send: Callable, params: dict) -> None:
+            await respond(send, answer(**params))
+
+        return get
+
+    async def __call__(self, scope: dict, receive: Receive, send: Callable) -> None:
+        """Dispatch on method and path."""
+        if scope["type"] == "http":
+            method, path = scope["method"], scope["path"]
+            handler = self._exact.get((method, path))
+            if handler is not None:
+                return await handler(scope, receive, send, {})
+            for pattern, route_method, handler in self._templates:
+                if route_method == method:
+                    match = pattern.match(path)
+                    if match is not None:
+                        return await handler(scope, receive, send, match.groupdict())
+            allowed = self._allowed(path)
+            if allowed:
+                return await self._not_allowed(send, method, path, allowed)
+            receive = bounded_receive(receive, self.dataplane.timeout_s)
+        await self.fallback(scope, receive, send)
+
+    def _allowed(self, path: str) -> set[str]:
+        methods = self._methods.get(path)
+        if methods is not None:
+            return methods
+        for key, pattern in self._patterns.items():
+            if pattern.match(path):
+                return self._methods[key]
+        return set()
+
+    async def _not_allowed(self, send: Callable, method: str, path: str, allowed: set) -> None:
+        error = MethodNotAllowed(f"{method} {path}: use {' or '.join(sorted(allowed))}")
+        reply = Reply(error.status, error_body(error.message), error=error)
+        await respond(send, reply, [(b"allow", ", ".join(sorted(allowed)).encode())])

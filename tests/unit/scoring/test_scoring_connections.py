@@ -1,0 +1,199 @@
+"""Connections and time (issue 16, items 1, 2 and 4) against a real server: bodies that stop
+arriving, idle and slowloris connections, a ceiling on connections, one deadline over the whole
+request, and a drain that ends. Raw sockets play the hostile clients."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+
+import requests
+from scoring_helpers import wait_until
+
+ROW = [5.1, 3.5, 1.4, 0.2]
+SLOW_HEAD = (
+    b"POST /score HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 500\r\n\r\n"
+)
+
+
+def _open(server, data: bytes = b"") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    if data:
+        sock.sendall(data)
+    return sock
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """True once the server has closed the connection (whatever it sent first)."""
+    sock.settimeout(0.05)
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return True
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    sock.settimeout(30)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def _iris(start_server, iris_classifier, **settings):
+    return start_server(
+        model_dir=iris_classifier.directory, artifact_sha256=iris_classifier.sha256, **settings
+    )
+
+
+def _score(server, timeout: float = 30) -> requests.Response:
+    return requests.post(server.url + "/score", json={"data": [ROW]}, timeout=timeout)
+
+
+def test_a_body_that_stops_arriving_holds_no_slot_and_gets_408(start_server, iris_classifier):
+    server = _iris(
+        start_server,
+        iris_classifier,
+        max_concurrent_requests=4,
+        request_timeout_ms=3000,
+    )
+    stalled = [_open(server, SLOW_HEAD + b'{"data":') for _ in range(4)]
+    try:
+        # four stalled bodies, a limit of four: still, nobody else is refused
+        for _ in range(3):
+            response = _score(server)
+            assert response.status_code == 200, response.text
+        for sock in stalled:
+            answer = _answer(sock)
+            assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+            assert b"did not arrive within the request timeout" in answer
+            assert b"8 of 500 bytes received" in answer
+    finally:
+        for sock in stalled:
+            sock.close()
+    counts = requests.get(server.url + "/monitoring/requests", timeout=10).json()
+    assert counts == {"answered": 7, "serverErrors": 0}, "a slow client is not a server error"
+
+
+def test_the_batcher_does_not_wait_for_a_body_still_arriving(start_server, iris_classifier):
+    # were a stalled body awaited, every batch would wait the full minute of MAX_BATCH_DELAY_MS
+    server = _iris(
+        start_server,
+        iris_classifier,
+        max_batch_delay_ms=60_000,
+        request_timeout_ms=120_000,
+    )
+    stalled = _open(server, SLOW_HEAD + b'{"data":')
+    try:
+        for _ in range(3):
+            assert _score(server, timeout=30).status_code == 200
+    finally:
+        stalled.close()
+
+
+def test_sigterm_drains_although_a_body_never_arrives(start_server, iris_classifier):
+    server = _iris(
+        start_server,
+        iris_classifier,
+        request_timeout_ms=600_000,
+        drain_timeout_ms=2000,
+    )
+    stalled = _open(server, SLOW_HEAD + b'{"data":')
+    try:
+        assert _score(server).status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        # only the drain's deadline can end it: the body's own would come in ten minutes
+        assert server.process.wait(timeout=60) == 0
+    finally:
+        stalled.close()
+
+
+def test_idle_and_slowloris_connections_are_closed(start_server, iris_classifier):
+    server = _iris(
+        start_server,
+        iris_classifier,
+        header_timeout_s=1,
+        keep_alive_timeout_s=1,
+    )
+    idle = [_open(server) for _ in range(20)]
+    partial = [_open(server, b"POST /score HTTP/1.1\r\nHost: test\r\n") for _ in range(20)]
+    kept_alive = requests.Session()
+    assert kept_alive.post(server.url + "/score", json={"data": [ROW]}, timeout=10).ok
+    sockets = idle + partial
+    try:
+        wait_until(lambda: all(_closed_by_server(s) for s in sockets), 30, "sockets to close")
+        # meanwhile and after, ordinary clients are served
+        assert _score(server).status_code == 200
+        # the keep-alive connection was closed too; requests opens a new one transparently
+        assert kept_alive.post(server.url + "/score", json={"data": [ROW]}, timeout=10).ok
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_connections_over_the_ceiling_get_a_503_and_are_closed(start_server, iris_classifier):
+    server = _iris(
+        start_server,
+        iris_classifier,
+        max_connections=5,
+        header_timeout_s=3,
+    )
+    held = [_open(server) for _ in range(5)]
+    try:
+        extra = _open(server)
+        answer = _answer(extra)
+        extra.close()
+        assert answer.startswith(b"HTTP/1.1 503 "), answer[:200]
+        assert b"MODELSERVE_MAX_CONNECTIONS" in answer
+    finally:
+        for sock in held:
+            sock.close()
+    wait_until(lambda: _score(server, timeout=10).status_code == 200, 30, "a connection slot")
+
+
+def test_the_timeout_covers_decoding_a_large_body(start_server, iris_classifier):
+    """A body at the size limit cannot be read and decoded in 20 ms: the answer is a timeout
+    naming the setting (408 while reading, 504 after), never a late 200."""
+    server = _iris(
+        start_server,
+        iris_classifier,
+        request_timeout_ms=20,
+    )
+    rows = [ROW] * 200_000
+    body = {"inputs": [{"name": "x", "shape": [len(rows), 4], "datatype": "FP64", "data": rows}]}
+    response = requests.post(server.url + "/v2/models/model/infer", json=body, timeout=60)
+    assert response.status_code in (408, 504), response.text[:300]
+    assert "timeout" in response.json()["error"] or "timed out" in response.json()["error"]
+    assert _score(server).status_code in (200, 504)  # 20 ms is tight even for one row
+    counts = requests.get(server.url + "/monitoring/requests", timeout=10).json()
+    assert counts["answered"] == 2
+
+
+def test_a_large_body_decoded_in_the_worker_gives_the_models_answers(start_server, iris_classifier):
+    server = _iris(
+        start_server,
+        iris_classifier,
+        decode_offload_bytes=1024,
+    )
+    rows = iris_classifier.X[:150].tolist() * 20
+    expected = iris_classifier.estimator.predict(rows).tolist()
+    results: list[requests.Response] = []
+
+    def post() -> None:
+        results.append(requests.post(server.url + "/score", json={"data": rows}, timeout=60))
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.status_code for r in results] == [200] * 4
+    assert all(r.json() == expected for r in results)
