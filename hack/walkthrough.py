@@ -222,7 +222,8 @@ def _what_to_do(problem: PodProblem) -> str:
     if problem.reason == "Unschedulable":
         return (
             f"Pod {problem.pod} does not fit on any node: free CPU or memory there, or lower "
-            "the requests (docs/resources.md says what each part needs)."
+            "the requests (examples/README.md, 'What the examples need', says what each part "
+            "asks for)."
         )
     return f"Pod {problem.pod}: {problem.sentence}; fix that and run this again."
 

@@ -7,6 +7,7 @@ from typing import Any
 import kopf
 from modelserve_api import constants as c
 
+from .indexes import named
 from .state import state
 
 
@@ -36,13 +37,13 @@ def batch_job_event(
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_MODELS)
-def model_event_for_batch(body: dict[str, Any], namespace: str, **_: Any) -> None:
+def model_event_for_batch(
+    body: dict[str, Any], namespace: str, batch_deployments_by_model: kopf.Index, **_: Any
+) -> None:
     # A Model that turns Ready may unblock a run that could not resolve it.
     model_name = (body.get("spec") or {}).get("modelName")
-    shared = state()
-    for batch in shared.kube.list(c.API_VERSION, c.KIND_BATCH_DEPLOYMENT, namespace):
-        if ((batch.get("spec") or {}).get("model") or {}).get("name") == model_name:
-            reconcile_batch_deployment(namespace, batch["metadata"]["name"])
+    for batch in sorted(named(batch_deployments_by_model, (namespace, model_name))):
+        reconcile_batch_deployment(namespace, batch)
 
 
 @kopf.on.event("v1", "pods", labels={c.LABEL_COMPONENT: c.COMPONENT_BATCH})

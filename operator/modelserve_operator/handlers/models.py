@@ -7,6 +7,7 @@ from typing import Any
 import kopf
 from modelserve_api import constants as c
 
+from .indexes import named
 from .online_endpoints import reconcile_endpoint
 from .state import state
 
@@ -18,7 +19,12 @@ def reconcile_model(namespace: str, name: str) -> None:
 
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_MODELS)
 def model_event(
-    event: dict[str, Any], body: dict[str, Any], namespace: str, name: str, **_: Any
+    event: dict[str, Any],
+    body: dict[str, Any],
+    namespace: str,
+    name: str,
+    endpoints_by_model: kopf.Index,
+    **_: Any,
 ) -> None:
     shared = state()
     deleted = event.get("type") == "DELETED"
@@ -27,10 +33,8 @@ def model_event(
         reconcile_model(namespace, name)
     # A new Ready version may be the new `latest`; a deleted one may be in use.
     model_name = (body.get("spec") or {}).get("modelName")
-    for endpoint in shared.kube.list(c.API_VERSION, c.KIND_ONLINE_ENDPOINT, namespace):
-        deployments = (endpoint.get("spec") or {}).get("deployments") or []
-        if any((d.get("model") or {}).get("name") == model_name for d in deployments):
-            reconcile_endpoint(namespace, endpoint["metadata"]["name"])
+    for endpoint in sorted(named(endpoints_by_model, (namespace, model_name))):
+        reconcile_endpoint(namespace, endpoint)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={c.LABEL_COMPONENT: c.COMPONENT_TRAINING})
@@ -47,16 +51,17 @@ def training_job_event(
 
 @kopf.on.event("v1", "pods", labels={c.LABEL_COMPONENT: c.COMPONENT_TRAINING})
 def training_pod_event(
-    event: dict[str, Any], labels: dict[str, str], namespace: str, **_: Any
+    event: dict[str, Any],
+    labels: dict[str, str],
+    namespace: str,
+    models_by_version: kopf.Index,
+    **_: Any,
 ) -> None:
     # A training pod that nothing can schedule, or whose image cannot be pulled, changes
     # no Job status: its own events are the only news of it. Its labels name the model
     # and version, not the Model object, so find that among the namespace's Models.
     if event.get("type") is None:
         return
-    model_name = labels.get(c.LABEL_MODEL_NAME)
-    version = labels.get(c.LABEL_MODEL_VERSION)
-    for model in state().kube.list(c.API_VERSION, c.KIND_MODEL, namespace):
-        spec = model.get("spec") or {}
-        if spec.get("modelName") == model_name and str(spec.get("version")) == version:
-            reconcile_model(namespace, model["metadata"]["name"])
+    key = (namespace, str(labels.get(c.LABEL_MODEL_NAME)), str(labels.get(c.LABEL_MODEL_VERSION)))
+    for model in sorted(named(models_by_version, key)):
+        reconcile_model(namespace, model)
