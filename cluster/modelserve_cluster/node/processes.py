@@ -35,11 +35,21 @@ def command_line(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
+# Just after exec, /proc/<pid>/cmdline can read empty for a moment (seen on 2 busy cores:
+# 3 of 30 fresh kube-proxy processes); a live process is given this long to show its argv.
+CMDLINE_SETTLE_S = 1.0
+
+
 def is_ours(pid: int, expected_argv0: str) -> bool:
     """True if `pid` is alive and still runs the binary we started (PIDs get reused)."""
-    argv = command_line(pid)
-    state = _proc_state(pid)
-    return bool(argv) and argv[0] == expected_argv0 and state not in ("Z", "X", "")
+    deadline = time.monotonic() + CMDLINE_SETTLE_S
+    while True:
+        if _proc_state(pid) in ("Z", "X", ""):
+            return False
+        argv = command_line(pid)
+        if argv or time.monotonic() > deadline:
+            return bool(argv) and argv[0] == expected_argv0
+        time.sleep(0.01)
 
 
 def _proc_state(pid: int) -> str:
