@@ -9,13 +9,25 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 
 FIELD_MANAGER = "modelserve-operator"
+# (connect, read) seconds for every call but the watches (Kopf's own): an API server that
+# stops answering fails a reconcile, which the work queue retries, instead of holding a
+# worker thread for good.
+REQUEST_TIMEOUT = (5.0, 60.0)
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 class KubeError(Exception):
-    """An API call failed; carries the HTTP status and the server's message."""
+    """An API call failed; carries the HTTP status (0: no answer) and the server's message."""
 
     def __init__(self, status: int, reason: str, message: str) -> None:
         super().__init__(f"{status} {reason}: {message}")
@@ -95,8 +107,11 @@ def default_client() -> Kube:
 class Kube:
     """A thin, synchronous REST client for the kinds in KINDS (safe to share between threads)."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(
+        self, api_client: client.ApiClient, timeout: tuple[float, float] = REQUEST_TIMEOUT
+    ) -> None:
         self._api = api_client
+        self._timeout = timeout
 
     @classmethod
     def from_environment(cls, kubeconfig: str | None = None) -> Kube:
@@ -130,15 +145,28 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self._api.call_api(method_, url, header_params=headers, body=body_)
-        raw = response.read()
+        try:
+            response = self._api.call_api(
+                method_, url, header_params=headers, body=body_, _request_timeout=self._timeout
+            )
+            raw = response.read()
+        except urllib3.exceptions.HTTPError as error:  # timeouts, refused connections
+            raise KubeError(0, type(error).__name__, f"{method} {path}: {error}") from error
         status = response.status
-        data = json.loads(raw) if raw else None
         if status == 404:
             return None
         if status >= 400:
-            message = (data or {}).get("message", raw.decode(errors="replace")[:500])
-            raise KubeError(status, (data or {}).get("reason", ""), message)
+            # The status first: a proxy in front of the API server answers 502 in HTML.
+            data = _json_or_none(raw)
+            if not isinstance(data, dict):
+                raise KubeError(status, "", raw.decode(errors="replace")[:500] or "no body")
+            message = data.get("message") or raw.decode(errors="replace")[:500]
+            raise KubeError(status, data.get("reason", ""), message)
+        if not raw:
+            return None
+        data = _json_or_none(raw)
+        if data is None:
+            raise KubeError(status, "NotJSON", f"{path} did not answer JSON: {raw[:200]!r}")
         return data
 
     def apply(self, manifest: dict[str, Any], *, force: bool = True) -> dict[str, Any]:
