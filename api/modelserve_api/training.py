@@ -325,6 +325,9 @@ class EstimatorStep(TrainingStep):
         description="Constructor parameters of the estimator, for example {C: 0.5, "
         "max_iter: 500}. random_state defaults to split.seed.",
         max_length=64,
+        # Defaulted by the API server too, so the spec it keeps is the one the operator
+        # hands to the trainer and writes into a retrained Model.
+        json_schema_extra=kube(default={}),
     )
 
 
@@ -340,6 +343,7 @@ class PreprocessingStep(TrainingStep):
         default_factory=dict,
         description="Constructor parameters of the transformer.",
         max_length=64,
+        json_schema_extra=kube(default={}),
     )
 
 

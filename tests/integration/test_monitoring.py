@@ -263,7 +263,10 @@ def test_a_crossing_sets_conditions_and_retrains_once_while_the_endpoint_keeps_s
     )
     assert retrained["spec"]["version"] == "2"
     assert retrained["spec"]["artifact"]["uri"] == "pvc://models/iris/2/model.joblib"
-    assert retrained["spec"]["training"]["estimator"] == TEMPLATE["estimator"]
+    # The template as the API server keeps it (its defaults filled in).
+    template = crossed["spec"]["monitoring"]["retrain"]["template"]
+    assert retrained["spec"]["training"]["estimator"] == template["estimator"]
+    assert template["estimator"]["className"] == TEMPLATE["estimator"]["className"]
     assert retrained["metadata"]["labels"]["modelserve.io/retrained-for"] == "iris"
     status = get(cluster, namespace, "onlineendpoint", "iris")["status"]["monitoring"]
     assert status["retrain"]["model"] == "iris-2"

@@ -265,15 +265,17 @@ def test_traffic_moves_only_to_ready_pods_and_operator_restart_resumes(
     held = cluster.wait_for(
         lambda: (
             (e := get(cluster, namespace, "onlineendpoint", "iris"))
-            and condition(e, "Ready").get("reason") == "TrafficPending"
+            and condition(e, "Ready").get("reason") == "PodUnschedulable"
             and e
         ),
-        "traffic held back",
+        "traffic held back while green's pod cannot be scheduled",
     )
     assert held["status"]["traffic"] == {"blue": 100}
     assert held["spec"]["traffic"] == {"blue": 0, "green": 100}
     assert condition(held, "Progressing")["status"] == "True"
-    assert "green" in condition(held, "Ready")["message"]
+    message = condition(held, "Ready")["message"]
+    assert message.startswith("deployment green: pod iris-green-"), message
+    assert message.endswith("; traffic held at {'blue': 100}"), message
 
     # The operator goes away mid-rollout; the fix arrives while it is down.
     operator.stop()

@@ -150,10 +150,12 @@ def test_a_batch_run_whose_pods_cannot_be_scheduled_names_them_and_the_scheduler
     assert "Insufficient cpu" in ready["message"], ready
 
     # A user asking for another run and waiting for it is told why it does not move.
-    waited = modelserve(cluster, namespace, "batch", "run", "nightly", "--wait", "--timeout", "30")
+    # 60 s: on a loaded 2-core CI machine the new run's pod was not yet reported
+    # unschedulable after 30 s (the Job controller and scheduler share the cores).
+    waited = modelserve(cluster, namespace, "batch", "run", "nightly", "--wait", "--timeout", "60")
     assert waited.returncode == 1, waited.stdout + waited.stderr
     progress = [line for line in waited.stderr.splitlines() if "cannot be scheduled" in line]
     assert progress, waited.stderr
     assert ": Running," in progress[0] and "Insufficient cpu" in progress[0], progress
-    assert "did not finish within 30 s" in waited.stderr
+    assert "did not finish within 60 s" in waited.stderr
     assert "make room for the pod the scheduler cannot place" in waited.stderr
