@@ -364,8 +364,8 @@ class OnlineEndpointStatus(ApiModel):
     )
     traffic: dict[str, Annotated[int, Field(description="Percent of live traffic.")]] = Field(
         default_factory=dict,
-        description="Traffic split the router actually applies now (it lags spec.traffic until "
-        "deployments are Ready).",
+        description="Traffic split callers get now: it lags spec.traffic until deployments "
+        "are Ready and until no router pod with the previous split is left.",
     )
     mirror_traffic: dict[
         str, Annotated[int, Field(description="Percent of live requests copied.")]

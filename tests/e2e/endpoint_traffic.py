@@ -99,6 +99,8 @@ class SteadyLoad:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
+        # (when the call was sent, who answered it), for "who answered calls sent after t".
+        self._timeline: list[tuple[float, str]] = []
 
     def __enter__(self) -> SteadyLoad:
         for thread in self._threads:
@@ -118,6 +120,11 @@ class SteadyLoad:
                 Counter(report.served_by),
                 Counter(report.versions),
             )
+
+    def served_since(self, moment: float) -> Counter:
+        """Who answered the successful calls sent at or after `moment` (time.monotonic())."""
+        with self._lock:
+            return Counter(who for sent, who in self._timeline if sent >= moment)
 
     def stop(self) -> LoadReport:
         self._stop.set()
@@ -139,6 +146,7 @@ class SteadyLoad:
                 self._record(session)
 
     def _record(self, session: requests.Session) -> None:
+        sent = time.monotonic()
         try:
             response = self.call(session)
         except requests.RequestException as error:
@@ -153,7 +161,9 @@ class SteadyLoad:
                     f"HTTP {response.status_code} {who}: {response.text[:200]}"
                 )
                 return
-            self.report.served_by[response.headers.get(SERVED_HEADER, "")] += 1
+            served = response.headers.get(SERVED_HEADER, "")
+            self.report.served_by[served] += 1
+            self._timeline.append((sent, served))
             version = _model_version(response)
             if version is not None:
                 self.report.versions[version] += 1

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -428,12 +429,24 @@ def test_router_replaced_three_times_under_keep_alive_load_fails_no_request(
                 f"the router to serve {split}",
                 timeout=POD_START_S,
             )
-            site.wait_ready()  # the old router pod has drained and is gone
-            routers_seen |= {p["metadata"]["name"] for p in site.pods(router_selector)}
+            site.wait_endpoint(
+                lambda e: condition(e, "Ready").get("status") == "True",
+                f"endpoint {ENDPOINT} Ready with {split}",
+                timeout=POD_START_S,
+            )
+            ready_at = time.monotonic()
+            # Ready means callers get the new split: the old router pod, which answers its
+            # open connections with the old one, is gone already.
+            routers = {p["metadata"]["name"] for p in site.pods(router_selector)}
+            assert len(routers) == 1, f"Ready with {split} while routers {routers} run"
+            routers_seen |= routers
             sent = load.snapshot().sent
             wait_for(
                 lambda sent=sent: load.snapshot().sent >= sent + 20, "calls after the roll", 60
             )
+            after_ready = load.served_since(ready_at)
+            stale = {name: n for name, n in after_ready.items() if not split.get(name)}
+            assert not stale, f"calls sent after Ready with {split} were answered by {stale}"
     report = load.stop()
 
     print(

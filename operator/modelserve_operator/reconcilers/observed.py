@@ -36,6 +36,9 @@ class DeploymentObservation:
     available: int = 0
     updated: int = 0
     total: int = 0  # pods of every revision, old ones included
+    # Pods on their way out. An old router pod answers with the old split on its open
+    # keep-alive connections until it is gone, and status.replicas no longer counts it.
+    terminating: int = 0
     current_generation: bool = False
     failure: str | None = None
     # A pod the scheduler could not place, and why (waiting, not failed: room may appear).
@@ -58,6 +61,7 @@ class DeploymentObservation:
             and self.current_generation
             and self.updated >= self.desired
             and self.total <= self.updated
+            and self.terminating == 0
             and self.available >= self.desired
             and self.ready >= self.desired
         )
@@ -79,10 +83,24 @@ def observe_deployment(
         available=status.get("availableReplicas", 0),
         updated=status.get("updatedReplicas", 0),
         total=status.get("replicas", 0),
+        terminating=terminating_replicas(status, pods),
         current_generation=status.get("observedGeneration", 0) >= generation,
         failure=_deployment_failure(status) or pod_failure(pods),
         unschedulable=pod_unschedulable(pods),
     )
+
+
+def terminating_replicas(status: dict[str, Any], pods: list[dict[str, Any]]) -> int:
+    """Pods being deleted: the Deployment's count (Kubernetes 1.35+), else the pods' own word."""
+    if "terminatingReplicas" in status:
+        return int(status["terminatingReplicas"] or 0)
+    # Older API servers (or the feature gate off): the deletion timestamp says it.
+    return sum(1 for pod in pods if pod.get("metadata", {}).get("deletionTimestamp"))
+
+
+def knows_terminating(deployment: dict[str, Any]) -> bool:
+    """Whether the Deployment's status counts terminating pods itself."""
+    return "terminatingReplicas" in (deployment.get("status") or {})
 
 
 def _deployment_failure(status: dict[str, Any]) -> str | None:

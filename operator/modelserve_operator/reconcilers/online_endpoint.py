@@ -44,7 +44,7 @@ from ..resolved import ResolvedModel
 from .applied import AppliedChildren, child_key
 from .model_resolution import ModelNotResolved, resolve_model
 from .monitoring import EndpointMonitor, FetchMonitoring
-from .observed import DeploymentObservation, observe_deployment
+from .observed import DeploymentObservation, knows_terminating, observe_deployment
 from .runtime_report import FetchMetadata, RuntimeReporter
 from .status import owned_by, write_status
 
@@ -160,7 +160,8 @@ class OnlineEndpointReconciler:
         status = {
             "observedGeneration": generation,
             "scoringUri": scoring_uri(endpoint),
-            "traffic": traffic,
+            # What callers get: the new split only once no router with the old one is left.
+            "traffic": traffic if router_ready else _live_share(previous),
             "mirrorTraffic": dict([mirror]) if mirror else {},
             "deployments": [
                 {
@@ -232,15 +233,21 @@ class OnlineEndpointReconciler:
                     self.kube.delete(api_version, kind, meta.namespace, child["metadata"]["name"])
 
     def _observe(self, namespace: str, deployment_name: str) -> DeploymentObservation:
-        live = self.kube.get("apps/v1", "Deployment", namespace, deployment_name)
+        return self._observe_live(
+            namespace, self.kube.get("apps/v1", "Deployment", namespace, deployment_name)
+        )
+
+    def _observe_live(self, namespace: str, live: dict[str, Any] | None) -> DeploymentObservation:
+        """Observe a live Deployment, listing its pods only when they say more than it does."""
         if live is None:
             return observe_deployment(None, [])
+        observation = observe_deployment(live, [])
+        if observation.rolled_out and knows_terminating(live):
+            return observation
+        # A deployment that is not fine (the reason lives in its pods), or an API server
+        # that does not count terminating pods in the Deployment's status.
         labels = live["spec"]["selector"].get("matchLabels", {})
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        observation = observe_deployment(live, [])
-        if observation.rolled_out:
-            return observation
-        # Only a deployment that is not fine is worth a pod listing (the reason lives there).
         return observe_deployment(live, self.kube.list("v1", "Pod", namespace, selector))
 
     def _report_runtimes(
@@ -343,7 +350,9 @@ class OnlineEndpointReconciler:
         router = self._apply(
             owner, build_router_deployment(endpoint, config_hash, self.settings), need_status=True
         )
-        return observe_deployment(router, []).rolled_out
+        # Rolled out only once the old router pods are gone, not just replaced: until then
+        # they answer their open connections with the previous split.
+        return self._observe_live(meta.namespace, router).rolled_out
 
     def _router_can_wait(self, endpoint: OnlineEndpoint, traffic: dict[str, int]) -> bool:
         """A new endpoint's router starts once traffic is first applied, not before.
@@ -408,3 +417,8 @@ class OnlineEndpointReconciler:
     ) -> EndpointOutcome:
         write_status(self.kube, c.KIND_ONLINE_ENDPOINT, body, status, summary)
         return EndpointOutcome(status=status, summary=summary)
+
+
+def _live_share(traffic: dict[str, int]) -> dict[str, int]:
+    """The split a status recorded, without zero shares."""
+    return {name: share for name, share in traffic.items() if share > 0}

@@ -129,3 +129,19 @@ def test_an_image_that_cannot_be_pulled_is_a_failure_naming_the_image():
         "pod iris-blue-1 container fetch-model: ImagePullBackOff: image busybox:1.36: "
         "Back-off pulling image"
     )
+
+
+def test_an_old_pod_still_terminating_is_not_rolled_out():
+    # A replaced router answers its open connections with the previous split until it
+    # exits; status.replicas no longer counts it, status.terminatingReplicas does.
+    draining = deployment(terminatingReplicas=1)
+    assert not observe_deployment(draining, []).rolled_out
+    assert observe_deployment(deployment(terminatingReplicas=0), []).rolled_out
+
+
+def test_without_the_terminating_count_the_pods_deletion_timestamps_say_it():
+    # API servers before 1.35 (or with the feature gate off) leave terminatingReplicas out.
+    leaving = {"metadata": {"name": "iris-router-old", "deletionTimestamp": "2026-12-04T00:00:00Z"}}
+    staying = {"metadata": {"name": "iris-router-new"}}
+    assert not observe_deployment(deployment(), [leaving, staying]).rolled_out
+    assert observe_deployment(deployment(), [staying]).rolled_out
