@@ -38,6 +38,8 @@ phase "setup" ./hack/setup.sh
 phase "docker engine" ./hack/docker.sh
 phase "images" ./images/build.sh all
 phase "local cluster" .venv/bin/modelserve-cluster up --with-node
+# Test-only tools built from Go modules (kstatus: the GitOps health verdict, from cli-utils).
+phase "test tools" ./hack/tools/build.sh kstatus
 phase "ruff" bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check .'
 
 set +e

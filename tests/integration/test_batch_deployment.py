@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cluster_objects import condition, configmap_model, get
+from kstatus import kstatus
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,6 +125,7 @@ def test_a_run_starts_on_create_then_merges_and_reports_in_status(
     assert run["startTime"] and run["endTime"]
     assert condition(done, "Ready")["status"] == "True"
     assert condition(done, "Ready")["reason"] == "RunSucceeded"
+    assert kstatus(done) == "Current"
     assert done["status"]["observedGeneration"] == done["metadata"]["generation"]
     table = cluster.kubectl("get", "batchdeployment", "nightly", "-n", namespace).stdout
     assert "Succeeded" in table and "iris" in table

@@ -9,6 +9,7 @@ import textwrap
 
 import yaml
 from cluster_objects import condition, get
+from kstatus import kstatus
 
 
 def apply(cluster, namespace: str, manifest: str) -> None:
@@ -273,6 +274,7 @@ def test_traffic_moves_only_to_ready_pods_and_operator_restart_resumes(
     assert held["status"]["traffic"] == {"blue": 100}
     assert held["spec"]["traffic"] == {"blue": 0, "green": 100}
     assert condition(held, "Progressing")["status"] == "True"
+    assert kstatus(held) == "InProgress"
     message = condition(held, "Ready")["message"]
     assert message.startswith("deployment green: pod iris-green-"), message
     assert message.endswith("; traffic held at {'blue': 100}"), message

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cluster_objects import condition, configmap_model, get
+from kstatus import kstatus
 
 SMALL_NODE_LABEL = "modelserve.io/capacity-test"
 MODELSERVE_CLI = Path(sys.executable).parent / "modelserve"
@@ -117,6 +118,7 @@ def test_an_endpoint_whose_pod_cannot_be_scheduled_names_it_and_the_schedulers_r
     # Waiting, not failed: room may appear (a node, a smaller request).
     assert condition(current, "Progressing")["status"] == "True"
     assert condition(current, "Stalled")["status"] == "False"
+    assert kstatus(current) == "InProgress"  # a GitOps tool keeps waiting, it does not fail
 
     shown = modelserve(cluster, namespace, "endpoint", "show", "iris")
     assert shown.returncode == 0, shown.stderr
@@ -148,6 +150,7 @@ def test_a_batch_run_whose_pods_cannot_be_scheduled_names_them_and_the_scheduler
     assert ready["message"].startswith(f"run {run['id']}: pod {run['id']}-"), ready
     assert "cannot be scheduled (Unschedulable): 0/" in ready["message"], ready
     assert "Insufficient cpu" in ready["message"], ready
+    assert kstatus(get(cluster, namespace, "batchdeployment", "nightly")) == "InProgress"
 
     # A user asking for another run and waiting for it is told why it does not move.
     # 60 s: on a loaded 2-core CI machine the new run's pod was not yet reported
