@@ -71,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "fetch":
         from modelserve_scoring.artifact import fetch_artifact
 
+        # Both lines carry the kubelet's timestamps: together they time the fetch.
+        print(f"fetching {args.uri}", flush=True)
         try:
             path = fetch_artifact(args.uri, args.sha256, args.dest, args.optional_file)
         except ArtifactError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,15 +33,16 @@ from modelserve_scoring.service import SERVER_VERSION, ScoringService
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_ID = 128
-# uuid4 bits: version 4 and the RFC 4122 variant over 122 random bits
-_UUID4_KEEP = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
-_UUID4_SET = (0x4 << 76) | (0x2 << 62)
 _OK = b'{"status":"ok"}'
 
 
 def new_request_id() -> str:
-    """A fresh request id: a uuid4 in hex (as uuid.uuid4().hex, at a third of its cost)."""
-    return f"{(int.from_bytes(os.urandom(16)) & _UUID4_KEEP) | _UUID4_SET:032x}"
+    """A fresh request id: a uuid4 in hex.
+
+    The standard library's: a hand-made one from os.urandom saved about 1 µs a call
+    (2.1 → 1.0 µs, python -m timeit), under 1 % of a request at 7,000 req/s.
+    """
+    return uuid.uuid4().hex
 
 
 def usable_request_id(value: str) -> bool:
