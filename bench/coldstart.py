@@ -28,6 +28,7 @@ apply to the first answer on a warm node.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -138,6 +139,11 @@ class PodWatch:
         self._thread.start()
 
     def _run(self, core: client.CoreV1Api, namespace: str, selector: str) -> None:
+        # stop() cuts the stream mid-read; what was seen by then is kept.
+        with contextlib.suppress(Exception):
+            self._watch(core, namespace, selector)
+
+    def _watch(self, core: client.CoreV1Api, namespace: str, selector: str) -> None:
         for event in self._stream.stream(
             core.list_namespaced_pod, namespace, label_selector=selector
         ):

@@ -294,7 +294,7 @@ def test_defaults_are_applied(crds, namespace):
     assert dep["model"]["version"] == "latest"
     assert dep["instanceCount"] == 1
     assert dep["requestSettings"]["requestTimeoutMs"] == 5000
-    assert dep["probes"]["readiness"]["periodSeconds"] == 5
+    assert dep["probes"]["readiness"]["periodSeconds"] == 1
     assert dep["dataCollector"] == {"enabled": False, "samplingRate": 1}
 
     submit(crds, namespace, batch(), dry_run=False).check_returncode()
