@@ -95,6 +95,16 @@ def batch_claims(cluster, namespace) -> Iterator[None]:
         }
         documents = yaml.safe_dump_all([persistent_volume, claim_body])
         cluster.kubectl("apply", "-f", "-", input_text=documents)
+    # Bound before a test starts: until then the scheduler's only word on a run's pods is
+    # "unbound immediate PersistentVolumeClaims", whatever else keeps them from a node.
+    for claim in ("raw", "scored"):
+        cluster.wait_for(
+            lambda claim=claim: (
+                (get(cluster, namespace, "pvc", claim) or {}).get("status", {}).get("phase")
+                == "Bound"
+            ),
+            f"claim '{claim}' bound",
+        )
     yield
     for pv in names:
         cluster.kubectl("delete", "pv", pv, "--wait=false", "--ignore-not-found")
