@@ -436,9 +436,18 @@ def test_router_replaced_three_times_under_keep_alive_load_fails_no_request(
             )
             ready_at = time.monotonic()
             # Ready means callers get the new split: the old router pod, which answers its
-            # open connections with the old one, is gone already.
-            routers = {p["metadata"]["name"] for p in site.pods(router_selector)}
-            assert len(routers) == 1, f"Ready with {split} while routers {routers} run"
+            # open connections with the old one, has exited (its object may linger a moment
+            # in a terminal phase before the kubelet deletes it).
+            routers = {
+                p["metadata"]["name"]
+                for p in site.pods(router_selector)
+                if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            }
+            phases = {
+                p["metadata"]["name"]: p.get("status", {}).get("phase")
+                for p in site.pods(router_selector)
+            }
+            assert len(routers) == 1, f"Ready with {split} while routers {phases} run"
             routers_seen |= routers
             sent = load.snapshot().sent
             wait_for(

@@ -94,8 +94,14 @@ def terminating_replicas(status: dict[str, Any], pods: list[dict[str, Any]]) -> 
     """Pods being deleted: the Deployment's count (Kubernetes 1.35+), else the pods' own word."""
     if "terminatingReplicas" in status:
         return int(status["terminatingReplicas"] or 0)
-    # Older API servers (or the feature gate off): the deletion timestamp says it.
-    return sum(1 for pod in pods if pod.get("metadata", {}).get("deletionTimestamp"))
+    # Older API servers (or the feature gate off): the deletion timestamp says it. A pod
+    # already in a terminal phase has exited and answers nobody, as the count also says.
+    return sum(
+        1
+        for pod in pods
+        if pod.get("metadata", {}).get("deletionTimestamp")
+        and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    )
 
 
 def knows_terminating(deployment: dict[str, Any]) -> bool:
