@@ -207,3 +207,15 @@ def test_lifecycle_trains_version_1_and_watches_the_endpoint(cluster, namespace,
         "seed": 42,
         "stratify": True,
     }
+
+
+def test_every_example_folder_has_a_readme_naming_its_files():
+    # tests/e2e/test_readmes.py runs every folder's README; this keeps each file explained.
+    folders = sorted(p for p in EXAMPLES.iterdir() if p.is_dir())
+    assert len(folders) >= 7
+    for folder in folders:
+        readme = folder / "README.md"
+        assert readme.is_file(), f"{folder.name} has no README.md"
+        text = readme.read_text()
+        for manifest in sorted(folder.glob("*.yaml")):
+            assert manifest.name in text, f"{folder.name}/README.md never mentions {manifest.name}"
