@@ -33,7 +33,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import threading
 import time
 import urllib.error
@@ -41,9 +40,9 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 
+from cluster_tools import kubectl, wait
 from kubernetes import client, config, watch
 
-REPO = Path(__file__).resolve().parents[1]
 ENDPOINT = "coldstart"
 PIN_HEADER = "x-modelserve-deployment"
 ROWS = [[5.1, 3.5, 1.4, 0.2]]
@@ -59,24 +58,6 @@ PHASES = (
     "readiness",
     "routed",
 )
-
-
-def kubectl_bin() -> str:
-    built = subprocess.run(
-        [str(REPO / "cluster" / "build-binaries.sh"), "--print-dir"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return str(Path(built, "kubectl")) if built else "kubectl"
-
-
-def kubectl(*args: str, input_text: str | None = None) -> str:
-    ran = subprocess.run(
-        [kubectl_bin(), *args], input=input_text, capture_output=True, text=True, check=False
-    )
-    if ran.returncode != 0:
-        raise SystemExit(f"kubectl {' '.join(args)}: {ran.stderr.strip()}")
-    return ran.stdout
 
 
 def endpoint(deployments: list[str]) -> dict:
@@ -103,16 +84,6 @@ def endpoint(deployments: list[str]) -> dict:
 
 def apply_endpoint(namespace: str, deployments: list[str]) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", input_text=json.dumps(endpoint(deployments)))
-
-
-def wait(check, what: str, timeout: float = 300.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(interval)
-    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def endpoint_ready(namespace: str) -> bool:

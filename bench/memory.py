@@ -120,7 +120,11 @@ def render(table: dict[tuple[str, str], dict], specs: list[str], args: argparse.
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", default="ours,mlserver,kserve")
-    parser.add_argument("--models", default=",".join(MODEL_TRAINERS))
+    parser.add_argument(
+        "--models",
+        default="logreg,rf100,pipeline",
+        help=f"comma-separated from {sorted(MODEL_TRAINERS)}",
+    )
     parser.add_argument("--large-rows", type=int, default=10_000)
     parser.add_argument("--large-requests", type=int, default=5)
     parser.add_argument("--nice", type=int, default=0)
@@ -136,11 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     specs = [s for s in args.servers.split(";" if ";" in args.servers else ",") if s]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="modelserve-memory-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    bodies = {}
-    for rows in (1, 64, args.large_rows):
-        bodies[rows] = workdir / f"infer-{rows}-rows.json"
-        bodies[rows].write_bytes(v2_infer_body(request_rows(rows)))
     models = [build_model(kind, workdir / "models") for kind in args.models.split(",")]
+    bodies_by_width: dict[int, dict[int, Path]] = {}
+    for width in sorted({model.n_features for model in models}):
+        bodies = bodies_by_width.setdefault(width, {})
+        for rows in (1, 64, args.large_rows):
+            bodies[rows] = workdir / f"infer-{rows}-rows-{width}-features.json"
+            bodies[rows].write_bytes(v2_infer_body(request_rows(rows, width)))
     table: dict[tuple[str, str], dict] = {}
     failures = []
     for model in models:
@@ -149,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             slug = re.sub(r"\W+", "_", spec)
             rundir = workdir / "runs" / f"{model.kind}-{slug}"
             try:
+                bodies = bodies_by_width[model.n_features]
                 table[model.kind, spec] = measure(spec, model, rundir, bodies, args)
             except BenchError as error:
                 failures.append(f"{model.kind} on {spec}: {error}")

@@ -5,7 +5,10 @@ For each benchmark model and each graph precision (float64, float32) it prints, 
 separately over the edge rows the server's check adds (split thresholds, decision
 boundaries, column extremes): how many classes differ, the largest probability or relative
 prediction difference, and how many rows the compiled runtime handed back to scikit-learn
-(missing values, ties it cannot resolve). Then predict latency for 1 and 64 rows.
+(missing values, ties it cannot resolve). XGBoost and LightGBM models (trained on data with a
+tenth of the cells missing, so their trees learn where NaN goes) are also measured on rows with
+missing values, which the server lets their graph answer only where they agree. Then predict
+latency for 1 and 64 rows.
 
 Run:  .venv/bin/python bench/onnx_exactness.py [--rows 200000] [--models logreg,rf100,...]
 """
@@ -16,10 +19,14 @@ import argparse
 import sys
 import time
 
+import lightgbm as lgb
 import numpy as np
+import xgboost as xgb
 from models import MODEL_TRAINERS, N_FEATURES, SEED
 from modelserve_scoring.runtime import SklearnRuntime
+from modelserve_scoring.runtime.boosters import is_booster, load_native
 from modelserve_scoring.runtime.exactness import Agreement, ValidationSample, tie_margin
+from modelserve_scoring.runtime.introspect import final_estimator
 from modelserve_scoring.runtime.onnx import OnnxRuntime, convert, input_layout, open_session
 from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import (
@@ -27,6 +34,8 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 
 def _forest_depth8(X, y):
@@ -40,15 +49,62 @@ def _boosting(X, y):
 # besides bench/models.py's: the issue's forest (depth 8), boosting, and a regressor
 EXTRA_TRAINERS = {"rf100-depth8": _forest_depth8, "gb100": _boosting, "rf-regressor": None}
 
+# XGBoost and LightGBM (issue #20): name -> (trainer(X, y), classifier?, features)
+BOOSTERS = {
+    "xgb-clf": (lambda X, y: xgb.XGBClassifier(random_state=SEED).fit(X, y), True, N_FEATURES),
+    "xgb-500x6": (
+        lambda X, y: xgb.XGBClassifier(n_estimators=500, max_depth=6, random_state=SEED).fit(X, y),
+        True,
+        30,
+    ),
+    "xgb-reg": (lambda X, y: xgb.XGBRegressor(random_state=SEED).fit(X, y), False, N_FEATURES),
+    "xgb-native-json": (None, True, N_FEATURES),  # xgb-clf saved as .json, loaded as served
+    "xgb-pipeline": (
+        lambda X, y: make_pipeline(StandardScaler(), xgb.XGBClassifier(random_state=SEED)).fit(
+            X, y
+        ),
+        True,
+        N_FEATURES,
+    ),
+    "lgbm-clf": (
+        lambda X, y: lgb.LGBMClassifier(random_state=SEED, verbose=-1).fit(X, y),
+        True,
+        N_FEATURES,
+    ),
+    "lgbm-reg": (
+        lambda X, y: lgb.LGBMRegressor(random_state=SEED, verbose=-1).fit(X, y),
+        False,
+        N_FEATURES,
+    ),
+}
+
+
+def build_booster(kind: str):
+    """An XGBoost / LightGBM model trained on data with missing cells (none for the Pipeline:
+    StandardScaler would pass NaN through, but the point there is the scaling)."""
+    trainer, classifier, width = BOOSTERS[kind]
+    if classifier:
+        X, y = make_classification(2000, width, n_informative=10, random_state=SEED)
+    else:
+        X, y = make_regression(2000, width, noise=5.0, random_state=SEED)
+    if kind != "xgb-pipeline":
+        X[np.random.default_rng(SEED).random(X.shape) < 0.1] = np.nan
+    if trainer is None:  # the native file, loaded from its bytes as the server does
+        booster = BOOSTERS["xgb-clf"][0](X, y).get_booster()
+        return load_native(bytes(booster.save_raw("json")), ".json", kind)
+    return trainer(X, y)
+
 
 def build(kind: str):
     """The model `kind`, trained from the benchmark's seed."""
+    if kind in BOOSTERS:
+        return build_booster(kind)
     if kind == "rf-regressor":
         X, y = make_regression(2000, N_FEATURES, noise=5.0, random_state=SEED)
         return RandomForestRegressor(100, random_state=SEED).fit(X, y)
     trainer = MODEL_TRAINERS.get(kind) or EXTRA_TRAINERS.get(kind)
     if trainer is None:
-        known = sorted(MODEL_TRAINERS) + sorted(EXTRA_TRAINERS)
+        known = sorted(MODEL_TRAINERS) + sorted(EXTRA_TRAINERS) + sorted(BOOSTERS)
         raise SystemExit(f"unknown model {kind!r}; choose from {known}")
     X, y = make_classification(
         n_samples=2000, n_features=N_FEATURES, n_informative=10, random_state=SEED
@@ -104,7 +160,10 @@ def describe(agreement: Agreement, classifier: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=200_000, help="random rows per model")
-    parser.add_argument("--models", default="logreg,rf100,pipeline,rf100-depth8,gb100,rf-regressor")
+    parser.add_argument(
+        "--models",
+        default="logreg,rf100,pipeline,rf100-depth8,gb100,rf-regressor," + ",".join(BOOSTERS),
+    )
     parser.add_argument("--seconds", type=float, default=1.0, help="per latency figure")
     args = parser.parse_args(argv)
     if args.rows < 100_000:
@@ -113,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         model = build(kind)
         reference = SklearnRuntime.from_estimator(model)
         classifier = reference.classes is not None
-        layout = input_layout(model, N_FEATURES, None)
-        print(f"\n## {kind} ({type(model).__name__})")
+        width = reference.n_features
+        layout = input_layout(model, width, None)
+        print(f"\n## {kind} ({type(model).__name__}, {width} features)")
         for precision in ("double", "float"):
             try:
                 session = open_session(convert(model, layout, precision))
@@ -122,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {precision:6}: cannot compile: {type(exc).__name__}: {str(exc)[:120]}")
                 continue
             compiled = OnnxRuntime(reference, session, layout, precision)
-            sample = ValidationSample(model, N_FEATURES, None, args.rows, seed=SEED)
+            sample = ValidationSample(model, width, None, args.rows, seed=SEED)
             edges = sample.edge_rows(10**9)  # every split edge, not the server's budget
             edge_agreement = measure(reference, compiled, _chunks(edges))
             before = compiled.delegated_rows
@@ -134,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"answered by sklearn {settled}"
             )
             print(f"  {precision:6} edges : {describe(edge_agreement, classifier)}")
+            if is_booster(final_estimator(model)):
+                compiled.answers_missing = True  # what the server allows only if they agree
+                nan_agreement = measure(reference, compiled, [sample.missing_rows(20_000)])
+                compiled.answers_missing = False
+                print(f"  {precision:6} NaN   : {describe(nan_agreement, classifier)}")
             timings = []
             for rows in (sample.random(1), sample.random(64)):
                 ours = latency_us(compiled.predict, rows, args.seconds)

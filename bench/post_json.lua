@@ -1,5 +1,7 @@
 -- wrk script: POST one JSON body (file given after `--`), count non-200 answers,
 -- and print one machine-readable result line that bench/scoring.py parses.
+-- An optional second file adds headers, one "Name: value" a line (bench/router.py
+-- sends the endpoint key this way, so it never shows in the process list).
 
 local threads = {}
 
@@ -13,7 +15,16 @@ function init(args)
    handle:close()
    non200 = 0
    first_bad_status = 0
-   prepared = wrk.format("POST", nil, { ["Content-Type"] = "application/json" }, body)
+   local headers = { ["Content-Type"] = "application/json" }
+   if args[2] then
+      for line in assert(io.open(args[2], "rb"), "cannot open headers file " .. args[2]):lines() do
+         local name, value = line:match("^([^:]+):%s*(.-)%s*$")
+         if name then
+            headers[name] = value
+         end
+      end
+   end
+   prepared = wrk.format("POST", nil, headers, body)
 end
 
 function request()

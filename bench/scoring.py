@@ -24,11 +24,20 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from grpc_load import (
+    GrpcLoadError,
+    first_output,
+    ghz_binary,
+    infer_message,
+    run_ghz,
+    wait_grpc_ready,
+)
 from models import (
     MODEL_TRAINERS,
     BenchModel,
     build_model,
     expected_predictions,
+    expected_probabilities,
     request_rows,
     v2_infer_body,
 )
@@ -38,28 +47,36 @@ from servers import (
     PEER_CACHE,
     PEERS,
     PROJECT_VENV,
+    SIDE_PORT_A,
     ServerLaunch,
     build_launch,
     missing_prerequisites,
     server_kind,
+    split_server_list,
 )
 
 LUA_SCRIPT = BENCH_DIR / "post_json.lua"
 THROUGHPUT_GOAL = 2.5
-# issue 9: against the better peer, a compiled forest at >= 10x and logistic regression >= 4x
-MODEL_GOALS = {"rf100": 10.0, "logreg": 4.0}
+# issue 9: against the better peer, a compiled forest at >= 10x and logistic regression >= 4x;
+# issue 20: the gradient-boosted trees >= 10x
+MODEL_GOALS = {"rf100": 10.0, "logreg": 4.0, "xgb500": 10.0, "lgbm500": 10.0}
+# How far a peer's P(class 1) may be from the local booster's (float32 boosters round there).
+PROBABILITY_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """`rows` feature rows per request, sent by `clients` concurrent connections."""
+    """`rows` feature rows per request, sent by `clients` concurrent connections (wrk, REST)
+    or by `clients` concurrent calls on one HTTP/2 connection (ghz, gRPC)."""
 
     rows: int
     clients: int
+    protocol: str = "rest"
 
     @property
     def label(self) -> str:
-        return f"{self.rows} row{'s' if self.rows > 1 else ''} x {self.clients} clients"
+        label = f"{self.rows} row{'s' if self.rows > 1 else ''} x {self.clients} clients"
+        return label if self.protocol == "rest" else f"{label}, gRPC"
 
     @classmethod
     def parse(cls, text: str) -> Scenario:
@@ -233,14 +250,18 @@ class RunningServer:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         deadline = time.monotonic() + 20
-        while port_is_open(HTTP_PORT):
-            if time.monotonic() > deadline:
-                raise BenchError(f"port {HTTP_PORT} still busy after stopping {self.launch.label}")
-            time.sleep(0.1)
+        for port in (HTTP_PORT, SIDE_PORT_A):
+            while port_is_open(port):
+                if time.monotonic() > deadline:
+                    raise BenchError(f"port {port} still busy after stopping {self.launch.label}")
+                time.sleep(0.1)
 
 
 def check_answers(launch: ServerLaunch, model: BenchModel, bodies: dict[int, Path]) -> None:
-    """Every server must return the model's own predictions before it is timed."""
+    """Every server must return the model's own predictions before it is timed.
+
+    A server that answers a binary booster's probabilities (`launch.answers`) must give the
+    local model's P(class 1) per row, and those probabilities must make its labels."""
     url = f"{launch.base_url}/v2/models/{model.name}/infer"
     for rows, body_file in bodies.items():
         status, raw = http_post_json(url, body_file.read_bytes())
@@ -249,12 +270,35 @@ def check_answers(launch: ServerLaunch, model: BenchModel, bodies: dict[int, Pat
         outputs = json.loads(raw).get("outputs") or []
         if not outputs:
             raise BenchError(f"{launch.label}: {rows}-row infer returned no outputs: {raw[:500]!r}")
-        got = [float(v) for v in outputs[0]["data"]]
-        want = expected_predictions(model, request_rows(rows))
-        if got != want:
+        compare_answer(launch, model, rows, [float(v) for v in outputs[0]["data"]])
+
+
+def check_grpc_answers(launch: ServerLaunch, model: BenchModel, bodies: dict[int, Path]) -> None:
+    """check_answers over gRPC: the first output of each gRPC body's answer."""
+    assert launch.grpc_port is not None
+    for rows, body_file in bodies.items():
+        compare_answer(launch, model, rows, first_output(launch.grpc_port, body_file.read_bytes()))
+
+
+def compare_answer(launch: ServerLaunch, model: BenchModel, rows: int, got: list[float]) -> None:
+    """The answer to the `rows`-row request must be the model's own (see check_answers)."""
+    features = request_rows(rows, model.n_features)
+    want = expected_predictions(model, features)
+    if launch.answers == "probabilities":
+        probabilities = expected_probabilities(model, features)
+        close = len(got) == len(probabilities) and all(
+            abs(g - p) <= PROBABILITY_TOLERANCE for g, p in zip(got, probabilities, strict=True)
+        )
+        # The wrappers' predict is the class with the larger probability: P(1) > 0.5.
+        if not close or [float(g > 0.5) for g in got] != want:
             raise BenchError(
-                f"{launch.label}: {rows}-row predictions differ: got {got[:8]}, want {want[:8]}"
+                f"{launch.label}: {rows}-row probabilities differ: got {got[:8]}, "
+                f"want {probabilities[:8]} (labels {want[:8]})"
             )
+    elif got != want:
+        raise BenchError(
+            f"{launch.label}: {rows}-row predictions differ: got {got[:8]}, want {want[:8]}"
+        )
 
 
 def ours_is_runnable() -> str | None:
@@ -309,14 +353,25 @@ def describe_environment(specs: list[str], server_cpu: str | None, loader_cpu: s
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
     versions: dict[str, dict[str, str]] = {}
     kinds = {server_kind(spec) for spec in specs}
-    common = ["scikit-learn", "numpy", "joblib", "uvicorn", "fastapi", "orjson", "uvloop"]
+    common = [
+        "scikit-learn",
+        "xgboost-cpu",
+        "lightgbm",
+        "numpy",
+        "joblib",
+        "uvicorn",
+        "fastapi",
+        "orjson",
+        "uvloop",
+    ]
     if kinds & {"ours", "bare"}:
         versions["project venv"] = package_versions(
             PROJECT_VENV / "bin/python", ["modelserve", *common]
         )
     if "mlserver" in kinds:
         versions["mlserver venv"] = package_versions(
-            PEER_CACHE / "mlserver-venv/bin/python", ["mlserver", "mlserver-sklearn", *common]
+            PEER_CACHE / "mlserver-venv/bin/python",
+            ["mlserver", "mlserver-sklearn", "mlserver-xgboost", "mlserver-lightgbm", *common],
         )
     if "kserve" in kinds:
         versions["kserve venv"] = package_versions(
@@ -364,6 +419,11 @@ def render_markdown(env: dict, settings: dict, table: dict, failures: list[str])
         f"{' '.join(env.get('loadavg_end', ['?']))} at end"
     )
     lines.append(f"- loader: {env['wrk']} (1 thread, closed loop, keep-alive)")
+    if env.get("ghz"):
+        lines.append(
+            "- gRPC loader: ghz v0.120.0 (one HTTP/2 connection, `clients` concurrent calls, "
+            "closed loop; rows as raw_input_contents FP64); non-200 counts non-OK statuses"
+        )
     lines.append(
         f"- {settings['rounds']} round(s) x {settings['duration']} s per scenario after "
         f"{settings['warmup']} s warm-up; servers interleaved per round; medians across rounds"
@@ -457,7 +517,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--servers",
         default="ours:runtime=auto,ours:runtime=sklearn,mlserver,kserve",
         help="comma-separated: ours[:runtime=auto|sklearn,KEY=V], mlserver[:parallel_workers=N], "
-        "kserve[:enable_latency_logging=false], bare (a raw ASGI predict loop, for reference)",
+        "kserve[:enable_latency_logging=false], bare (a raw ASGI predict loop, for reference); "
+        "a variant may have several keys (ours:source=DIR,runtime=auto,mlserver is two servers)",
     )
     parser.add_argument(
         "--models",
@@ -468,6 +529,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scenarios",
         default="1x8,1x64,64x8",
         help="comma-separated ROWSxCLIENTS (rows per request x concurrent connections)",
+    )
+    parser.add_argument(
+        "--protocols",
+        default="rest,grpc",
+        help="comma-separated: rest (wrk, JSON) and grpc (ghz, raw tensor contents); every "
+        "scenario runs over each",
     )
     parser.add_argument(
         "--duration", type=float, default=10.0, help="seconds measured per scenario"
@@ -507,9 +574,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.duration, args.warmup, args.rounds = 2.0, 1.0, 1
     if args.server_cpu == "none":
         args.server_cpu = args.loader_cpu = None
-    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    args.servers = split_server_list(args.servers)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    args.scenarios = [Scenario.parse(s) for s in args.scenarios.split(",") if s.strip()]
+    protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
+    if not set(protocols) <= {"rest", "grpc"}:
+        parser.error(f"--protocols {args.protocols!r}: choose from rest, grpc")
+    parsed = [Scenario.parse(s) for s in args.scenarios.split(",") if s.strip()]
+    args.scenarios = [
+        Scenario(s.rows, s.clients, protocol) for protocol in protocols for s in parsed
+    ]
     return args
 
 
@@ -530,22 +603,72 @@ def select_servers(args: argparse.Namespace, failures: list[str]) -> list[str]:
     return chosen
 
 
+def run_grpc_load(
+    launch: ServerLaunch, body: Path, clients: int, seconds: float, args: argparse.Namespace
+) -> LoadResult:
+    """run_wrk's gRPC counterpart: ghz, pinned and niced as wrk is."""
+    assert launch.grpc_port is not None
+    prefix = pinned([], args.loader_cpu, args.nice)
+    figures = run_ghz(args.ghz, launch.grpc_port, body, clients, seconds, prefix)
+    return LoadResult(
+        requests=figures["requests"],
+        seconds=figures["seconds"],
+        p50_ms=figures["p50_ms"],
+        p99_ms=figures["p99_ms"],
+        non200=figures["non_ok"],
+        socket_errors=0,  # ghz counts a broken connection as a status (Unavailable)
+        first_bad_status=0,
+    )
+
+
+def run_load(
+    launch: ServerLaunch,
+    url: str,
+    scenario: Scenario,
+    body: Path,
+    seconds: float,
+    args: argparse.Namespace,
+) -> LoadResult:
+    """One closed-loop run of the scenario's loader: wrk over REST, ghz over gRPC."""
+    if scenario.protocol == "grpc":
+        return run_grpc_load(launch, body, scenario.clients, seconds, args)
+    return run_wrk(url, body, scenario.clients, seconds, args.loader_cpu, args.nice)
+
+
 def measure_server(
-    spec: str, model: BenchModel, rundir: Path, bodies: dict[int, Path], args: argparse.Namespace
+    spec: str,
+    model: BenchModel,
+    rundir: Path,
+    bodies: dict[str, dict[int, Path]],
+    args: argparse.Namespace,
+    failures: list[str],
 ) -> list[tuple[str, LoadResult]]:
-    """Start one server, check its answers, warm it up and time every scenario, then stop it."""
+    """Start one server, check its answers, warm it up and time every scenario, then stop it.
+    A server that fails over gRPC keeps its REST rows (the failure is listed)."""
     launch = build_launch(spec, model)
     server = RunningServer(launch, rundir, args.server_cpu, args.nice)
     results = []
+    grpc_usable: bool | None = None if launch.grpc_port is not None else False
     try:
         server.wait_ready(model.name, args.ready_timeout)
-        check_answers(launch, model, bodies)
+        check_answers(launch, model, bodies["rest"])
         url = f"{launch.base_url}/v2/models/{model.name}/infer"
         for scenario in args.scenarios:
-            body = bodies[scenario.rows]
-            run_wrk(url, body, scenario.clients, args.warmup, args.loader_cpu, args.nice)
+            body = bodies[scenario.protocol][scenario.rows]
+            if scenario.protocol == "grpc":
+                if grpc_usable is None:
+                    try:
+                        wait_grpc_ready(launch.grpc_port, model.name, args.ready_timeout)
+                        check_grpc_answers(launch, model, bodies["grpc"])
+                        grpc_usable = True
+                    except (GrpcLoadError, BenchError) as error:
+                        failures.append(f"{model.kind} on {spec} over gRPC: {error}")
+                        grpc_usable = False
+                if not grpc_usable:
+                    continue
+            run_load(launch, url, scenario, body, args.warmup, args)
             cpu_before = server.cpu_seconds()
-            result = run_wrk(url, body, scenario.clients, args.duration, args.loader_cpu, args.nice)
+            result = run_load(launch, url, scenario, body, args.duration, args)
             if result.requests:
                 cpu = server.cpu_seconds() - cpu_before
                 result.cpu_us_per_request = cpu * 1e6 / result.requests
@@ -557,7 +680,7 @@ def measure_server(
                 f"socket errors {result.socket_errors}",
                 file=sys.stderr,
             )
-    except BenchError as error:
+    except (BenchError, GrpcLoadError) as error:
         raise BenchError(f"{error} (log: {server.log_path})") from error
     finally:
         server.stop()
@@ -572,13 +695,32 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("no server left to benchmark")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="modelserve-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    args.ghz = None
+    if any(s.protocol == "grpc" for s in args.scenarios):
+        try:
+            args.ghz = ghz_binary()
+        except GrpcLoadError as error:
+            if not args.skip_unavailable:
+                raise SystemExit(f"cannot run the gRPC rows: {error}") from None
+            failures.append(f"skipped the gRPC rows: {error}")
+            args.scenarios = [s for s in args.scenarios if s.protocol == "rest"]
     env = describe_environment(specs, args.server_cpu, args.loader_cpu)
     env["nice"] = args.nice
-    bodies: dict[int, Path] = {}
-    for rows in sorted({s.rows for s in args.scenarios}):
-        bodies[rows] = workdir / f"infer-{rows}-rows.json"
-        bodies[rows].write_bytes(v2_infer_body(request_rows(rows)))
+    env["ghz"] = args.ghz
     models = [build_model(kind, workdir / "models") for kind in args.models]
+    # Request bodies per protocol and input width (the boosted models take 30 features, the
+    # others 20), the same bytes for every server.
+    bodies_by_width: dict[tuple[str, int], dict[str, dict[int, Path]]] = {}
+    for model in models:
+        width = model.n_features
+        bodies = bodies_by_width.setdefault((model.name, width), {"rest": {}, "grpc": {}})
+        for rows in sorted({s.rows for s in args.scenarios}):
+            features = request_rows(rows, width)
+            rest = workdir / f"infer-{rows}-rows-{width}-features.json"
+            rest.write_bytes(v2_infer_body(features))
+            grpc = workdir / f"infer-{model.name}-{rows}-rows-{width}-features.bin"
+            grpc.write_bytes(infer_message(model.name, features))
+            bodies["rest"][rows], bodies["grpc"][rows] = rest, grpc
 
     raw: dict[tuple[str, str, str], list[LoadResult]] = {}
     broken: set[tuple[str, str]] = set()
@@ -596,7 +738,9 @@ def main(argv: list[str] | None = None) -> int:
                 slug = re.sub(r"\W+", "_", spec)
                 rundir = workdir / "runs" / f"r{round_index}-{model.kind}-{slug}"
                 try:
-                    for label, result in measure_server(spec, model, rundir, bodies, args):
+                    bodies = bodies_by_width[model.name, model.n_features]
+                    measured = measure_server(spec, model, rundir, bodies, args, failures)
+                    for label, result in measured:
                         raw.setdefault((model.kind, label, spec), []).append(result)
                 except BenchError as error:
                     failures.append(f"{model.kind} on {spec}: {error}")

@@ -29,6 +29,11 @@ class ServerLaunch:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # relative path -> text, written first
+    #: "labels" (the estimator's `predict`) or "probabilities" (P(class 1) per row, what a
+    #: binary booster's own `predict` gives; the peers' LightGBM and KServe boosting servers)
+    answers: str = "labels"
+    #: where the server serves OIP v2 over gRPC, if it does
+    grpc_port: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -55,7 +60,8 @@ def _ours(model: BenchModel, options: dict[str, str]) -> ServerLaunch:
         "MODELSERVE_ARTIFACT_PATH": str(model.artifact),
         "MODELSERVE_ARTIFACT_SHA256": model.sha256,
         "MODELSERVE_HTTP_PORT": str(HTTP_PORT),
-        "MODELSERVE_METRICS_PORT": str(SIDE_PORT_A),
+        "MODELSERVE_GRPC_PORT": str(SIDE_PORT_A),
+        "MODELSERVE_METRICS_PORT": str(SIDE_PORT_B),
     }
     # `source=DIR`: the scoring server of another checkout (DIR/serving-image) with this venv,
     # to compare two versions of it side by side in one run.
@@ -65,7 +71,10 @@ def _ours(model: BenchModel, options: dict[str, str]) -> ServerLaunch:
     # Anything else (`runtime=sklearn`, `max_batch_size=32`) maps to MODELSERVE_<KEY>.
     env.update({f"MODELSERVE_{key.upper()}": value for key, value in options.items()})
     return ServerLaunch(
-        label="", argv=[str(PROJECT_VENV / "bin/modelserve-scoring"), "serve"], env=env
+        label="",
+        argv=[str(PROJECT_VENV / "bin/modelserve-scoring"), "serve"],
+        env=env,
+        grpc_port=SIDE_PORT_A,
     )
 
 
@@ -83,14 +92,25 @@ def _mlserver(model: BenchModel, options: dict[str, str]) -> ServerLaunch:
         settings[key] = (
             json.loads(value) if value[:1].isdigit() or value in ("true", "false") else value
         )
+    # Boosted models go to MLServer's runtime for their library, which loads the native file:
+    # XGBoost's answers labels (it loads an XGBClassifier), LightGBM's the booster's
+    # probabilities.
+    implementation, uri, answers = "mlserver_sklearn.SKLearnModel", model.artifact, "labels"
+    if model.native_library == "xgboost":
+        implementation, uri = "mlserver_xgboost.XGBoostModel", model.native_artifact
+    elif model.native_library == "lightgbm":
+        implementation, uri = "mlserver_lightgbm.LightGBMModel", model.native_artifact
+        answers = "probabilities"
     model_settings = {
         "name": model.name,
-        "implementation": "mlserver_sklearn.SKLearnModel",
-        "parameters": {"uri": str(model.artifact)},
+        "implementation": implementation,
+        "parameters": {"uri": str(uri)},
     }
     venv = PEER_CACHE / "mlserver-venv"
     return ServerLaunch(
         label="",
+        answers=answers,
+        grpc_port=SIDE_PORT_A,
         argv=[str(venv / "bin/mlserver"), "start", "."],
         env={"PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}"},
         files={
@@ -101,19 +121,29 @@ def _mlserver(model: BenchModel, options: dict[str, str]) -> ServerLaunch:
 
 
 def _kserve(model: BenchModel, options: dict[str, str]) -> ServerLaunch:
-    argv = [
-        str(PEER_CACHE / "kserve-venv/bin/python"),
-        str(BENCH_DIR / "peers/kserve_joblib_server.py"),
+    python = str(PEER_CACHE / "kserve-venv/bin/python")
+    answers = "labels"
+    if model.native_library is None:
+        argv = [python, str(BENCH_DIR / "peers/kserve_joblib_server.py")]
+        argv += [f"--artifact={model.artifact}", f"--sha256={model.sha256}"]
+    else:
+        # KServe's xgbserver/lgbserver are not on PyPI: a model class shaped like them.
+        argv = [python, str(BENCH_DIR / "peers/kserve_booster_server.py")]
+        argv += [
+            f"--library={model.native_library}",
+            f"--artifact={model.native_artifact}",
+            f"--sha256={model.native_sha256}",
+        ]
+        answers = "probabilities"
+    argv += [
         f"--model_name={model.name}",
-        f"--artifact={model.artifact}",
-        f"--sha256={model.sha256}",
         f"--http_port={HTTP_PORT}",
         f"--grpc_port={SIDE_PORT_A}",
     ]
     # Defaults as KServe ships them (gRPC on, a latency log line per request);
     # `kserve:enable_latency_logging=false` and friends override them.
     argv += [f"--{key}={value}" for key, value in options.items()]
-    return ServerLaunch(label="", argv=argv)
+    return ServerLaunch(label="", argv=argv, answers=answers, grpc_port=SIDE_PORT_A)
 
 
 def _bare(model: BenchModel, options: dict[str, str]) -> ServerLaunch:
@@ -138,6 +168,21 @@ def build_launch(spec: str, model: BenchModel) -> ServerLaunch:
     launch = LAUNCHERS[kind](model, options)
     launch.label = spec
     return launch
+
+
+def split_server_list(text: str) -> list[str]:
+    """`ours:source=D,runtime=auto,mlserver` -> ["ours:source=D,runtime=auto", "mlserver"]: a
+    comma starts a new server only before a server's name; `;` always does."""
+    specs: list[str] = []
+    for group in text.split(";"):
+        current: list[str] = []
+        for item in filter(None, (part.strip() for part in group.split(","))):
+            if current and ":" in current[-1] and _parse_variant(item)[0] not in LAUNCHERS:
+                current[-1] += f",{item}"  # another KEY=VALUE of the variant before it
+            else:
+                current.append(item)
+        specs += current
+    return specs
 
 
 def server_kind(spec: str) -> str:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the extra Go binaries a real node needs (CoreDNS, metrics-server, crictl, pause), cached.
+# Build the extra Go binaries a real node needs (CoreDNS, metrics-server, crictl, pause, and the
+# NetworkPolicy agent), cached.
 #
 # No image can be pulled on our machines, so the cluster add-ons are compiled from their Go
 # modules and later packed into FROM-scratch images. CoreDNS is built from a module of our
@@ -17,9 +18,15 @@ BIN_DIR="$CACHE_ROOT/node-bin-r${RECIPE}-coredns-${COREDNS_VERSION}-ms-${METRICS
 
 if [[ "${1:-}" == "--print-dir" ]]; then echo "$BIN_DIR"; exit 0; fi
 
-wanted=(coredns metrics-server crictl pause)
+wanted=(coredns metrics-server crictl pause netpol-agent)
+# The agent is our own source (netpol-agent/): a stamp of its digest rebuilds it on a change.
+agent_src="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/netpol-agent"
+agent_digest="$(cat "$agent_src"/go.mod "$agent_src"/go.sum "$agent_src"/*.go | sha256sum | cut -c1-16)"
 missing=()
 for b in "${wanted[@]}"; do [[ -x "$BIN_DIR/$b" ]] || missing+=("$b"); done
+if [[ -x "$BIN_DIR/netpol-agent" && "$(cat "$BIN_DIR/netpol-agent.digest" 2>/dev/null)" != "$agent_digest" ]]; then
+  missing+=(netpol-agent)
+fi
 if [[ ${#missing[@]} -eq 0 ]]; then echo "$BIN_DIR"; exit 0; fi
 echo "building into $BIN_DIR: ${missing[*]}" >&2
 
@@ -134,12 +141,23 @@ GO
   install -m 0755 "$dir/pause" "$BIN_DIR/pause"
 }
 
+build_netpol_agent() {
+  # kube-network-policies' controller as a host process (see netpol-agent/main.go).
+  local dir="$work/netpol-agent"
+  mkdir -p "$dir"
+  cp "$agent_src"/go.mod "$agent_src"/go.sum "$agent_src"/*.go "$dir/"
+  (cd "$dir" && go build -trimpath -ldflags "-s -w" -o "$dir/netpol-agent" .)
+  install -m 0755 "$dir/netpol-agent" "$BIN_DIR/netpol-agent"
+  echo "$agent_digest" >"$BIN_DIR/netpol-agent.digest"
+}
+
 for b in "${missing[@]}"; do
   case "$b" in
     coredns) build_coredns ;;
     metrics-server) build_metrics_server ;;
     crictl) build_crictl ;;
     pause) build_pause ;;
+    netpol-agent) build_netpol_agent ;;
   esac
 done
 echo "$BIN_DIR"

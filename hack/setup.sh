@@ -14,6 +14,7 @@ APT_PACKAGES=(
   containernetworking-plugins    # CNI bridge + portmap for the real node
   conntrack iptables iproute2    # kube-proxy (iptables mode) and the node's network
   prometheus                     # promtool checks the chart's alert rules
+  libgomp1                       # OpenMP runtime LightGBM's wheel links (dev and test venv)
 )
 
 missing=()

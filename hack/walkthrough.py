@@ -85,23 +85,45 @@ def step(message: str) -> None:
 
 
 def install_operator(
-    cluster: Cluster, release: str, operator_namespace: str, watch: str, pin_node: str | None
+    cluster: Cluster,
+    release: str,
+    operator_namespace: str,
+    watch: str,
+    pin_node: str | None,
+    chart: Path = CHART,
+    operator_tag: str = IMAGE_TAG,
+    extra_values: dict | None = None,
+    apply_crds: bool = True,
 ) -> None:
-    """Install (or upgrade) the chart: the operator in a pod, watching only `watch`."""
+    """Install (or upgrade) the chart: the operator in a pod, watching only `watch`.
+
+    `chart`, `operator_tag`, `extra_values` and `apply_crds` let the upgrade test install
+    one release and upgrade to another.
+    """
     values: dict = {
-        "image": {"tag": IMAGE_TAG},
+        "image": {"tag": operator_tag},
         "workloads": {
             "scoringImage": {"tag": IMAGE_TAG},
             "routerImage": {"tag": IMAGE_TAG},
         },
         "watchNamespaces": [watch],
+        **(extra_values or {}),
     }
     if pin_node:
         # Clusters with simulated nodes (ours) must keep real pods on the real node.
         selector = {"kubernetes.io/hostname": pin_node}
         values["nodeSelector"] = selector
         values["workloads"]["nodeSelector"] = selector
+    image_id = _local_image_id(f"modelserve/operator:{operator_tag}")
+    if image_id:
+        # The tag stays `dev` from one build to the next: without this, an upgrade with a
+        # rebuilt image leaves the old operator running.
+        values["podAnnotations"] = {"modelserve.io/image-id": image_id}
     cluster.kubectl("create", "namespace", watch, check=False)
+    # Helm installs a chart's crds/ once and never upgrades them: apply the current ones,
+    # or a new field in them would be refused (or pruned) by the API server.
+    if apply_crds:
+        apply_chart_crds(cluster, chart)
     step(f"helm install {release} (namespace {operator_namespace}, watching {watch})")
     # No `helm --wait`: it ends in a bare "context deadline exceeded" after minutes. Our own
     # wait names the pod that cannot run, and why, as soon as waiting cannot help.
@@ -109,7 +131,7 @@ def install_operator(
         "upgrade",
         "--install",
         release,
-        str(CHART),
+        str(chart),
         "--namespace",
         operator_namespace,
         "--create-namespace",
@@ -124,6 +146,28 @@ def install_operator(
         operator_namespace,
         timeout=300,
     )
+
+
+def apply_chart_crds(cluster: Cluster, chart: Path = CHART) -> None:
+    """Apply a chart's CRDs, as docs/helm.md tells users to on every upgrade."""
+    shown = chart.relative_to(REPO) if chart.is_relative_to(REPO) else chart
+    step(f"apply the CRDs ({shown / 'crds'})")
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(chart / "crds"))
+
+
+def _local_image_id(image: str) -> str | None:
+    """The local Docker engine's id of `image`, or None where there is no such engine."""
+    try:
+        found = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{.Id}}", image],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return found.stdout.strip() or None
 
 
 def _deployments_pending(cluster: Cluster, namespace: str, selector: str) -> str | None:

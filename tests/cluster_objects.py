@@ -66,8 +66,10 @@ def volume_and_claim(namespace: str, volume: str, path: Path) -> list[dict]:
     ]
 
 
-def configmap_model(artifact: bytes, config_map: str = "iris-1-artifact") -> list[dict]:
-    """What `modelserve model register` makes of a file: its ConfigMap and Model iris-1."""
+def configmap_model(
+    artifact: bytes, config_map: str = "iris-1-artifact", version: str = "1"
+) -> list[dict]:
+    """What `modelserve model register` makes of a file: its ConfigMap and Model iris-<version>."""
     return [
         {
             "apiVersion": "v1",
@@ -78,10 +80,10 @@ def configmap_model(artifact: bytes, config_map: str = "iris-1-artifact") -> lis
         {
             "apiVersion": "modelserve.io/v1alpha1",
             "kind": "Model",
-            "metadata": {"name": "iris-1"},
+            "metadata": {"name": f"iris-{version}"},
             "spec": {
                 "modelName": "iris",
-                "version": "1",
+                "version": version,
                 "framework": "sklearn",
                 "artifact": {
                     "uri": f"configmap://{config_map}/model.joblib",

@@ -30,9 +30,19 @@ COMPONENT_TRAINING = "training"
 
 ANNOTATION_ROUTER_CONFIG_HASH = f"{GROUP}/router-config-hash"
 ANNOTATION_RUN = f"{GROUP}/run"
+# On an OnlineEndpoint: any new value rebuilds its pods with the running operator's templates.
+ANNOTATION_REFRESH = f"{GROUP}/refresh"
+# On the children that make pods: the user-owned inputs they were built from, and what
+# that build gave (operator upgrades re-apply it rather than their own build).
+ANNOTATION_INPUTS_DIGEST = f"{GROUP}/inputs-digest"
+ANNOTATION_PINNED_TEMPLATE = f"{GROUP}/pinned-template"
+ANNOTATION_DATA_DIGEST = f"{GROUP}/data-digest"
+# On each CRD: digest of what the types generate, to tell CRDs of another release.
+ANNOTATION_SCHEMA_DIGEST = f"{GROUP}/schema-digest"
 
-# Ports of the scoring server (HTTP API and Prometheus metrics) and the router.
+# Ports of the scoring server (HTTP API, v2 gRPC API and Prometheus metrics) and the router.
 SCORING_HTTP_PORT = 8080
+SCORING_GRPC_PORT = 8081
 SCORING_METRICS_PORT = 8082
 ROUTER_PORT = 8080
 ROUTER_SERVICE_PORT = 80
@@ -60,3 +70,8 @@ DEFAULT_ROUTER_IMAGE = "modelserve/router:dev"
 # name is capped so that "<endpoint>-<deployment>" always fits.
 MAX_ENDPOINT_NAME = 40
 MAX_DEPLOYMENT_NAME = 22
+
+# What the scoring server assumes when its pod's env does not say otherwise; the operator
+# leaves these variables out for them, so such pods' templates stay as they were.
+DEFAULT_FRAMEWORK = "sklearn"
+DEFAULT_LIBRARY_VERSION_POLICY = "warn"

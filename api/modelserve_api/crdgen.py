@@ -14,7 +14,9 @@ and fails if a file differs.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import inspect
+import json
 import sys
 import types
 import typing
@@ -224,23 +226,37 @@ def crd_document(kind: type[ApiModel]) -> dict[str, Any]:
     if resource.printer_columns:
         version["additionalPrinterColumns"] = [col.to_schema() for col in resource.printer_columns]
     version["schema"] = {"openAPIV3Schema": kind_schema(kind)}
+    spec = {"group": c.GROUP, "scope": "Namespaced", "names": names, "versions": [version]}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{resource.plural}.{c.GROUP}",
+            "name": crd_name(kind),
             "labels": {
                 "app.kubernetes.io/name": "modelserve",
                 "app.kubernetes.io/part-of": "modelserve",
             },
+            # An operator compares it with its own at start: CRDs left from an older
+            # release would have the API server prune every field added since.
+            "annotations": {c.ANNOTATION_SCHEMA_DIGEST: spec_digest(spec)},
         },
-        "spec": {
-            "group": c.GROUP,
-            "scope": "Namespaced",
-            "names": names,
-            "versions": [version],
-        },
+        "spec": spec,
     }
+
+
+def crd_name(kind: type[ApiModel]) -> str:
+    """<plural>.modelserve.io"""
+    return f"{kind.crd.plural}.{c.GROUP}"  # type: ignore[attr-defined]
+
+
+def spec_digest(spec: dict[str, Any]) -> str:
+    """Digest of a CRD's spec: what its `modelserve.io/schema-digest` annotation holds."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def schema_digest(kind: type[ApiModel]) -> str:
+    """The digest a kind's generated CRD carries in `modelserve.io/schema-digest`."""
+    return crd_document(kind)["metadata"]["annotations"][c.ANNOTATION_SCHEMA_DIGEST]
 
 
 class _Dumper(yaml.SafeDumper):

@@ -6,6 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from . import constants as c
 from .common import (
     DNS_LABEL,
     LABEL_VALUE,
@@ -168,9 +169,19 @@ class ModelSpec(ApiModel):
             ]
         ),
     )
-    framework: Literal["sklearn", "custom"] = Field(
+    framework: Literal["sklearn", "xgboost", "lightgbm", "custom"] = Field(
         description='Framework that produced the artifact: "sklearn" (a joblib or pickle file '
-        'of a scikit-learn estimator or pipeline) or "custom" (loaded by a scoring script).'
+        'of a scikit-learn estimator or pipeline), "xgboost" (a native .json or .ubj booster, '
+        'or a pickled XGBoost scikit-learn wrapper), "lightgbm" (a native .txt booster, or a '
+        'pickled LightGBM scikit-learn wrapper) or "custom" (loaded by a scoring script).'
+    )
+    library_version_policy: Literal["strict", "warn"] = Field(
+        default=c.DEFAULT_LIBRARY_VERSION_POLICY,
+        description="What the scoring server does when the library versions the artifact "
+        "recorded (scikit-learn, XGBoost, LightGBM) differ from the serving image's in major "
+        'or minor version: "strict" refuses to load the model (the pod exits and the Model '
+        'becomes Degraded, naming both versions); "warn" serves it and reports the mismatch '
+        "in status.runtime.libraryVersionMismatch. A patch-level difference is never a mismatch.",
     )
     runtime: Runtime = Field(
         default="auto",
@@ -227,6 +238,27 @@ class RuntimeStatus(ApiModel):
     reason: str = Field(
         default="", description="The fallback explained, as the scoring server logged it."
     )
+    library_versions: (
+        dict[str, Annotated[str, Field(description="Version of the library.")]] | None
+    ) = Field(
+        default=None,
+        description="Library versions the artifact recorded (scikit-learn, xgboost, lightgbm), "
+        "as the scoring pod found them while loading it.",
+    )
+    serving_library_versions: (
+        dict[str, Annotated[str, Field(description="Version of the library.")]] | None
+    ) = Field(default=None, description="The same libraries' versions in the serving image.")
+    library_version_mismatch: str = Field(
+        default="",
+        description="A recorded version that differs from the serving image's in major or minor "
+        "version, as a sentence; empty when none (a patch-level difference is not a mismatch).",
+    )
+    load_refused: str = Field(
+        default="",
+        description="Why scoring pods refuse to load this model (libraryVersionPolicy strict and "
+        "a library version mismatch), from a pod's termination message; the Model is Degraded "
+        "while it is set. Empty when no pod refused it.",
+    )
     reported_by: str = Field(
         default="",
         description="The endpoint deployment whose pod reported it, as <endpoint>/<deployment>.",
@@ -260,7 +292,8 @@ class ModelStatus(ApiModel):
     ) = Field(
         default=None,
         description="Versions of the libraries the artifact was produced with (for example "
-        "scikit-learn).",
+        "scikit-learn), as the training job reported them; status.runtime.libraryVersions holds "
+        "what a scoring pod found in the artifact.",
     )
     size_bytes: int | None = Field(
         default=None,

@@ -22,6 +22,7 @@ from .constants import MAX_DEPLOYMENT_NAME, MAX_ENDPOINT_NAME
 from .markers import AGE_COLUMN, READY_COLUMN_PATH, CustomResource, PrinterColumn, Rule, kube
 from .model import Runtime
 from .monitoring import Monitoring, MonitoringStatus
+from .network import EndpointNetwork
 
 DEPLOYMENT_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 MAX_MIRROR_PERCENT = 50
@@ -315,6 +316,7 @@ class OnlineEndpointSpec(ApiModel):
     )
     service_monitor: ServiceMonitor = Field(default_factory=ServiceMonitor)
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    network: EndpointNetwork = Field(default_factory=EndpointNetwork)
 
     @model_validator(mode="after")
     def _traffic_consistent(self) -> OnlineEndpointSpec:

@@ -2,13 +2,19 @@
 
 The scoring server puts these keys into the ``parameters`` of ``GET /v2/models/<name>``
 (snake_case, as v2 parameters are); the operator copies them into ``Model.status.runtime``.
+A pod that refuses a model (library version skew under policy strict) prints one
+``REFUSAL_PREFIX`` line before it exits, which the operator finds in its termination message.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+#: Prefix of the one log line a scoring pod prints when it refuses to load a model.
+REFUSAL_PREFIX = "modelserve-load-refused: "
 
 
 class RuntimeParameters(BaseModel):
@@ -20,6 +26,9 @@ class RuntimeParameters(BaseModel):
     runtime_requested: str | None = None
     runtime_fallback: str | None = None
     runtime_fallback_reason: str | None = None
+    library_versions: dict[str, str] | None = None
+    serving_library_versions: dict[str, str] | None = None
+    library_version_mismatch: str | None = None
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any]) -> RuntimeParameters:
@@ -28,4 +37,35 @@ class RuntimeParameters(BaseModel):
 
     def selection(self) -> dict[str, str | None]:
         """The keys a runtime adds next to ``runtime`` once the choice is made."""
-        return self.model_dump(exclude={"runtime"})
+        return self.model_dump(
+            include={"runtime_requested", "runtime_fallback", "runtime_fallback_reason"}
+        )
+
+
+class LoadRefusal(BaseModel):
+    """Why a scoring pod refused to load a model, as its refusal line carries it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    reason: str
+    message: str
+    library_versions: dict[str, str] | None = None
+    serving_library_versions: dict[str, str] | None = None
+
+    def line(self) -> str:
+        """The one line the scoring server prints before it exits."""
+        return REFUSAL_PREFIX + self.model_dump_json()
+
+    @classmethod
+    def from_termination_message(cls, text: str | None) -> LoadRefusal | None:
+        """The refusal in a container's termination message (its last log lines), if any."""
+        for raw in reversed((text or "").splitlines()):
+            at = raw.find(REFUSAL_PREFIX)
+            if at < 0:
+                continue
+            try:
+                return cls.model_validate(json.loads(raw[at + len(REFUSAL_PREFIX) :]))
+            except (ValueError, ValidationError):
+                # the kubelet keeps only the message's tail: a cut line is no refusal
+                continue
+        return None

@@ -1,4 +1,4 @@
-"""The three tasks, the metrics each computes, and the scikit-learn estimators each allows."""
+"""The three tasks, the metrics each computes, and the estimators each allows."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ SINGLE_ROW_METRICS = frozenset({"accuracy", "mse", "mae"})
 
 # The allow-list: only these classes are ever imported. Each takes JSON parameters only
 # (numbers, strings, booleans, lists), so a spec can configure but never inject code.
+# XGBoost's and LightGBM's scikit-learn wrappers are estimators like the others: they fit
+# inside the same Pipeline, and the scoring server compiles them the same way.
 ESTIMATORS: dict[str, tuple[str, ...]] = {
     "classification": (
         "sklearn.linear_model.LogisticRegression",
@@ -33,6 +35,8 @@ ESTIMATORS: dict[str, tuple[str, ...]] = {
         "sklearn.ensemble.GradientBoostingClassifier",
         "sklearn.ensemble.HistGradientBoostingClassifier",
         "sklearn.neural_network.MLPClassifier",
+        "xgboost.XGBClassifier",
+        "lightgbm.LGBMClassifier",
     ),
     "regression": (
         "sklearn.linear_model.LinearRegression",
@@ -49,6 +53,8 @@ ESTIMATORS: dict[str, tuple[str, ...]] = {
         "sklearn.ensemble.GradientBoostingRegressor",
         "sklearn.ensemble.HistGradientBoostingRegressor",
         "sklearn.neural_network.MLPRegressor",
+        "xgboost.XGBRegressor",
+        "lightgbm.LGBMRegressor",
     ),
     "clustering": (
         "sklearn.cluster.KMeans",

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,9 @@ FIELD_MANAGER = "modelserve-operator"
 # stops answering fails a reconcile, which the work queue retries, instead of holding a
 # worker thread for good.
 REQUEST_TIMEOUT = (5.0, 60.0)
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Seconds this process may still write (None: no leader election); see leadership.py.
+Fence = Callable[[], float | None]
 
 
 def _json_or_none(raw: bytes) -> Any:
@@ -34,6 +38,10 @@ class KubeError(Exception):
         self.status = status
         self.reason = reason
         self.message = message
+
+
+class NotLeader(Exception):
+    """A write was refused before it was sent: this process no longer holds the lease."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,11 @@ KINDS: dict[tuple[str, str], ResourceKind] = {
     ),
     ("policy/v1", "PodDisruptionBudget"): ResourceKind("policy/v1", "poddisruptionbudgets"),
     ("batch/v1", "Job"): ResourceKind("batch/v1", "jobs"),
+    ("networking.k8s.io/v1", "NetworkPolicy"): ResourceKind(
+        "networking.k8s.io/v1", "networkpolicies"
+    ),
     ("batch/v1", "CronJob"): ResourceKind("batch/v1", "cronjobs"),
+    ("coordination.k8s.io/v1", "Lease"): ResourceKind("coordination.k8s.io/v1", "leases"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"): ResourceKind(
         "monitoring.coreos.com/v1", "servicemonitors"
     ),
@@ -108,13 +120,17 @@ class Kube:
     """A thin, synchronous REST client for the kinds in KINDS (safe to share between threads)."""
 
     def __init__(
-        self, api_client: client.ApiClient, timeout: tuple[float, float] = REQUEST_TIMEOUT
+        self,
+        api_client: client.ApiClient,
+        timeout: tuple[float, float] = REQUEST_TIMEOUT,
+        fence: Fence | None = None,
     ) -> None:
         self._api = api_client
         self._timeout = timeout
+        self._fence = fence
 
     @classmethod
-    def from_environment(cls, kubeconfig: str | None = None) -> Kube:
+    def from_environment(cls, kubeconfig: str | None = None, fence: Fence | None = None) -> Kube:
         configuration = client.Configuration()
         try:
             config.load_incluster_config(client_configuration=configuration)
@@ -126,7 +142,22 @@ class Kube:
             )
         # Kopf runs sync handlers on a thread pool: give each thread a pooled connection.
         configuration.connection_pool_maxsize = 32
-        return cls(client.ApiClient(configuration))
+        return cls(client.ApiClient(configuration), fence=fence)
+
+    def unfenced(self, timeout: tuple[float, float]) -> Kube:
+        """The same connections without the write fence, with other timeouts (the election's)."""
+        return Kube(self._api, timeout=timeout)
+
+    def _write_timeout(self, method: str, path: str) -> tuple[float, float]:
+        """The timeout of a request; a write is refused once the lease may have ended."""
+        left = self._fence() if self._fence is not None else None
+        if left is None:
+            return self._timeout
+        if left <= 0:
+            raise NotLeader(f"{method} {path} not sent: this operator no longer holds the lease")
+        # A write still on its way when leadership ends could land after a standby took
+        # over: bound it by the time left, so it is given up (and the process exits) first.
+        return (min(self._timeout[0], left), min(self._timeout[1], left))
 
     def _request(
         self,
@@ -137,6 +168,7 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
     ) -> dict[str, Any] | None:
+        timeout = self._write_timeout(method, path) if method in WRITE_METHODS else self._timeout
         method_, url, headers, body_, _ = self._api.param_serialize(
             method,
             path,
@@ -147,7 +179,7 @@ class Kube:
         )
         try:
             response = self._api.call_api(
-                method_, url, header_params=headers, body=body_, _request_timeout=self._timeout
+                method_, url, header_params=headers, body=body_, _request_timeout=timeout
             )
             raw = response.read()
         except urllib3.exceptions.HTTPError as error:  # timeouts, refused connections
@@ -212,6 +244,17 @@ class Kube:
             if error.status == 409:
                 return None
             raise
+
+    def replace(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """PUT the whole object; 409 when metadata.resourceVersion is no longer current."""
+        kind = kind_of(manifest["apiVersion"], manifest["kind"])
+        meta = manifest["metadata"]
+        return self._request(
+            "PUT",
+            f"{kind.collection_path(meta.get('namespace'))}/{meta['name']}",
+            query=[("fieldManager", FIELD_MANAGER)],
+            body=manifest,
+        )
 
     def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
         """Delete with background propagation; False when it was already gone."""

@@ -6,6 +6,7 @@
 | `modelserve_operator_reconcile_duration_seconds` | histogram | `kind` |
 | `modelserve_operator_reconcile_errors_total` | counter | `kind`, `error` |
 | `modelserve_resource_condition` | gauge | `kind`, `namespace`, `name`, `condition`, `reason` |
+| `modelserve_operator_leader` | gauge | none; 1 while this replica leads (reconciles) |
 
 `modelserve_resource_condition` is 1 while the condition (Ready, Progressing or Degraded)
 of a Model, OnlineEndpoint or BatchDeployment is True and 0 otherwise; `reason` is the
@@ -19,7 +20,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 RECONCILE_TOTAL = Counter(
     "modelserve_operator_reconcile_total", "Reconciles run, by kind and outcome", ["kind", "result"]
@@ -37,6 +38,9 @@ RESOURCE_CONDITION = Gauge(
     "modelserve_resource_condition",
     "1 while the resource's condition is True, else 0; reason is the condition's reason",
     ["kind", "namespace", "name", "condition", "reason"],
+)
+LEADER = Gauge(
+    "modelserve_operator_leader", "1 while this replica holds the lease and reconciles, else 0"
 )
 
 # The human-facing conditions; Reconciling/Stalled repeat them for kstatus.
@@ -76,3 +80,17 @@ def forget_resource(kind: str, namespace: str, name: str) -> None:
             reason = _exported.pop((kind, namespace, name, condition), None)
             if reason is not None:
                 RESOURCE_CONDITION.remove(kind, namespace, name, condition, reason)
+
+
+# Ports this process already serves metrics on: a standby that becomes the leader, or an
+# operator restarted in-process (tests), keeps the one server it has.
+_metrics_ports: set[int] = set()
+
+
+def serve_metrics(port: int, address: str) -> bool:
+    """Serve /metrics on `port` unless this process already does; True when started now."""
+    if not port or port in _metrics_ports:
+        return False
+    start_http_server(port, addr=address)
+    _metrics_ports.add(port)
+    return True

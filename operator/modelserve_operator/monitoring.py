@@ -261,7 +261,9 @@ class PromotionView:
 class PromotionDecision:
     """What to do now: wait, set traffic, remove the old deployment, or stop."""
 
-    action: Literal["wait", "set_traffic", "roll_back", "remove_old", "done", "rolled_back"]
+    action: Literal[
+        "wait", "set_traffic", "adopt", "roll_back", "remove_old", "done", "rolled_back"
+    ]
     message: str
     traffic: dict[str, int] | None = None
     percent: int | None = None
@@ -300,6 +302,16 @@ def promotion_step(view: PromotionView) -> PromotionDecision:
             f"the last step with a server error (5xx); traffic back to {view.old}",
             {**view.traffic, view.old: pool, view.new: 0},
             0,
+        )
+    if current > view.applied_percent:
+        # A step that reached the spec but not the status (the operator stopped between
+        # the two writes, or a human moved traffic on): count it as taken now, so the
+        # next step still waits a whole clean interval after it.
+        return PromotionDecision(
+            "adopt",
+            f"{view.new} holds {current}% of traffic, more than the {view.applied_percent}% "
+            "recorded; counting that step from now",
+            percent=current,
         )
     if not view.new_ready:
         return PromotionDecision("wait", f"waiting for deployment {view.new} to be Ready")

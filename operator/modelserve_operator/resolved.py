@@ -17,6 +17,8 @@ class ResolvedModel:
     runtime: str
     artifact_uri: str
     artifact_sha256: str
+    # strict | warn: what a scoring or batch pod does with library-version skew at load
+    library_version_policy: str = "warn"
 
     @classmethod
     def from_model(cls, model: Model) -> ResolvedModel:
@@ -35,4 +37,5 @@ class ResolvedModel:
             runtime=spec.runtime,
             artifact_uri=spec.artifact.uri,
             artifact_sha256=sha256.lower(),
+            library_version_policy=spec.library_version_policy,
         )

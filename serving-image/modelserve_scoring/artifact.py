@@ -15,6 +15,10 @@ from pathlib import Path
 from modelserve_scoring.errors import ArtifactError
 
 ARTIFACT_SUFFIXES = (".joblib", ".pkl", ".pickle")
+#: native model files a framework's artifact may also be (besides its joblib'd wrapper)
+NATIVE_ARTIFACT_SUFFIXES = {"xgboost": (".json", ".ubj"), "lightgbm": (".txt",)}
+# files the trainer writes beside an artifact, never the artifact itself
+_COMPANION_FILES = frozenset({"baseline.json"})
 _CHUNK = 1 << 20
 
 
@@ -56,18 +60,23 @@ def read_verified(path: Path, expected_sha256: str | None) -> bytes:
     return data
 
 
-def find_artifact(model_dir: Path) -> Path:
-    """The single *.joblib/*.pkl file in model_dir (searched recursively)."""
+def find_artifact(model_dir: Path, framework: str = "sklearn") -> Path:
+    """The single artifact in model_dir (searched recursively): *.joblib/*.pkl, or for xgboost
+    also *.json/*.ubj and for lightgbm *.txt (their native formats)."""
     if not model_dir.is_dir():
         raise ArtifactError(f"model directory {model_dir} does not exist")
+    suffixes = ARTIFACT_SUFFIXES + NATIVE_ARTIFACT_SUFFIXES.get(framework, ())
     found = sorted(
-        p for p in model_dir.rglob("*") if p.is_file() and p.suffix.lower() in ARTIFACT_SUFFIXES
+        p
+        for p in model_dir.rglob("*")
+        if p.is_file() and p.suffix.lower() in suffixes and p.name not in _COMPANION_FILES
     )
     if len(found) != 1:
         names = ", ".join(str(p) for p in found) or "none"
+        wanted = "/".join(f"*{s}" for s in suffixes)
         raise ArtifactError(
-            f"expected exactly one *.joblib/*.pkl file in {model_dir}, found {names}; "
-            "set MODELSERVE_ARTIFACT_PATH"
+            f"expected exactly one {wanted} file in {model_dir} (framework {framework}), found "
+            f"{names}; set MODELSERVE_ARTIFACT_PATH"
         )
     return found[0]
 

@@ -56,6 +56,8 @@ class Inference:
     want_proba: bool = False
     #: a v2 request's own "id"
     request_id: str | None = None
+    #: gRPC: the inputs came as raw_input_contents, so the outputs go back as raw bytes too
+    raw: bool = False
 
 
 def loads(body: bytes) -> Any:
@@ -132,7 +134,8 @@ def rows_from_json(data: Any, field: str, shape: ModelShape) -> np.ndarray:
     return _check_columns(arr, field, shape)
 
 
-def _bool_flag(value: Any, field: str) -> bool:
+def bool_flag(value: Any, field: str) -> bool:
+    """A boolean given as true/false or as text ("true", "0", ...)."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no", ""):
@@ -147,7 +150,7 @@ def query_flag(query_string: bytes, name: str) -> bool:
     for part in query_string.split(b"&"):
         key, _, value = part.partition(b"=")
         if key.decode("latin-1") == name:
-            return _bool_flag(value.decode("latin-1") or "true", f"query parameter {name}")
+            return bool_flag(value.decode("latin-1") or "true", f"query parameter {name}")
     return False
 
 
@@ -160,7 +163,7 @@ def parse_score(payload: Any, shape: ModelShape, query_string: bytes) -> tuple[n
         raise BadRequest('body must be a JSON object with "data" or "input_data"')
     want_proba = query_flag(query_string, "probabilities")
     if "probabilities" in payload:
-        want_proba = _bool_flag(payload["probabilities"], "probabilities")
+        want_proba = bool_flag(payload["probabilities"], "probabilities")
     if "data" in payload:
         return rows_from_json(payload["data"], "data", shape), want_proba
     if "input_data" not in payload:
@@ -210,7 +213,7 @@ def parse_v1(payload: Any, shape: ModelShape, query_string: bytes) -> tuple[np.n
         raise BadRequest('body must be a JSON object with "instances"')
     want_proba = query_flag(query_string, "probabilities")
     if "probabilities" in payload:
-        want_proba = _bool_flag(payload["probabilities"], "probabilities")
+        want_proba = bool_flag(payload["probabilities"], "probabilities")
     key = "instances" if "instances" in payload else "inputs" if "inputs" in payload else None
     if key is None:
         raise BadRequest('body must have "instances" (a list of rows)')
@@ -232,8 +235,8 @@ _MAX_DIMENSIONS = 8
 _MAX_HEADER_LENGTH_DIGITS = 18
 
 
-def _shape_of(tensor: dict, field: str) -> list[int]:
-    shape = tensor.get("shape")
+def tensor_dims(shape: Any, field: str) -> list[int]:
+    """A tensor's shape, checked: a short list of non-negative integers."""
     if not isinstance(shape, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
@@ -279,18 +282,23 @@ def _check_datatype(
             f"{where}: {bad!r} ({type(bad).__name__}) is not a {datatype} value; "
             f"{datatype} data are numbers"
         )
+    if np_type.kind in "iu" and kind == "f":
+        fractional = arr != np.floor(arr)
+        if fractional.any():
+            value = arr.ravel()[int(np.argmax(fractional.ravel()))].item()
+            raise BadRequest(
+                f"{where}: {value!r} is not a {datatype} value; {datatype} data are "
+                "whole numbers (the tensor holds fractional numbers)"
+            )
+    refuse_out_of_range(arr, datatype, np_type, where)
+
+
+def refuse_out_of_range(arr: np.ndarray, datatype: str, np_type: np.dtype, where: str) -> None:
+    """Refuse an element the declared datatype cannot hold (INT8 data of 300, say)."""
     if np_type.kind in "iu":
-        if kind == "f":
-            fractional = arr != np.floor(arr)
-            if fractional.any():
-                value = arr.ravel()[int(np.argmax(fractional.ravel()))].item()
-                raise BadRequest(
-                    f"{where}: {value!r} is not a {datatype} value; {datatype} data are "
-                    "whole numbers (the tensor holds fractional numbers)"
-                )
         info = np.iinfo(np_type)
         bad = _out_of_range(arr, info.min, info.max)
-    elif np_type != np.float64:
+    elif np_type.kind == "f" and np_type != np.float64:
         # JSON numbers beyond float64 are refused by the JSON parser itself
         limit = float(np.finfo(np_type).max)
         bad = _out_of_range(arr, -limit, limit)
@@ -313,6 +321,30 @@ def _check_strings(arr: np.ndarray, raw: list, where: str) -> None:
         )
 
 
+def tensor_type(datatype: Any, field: str, shape: ModelShape) -> np.dtype | None:
+    """The numpy type of a v2 datatype the model takes; None for BYTES (strings)."""
+    if datatype == "BYTES":
+        if not shape.accepts_strings:
+            raise BadRequest(f"{field}.datatype BYTES is not accepted: this model takes numbers")
+        return None
+    if datatype not in V2_DTYPES:
+        raise BadRequest(
+            f"{field}.datatype {datatype!r} is not supported; use one of "
+            f"{', '.join(V2_DTYPES)}" + (" or BYTES" if shape.accepts_strings else "")
+        )
+    return V2_DTYPES[datatype]
+
+
+def tensor_size(dims: list[int], field: str) -> int:
+    """The number of elements of a shape; an empty tensor is refused."""
+    size = math.prod(dims)
+    if size == 0:
+        raise BadRequest(
+            f"{field}.shape {dims} holds no elements (an empty batch): send at least one row"
+        )
+    return size
+
+
 def _tensor(
     tensor: Any,
     field: str,
@@ -324,26 +356,12 @@ def _tensor(
     """One input tensor as an array of its declared shape; returns (array, next binary offset)."""
     if not isinstance(tensor, dict):
         raise BadRequest(f"{field} must be an object with name, shape, datatype and data")
-    dims = _shape_of(tensor, field)
+    dims = tensor_dims(tensor.get("shape"), field)
     datatype = tensor.get("datatype")
     name = tensor.get("name")
     named = f" (input {name!r})" if isinstance(name, str) else ""
-    if datatype == "BYTES":
-        if not shape.accepts_strings:
-            raise BadRequest(f"{field}.datatype BYTES is not accepted: this model takes numbers")
-        np_type = None
-    elif datatype not in V2_DTYPES:
-        raise BadRequest(
-            f"{field}.datatype {datatype!r} is not supported; use one of "
-            f"{', '.join(V2_DTYPES)}" + (" or BYTES" if shape.accepts_strings else "")
-        )
-    else:
-        np_type = V2_DTYPES[datatype]
-    size = math.prod(dims)
-    if size == 0:
-        raise BadRequest(
-            f"{field}.shape {dims} holds no elements (an empty batch): send at least one row"
-        )
+    np_type = tensor_type(datatype, field, shape)
+    size = tensor_size(dims, field)
     params = tensor.get("parameters") or {}
     if isinstance(params, dict) and "binary_data_size" in params:
         nbytes = params["binary_data_size"]
@@ -403,16 +421,12 @@ def parse_v2(body: bytes, header_length: int | None, shape: ModelShape) -> Infer
         raise BadRequest('"inputs" must be a non-empty list of tensors')
     # a scan for JSON booleans (which numpy would read as 0 and 1) only where the text has any
     may_hold_bools = b"true" in body or b"false" in body
-    if len(inputs) == 1:
-        arr, _ = _tensor(inputs[0], "inputs[0]", shape, binary, 0, may_hold_bools)
-        if arr.ndim == 1 and shape.n_features == 1:
-            arr = arr.reshape(-1, 1)
-        rows = arr
-    else:
-        rows = _columns_to_rows(inputs, shape, binary, may_hold_bools)
-    if rows.dtype.kind != "O" and rows.dtype != np.float64:
-        rows = rows.astype(np.float64)
-    rows = _check_columns(rows, "inputs[0]" if len(inputs) == 1 else "inputs", shape)
+    tensors = []
+    offset = 0
+    for i, tensor in enumerate(inputs):
+        arr, offset = _tensor(tensor, f"inputs[{i}]", shape, binary, offset, may_hold_bools)
+        tensors.append((str(tensor.get("name", "")), arr))
+    rows = rows_from_tensors(tensors, shape)
     want_predict, want_proba = _requested_outputs(payload)
     request_id = payload.get("id")
     return Inference(
@@ -420,14 +434,23 @@ def parse_v2(body: bytes, header_length: int | None, shape: ModelShape) -> Infer
     )
 
 
-def _columns_to_rows(
-    inputs: list, shape: ModelShape, binary: memoryview | None, may_hold_bools: bool
-) -> np.ndarray:
-    """Several inputs, one per feature column (shape [N] or [N, 1]), ordered by feature name."""
+def rows_from_tensors(tensors: list[tuple[str, np.ndarray]], shape: ModelShape) -> np.ndarray:
+    """The decoded input tensors (name, array) as rows: one tensor of rows, or one column per
+    feature (shape [N] or [N, 1]) ordered by feature name; checked against the model."""
+    if len(tensors) == 1:
+        rows = tensors[0][1]
+        if rows.ndim == 1 and shape.n_features == 1:
+            rows = rows.reshape(-1, 1)
+    else:
+        rows = _columns_to_rows(tensors, shape)
+    if rows.dtype.kind != "O" and rows.dtype != np.float64:
+        rows = rows.astype(np.float64)
+    return _check_columns(rows, "inputs[0]" if len(tensors) == 1 else "inputs", shape)
+
+
+def _columns_to_rows(tensors: list[tuple[str, np.ndarray]], shape: ModelShape) -> np.ndarray:
     columns: list[tuple[str, np.ndarray]] = []
-    offset = 0
-    for i, tensor in enumerate(inputs):
-        arr, offset = _tensor(tensor, f"inputs[{i}]", shape, binary, offset, may_hold_bools)
+    for i, (name, arr) in enumerate(tensors):
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]
         if arr.ndim != 1:
@@ -435,7 +458,7 @@ def _columns_to_rows(
                 f"inputs[{i}] must be one column of shape [N] or [N, 1] when "
                 "sending one input per feature"
             )
-        columns.append((str(tensor.get("name", "")), arr))
+        columns.append((name, arr))
     lengths = {len(a) for _, a in columns}
     if len(lengths) != 1:
         raise BadRequest("inputs: every column must have the same number of rows")
@@ -453,25 +476,32 @@ def _columns_to_rows(
 
 def _requested_outputs(payload: dict) -> tuple[bool, bool]:
     params = payload.get("parameters")
-    want_proba = False
+    probabilities = None
     if isinstance(params, dict) and "probabilities" in params:
-        want_proba = _bool_flag(params["probabilities"], "parameters.probabilities")
+        probabilities = params["probabilities"]
     outputs = payload.get("outputs")
     if outputs is None:
-        return True, want_proba
+        return requested_outputs(None, probabilities)
     if not isinstance(outputs, list):
         raise BadRequest('"outputs" must be a list of {"name": ...}')
-    names = []
-    for i, out in enumerate(outputs):
-        name = out.get("name") if isinstance(out, dict) else None
+    names = [out.get("name") if isinstance(out, dict) else None for out in outputs]
+    return requested_outputs(names, probabilities)
+
+
+def requested_outputs(names: list[Any] | None, probabilities: Any = None) -> tuple[bool, bool]:
+    """(predict, predict_proba) asked for by a v2 request's output names and its
+    `probabilities` parameter (None when absent); no names means predictions."""
+    want_proba = False
+    if probabilities is not None:
+        want_proba = bool_flag(probabilities, "parameters.probabilities")
+    if not names:
+        return True, want_proba
+    for i, name in enumerate(names):
         if name not in (PREDICT, PREDICT_PROBA):
             raise BadRequest(
                 f"outputs[{i}].name {name!r} is unknown; this model has outputs "
                 f"{PREDICT!r} and {PREDICT_PROBA!r}"
             )
-        names.append(name)
-    if not names:
-        return True, want_proba
     return PREDICT in names, want_proba or PREDICT_PROBA in names
 
 

@@ -1,8 +1,8 @@
-"""The data plane: what every transport calls (REST in rest.py; a gRPC transport maps onto the
-same entries). It owns the bookkeeping of a call: the request id, admission, the in-flight count,
-one deadline over reading, decoding, predicting and encoding, the mapping of every failure to a
-status and a body, and the request metrics. Below it: the micro-batcher and the model runtime,
-or the scoring script's workers."""
+"""The data plane: what every transport calls (REST in rest.py, gRPC in v2grpc/service.py).
+It owns the bookkeeping of a call: the request id, admission, the in-flight count, one deadline
+over reading, decoding, predicting and encoding, the mapping of every failure to a status and a
+body, and the request metrics. Below it: the micro-batcher and the model runtime, or the scoring
+script's workers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from modelserve_scoring import codecs
 from modelserve_scoring.decode_pool import DecodePool
@@ -29,6 +29,7 @@ from modelserve_scoring.errors import (
 )
 from modelserve_scoring.script_pool import AnswerTooLarge, ScriptFailed
 from modelserve_scoring.service import SERVER_VERSION, ScoringService
+from modelserve_scoring.v2grpc import codec as grpc_codec
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,13 @@ class Reply:
 BodyReader = Callable[[int, float], Awaitable[bytes]]
 
 
+class Codec(NamedTuple):
+    """How one transport's bodies are decoded and answered (the signatures of codecs.py's)."""
+
+    decode: Callable[..., codecs.Inference]
+    encode: Callable[..., bytes]
+
+
 @dataclass(slots=True)
 class InferenceCall:
     """One prediction call as a transport hands it over."""
@@ -86,6 +94,8 @@ class InferenceCall:
     query: bytes = b""
     model_name: str | None = None
     model_version: str | None = None
+    #: `rest` or `grpc`: how the body is encoded, and the `protocol` label of the metrics
+    transport: str = "rest"
 
 
 class DataPlane:
@@ -104,6 +114,12 @@ class DataPlane:
         #: prediction calls admitted (body read) and not answered yet
         self.inflight = 0
         self._decoder = DecodePool()
+        #: transport -> the codec its bodies are written in (module-level functions: the
+        #: decode worker process is handed them by reference)
+        self._codecs: dict[str, Codec] = {
+            "rest": Codec(codecs.decode, codecs.encode),
+            "grpc": Codec(grpc_codec.decode, grpc_codec.encode),
+        }
 
     def stop(self) -> None:
         """Stop the decode worker."""
@@ -171,7 +187,7 @@ class DataPlane:
             if call.model_name is not None:
                 self.service.check_model(call.model_name, call.model_version)
             scripted = self.service.script is not None
-            if not scripted:
+            if not scripted and call.transport == "rest":
                 self._check_media_type(call)
             # not in flight while its body arrives: a slow client holds no slot and no batch
             body = await call.read_body(self.max_body, deadline)
@@ -199,7 +215,9 @@ class DataPlane:
             # a cancelled call (server shutting down) is counted as the client never answered
             status = reply.status if reply is not None else ClientGone.status
             fault = reply is not None and reply.error is not None and reply.error.server_fault
-            self.metrics.observe_request(call.protocol, status, loop.time() - started, fault)
+            self.metrics.observe_request(
+                call.protocol, call.transport, status, loop.time() - started, fault
+            )
         return reply
 
     def _client_request_id(self, call: InferenceCall) -> str | None:
@@ -242,13 +260,14 @@ class DataPlane:
     async def _decode(self, call: InferenceCall, body: bytes, deadline: float) -> codecs.Inference:
         service = self.service
         header_length = None
-        if call.protocol == "v2_infer":
+        if call.protocol == "v2_infer" and call.transport == "rest":
             header_length = codecs.parse_header_length(
                 call.headers.get(b"inference-header-content-length")
             )
+        decode = self._codecs[call.transport].decode
         args = (call.protocol, body, header_length, call.query, service.shape)
         if not self.decode_offload_bytes or len(body) < self.decode_offload_bytes:
-            inference = codecs.decode(*args)
+            inference = decode(*args)
             _check_deadline(deadline, "decoding the request")
             return inference
         batcher = service.batcher
@@ -256,7 +275,7 @@ class DataPlane:
         # decoded elsewhere: the batcher may wait a moment for it (MAX_BATCH_DELAY_MS)
         batcher.arriving += 1
         try:
-            return await self._decoder.decode(*args, deadline)
+            return await self._decoder.decode(decode, *args, deadline)
         finally:
             batcher.arriving -= 1
 
@@ -283,7 +302,7 @@ class DataPlane:
         except Exception:  # monitoring must never fail a prediction
             log.exception("monitoring could not record request %s", request_id)
         settings = service.settings
-        answer = codecs.encode(
+        answer = self._codecs[call.transport].encode(
             call.protocol,
             inference,
             preds,
@@ -303,7 +322,7 @@ class DataPlane:
     async def _run_script(self, call: InferenceCall, body: bytes, deadline: float) -> bytes:
         pool = self.service.scripts
         assert pool is not None
-        if call.protocol != "score":
+        if call.protocol != "score" or call.transport != "rest":
             raise BadRequest(
                 "this model is served by a custom scoring script, which answers POST /score only"
             )

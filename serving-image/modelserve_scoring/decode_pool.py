@@ -15,6 +15,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -53,6 +54,7 @@ class DecodePool:
 
     async def decode(
         self,
+        decode: Callable[..., codecs.Inference],
         protocol: str,
         body: bytes,
         header_length: int | None,
@@ -60,15 +62,16 @@ class DecodePool:
         shape: codecs.ModelShape,
         deadline: float,
     ) -> codecs.Inference:
-        """codecs.decode() in the worker, bounded by the request's deadline (loop time); the
-        body that starts the worker is decoded here, while the worker spawns."""
+        """`decode` (codecs.decode or a transport's own, a module-level function) in the
+        worker, bounded by the request's deadline (loop time); the body that starts the worker
+        is decoded here, while the worker spawns."""
+        args = (protocol, body, header_length, query, shape)
         if self._executor is None:
             self.start()
-            return codecs.decode(protocol, body, header_length, query, shape)
+            return decode(*args)
         loop = asyncio.get_running_loop()
-        args = (protocol, body, header_length, query, shape)
         try:
-            future = loop.run_in_executor(self._executor, codecs.decode, *args)
+            future = loop.run_in_executor(self._executor, decode, *args)
             return await asyncio.wait_for(future, max(deadline - loop.time(), 0))
         except TimeoutError:
             raise RequestTimeout("decoding the request took longer than the timeout") from None
@@ -77,7 +80,7 @@ class DecodePool:
             log.error("the decode worker process died; starting a new one")
             self.stop()
             self.start()
-            return codecs.decode(*args)
+            return decode(*args)
 
     def stop(self) -> None:
         """Stop the worker; bodies still queued are dropped (their requests are ending too)."""

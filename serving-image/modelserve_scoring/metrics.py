@@ -5,9 +5,10 @@ Every metric carries the labels ``model``, ``version`` and ``deployment``.
 ==========================================  =========  ===========================================
 name                                        type       meaning (extra labels)
 ==========================================  =========  ===========================================
-``modelserve_requests_total``               counter    requests answered (``route``, ``status``)
+``modelserve_requests_total``               counter    requests answered (``route``, ``status``,
+                                                       ``protocol``)
 ``modelserve_request_duration_seconds``     histogram  time from request start to response
-                                                       (``route``)
+                                                       (``route``, ``protocol``)
 ``modelserve_batch_size_rows``              histogram  rows per predict call (micro-batching)
 ``modelserve_inflight_requests``            gauge      scoring requests in progress
 ``modelserve_model_load_seconds``           gauge      time to verify, load and warm up the model
@@ -26,7 +27,11 @@ name                                        type       meaning (extra labels)
                                                        ``total``, ``busy``, ``stuck``)
 ==========================================  =========  ===========================================
 
-``route`` is one of ``v2_infer``, ``score``, ``v1_predict``, ``other``. ``runtime`` is ``onnx``
+``route`` is one of ``v2_infer``, ``score``, ``v1_predict``, ``other``; ``protocol`` is ``rest`` or
+``grpc`` (v2 inference over gRPC counts under ``route="v2_infer"``). ``status`` is the HTTP status
+of the answer; a gRPC answer counts under the HTTP status REST gives the same refusal (its gRPC
+code follows from it, docs/scoring-server.md#grpc), so one ``status=~"5.."`` selects the server
+faults of both. ``runtime`` is ``onnx``
 or ``sklearn``; ``fallback`` says why ONNX Runtime is not used although it was asked for
 (``unsupported``, ``session_failed``, ``answers_differ``, ``error``, ``unavailable``), else it
 is empty.
@@ -50,6 +55,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 ROUTES = ("v2_infer", "score", "v1_predict", "other")
+PROTOCOLS = ("rest", "grpc")
 _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
@@ -159,18 +165,22 @@ class ScoringMetrics:
         self._ids = ids
         self._requests = Counter(
             "modelserve_requests",
-            "Scoring requests answered, by route and HTTP status.",
-            (*base, "route", "status"),
+            "Scoring requests answered, by route, HTTP status and protocol (rest, grpc).",
+            (*base, "route", "status", "protocol"),
             registry=self.registry,
         )
         latency = Histogram(
             "modelserve_request_duration_seconds",
-            "Time from request start to response, by route.",
-            (*base, "route"),
+            "Time from request start to response, by route and protocol (rest, grpc).",
+            (*base, "route", "protocol"),
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self._latency = {route: latency.labels(*ids, route) for route in ROUTES}
+        self._latency = {
+            (route, protocol): latency.labels(*ids, route, protocol)
+            for route in ROUTES
+            for protocol in PROTOCOLS
+        }
         self.batch_size = Histogram(
             "modelserve_batch_size_rows",
             "Rows per predict call after micro-batching.",
@@ -203,7 +213,7 @@ class ScoringMetrics:
             (*base, "runtime", "requested", "fallback"),
             registry=self.registry,
         )
-        self._counters: dict[tuple[str, int], Counter] = {}
+        self._counters: dict[tuple[str, str, int], Counter] = {}
         # Plain totals as well, for GET /monitoring/requests: the operator's promotion
         # reads them to tell whether a new version has served cleanly. Only the data plane
         # (dataplane.py) counts requests.
@@ -223,16 +233,18 @@ class ScoringMetrics:
         self.registry.register(_ScriptPoolCollector(self._ids, pool))
 
     def observe_request(
-        self, route: str, status: int, seconds: float, server_fault: bool = False
+        self, route: str, protocol: str, status: int, seconds: float, server_fault: bool = False
     ) -> None:
         """Count one answered request and its latency; `server_fault`: the server or the model
         failed it (never a client's mistake), which is what serverErrors counts."""
-        key = (route, status)
+        key = (route, protocol, status)
         counter = self._counters.get(key)
         if counter is None:
-            counter = self._counters[key] = self._requests.labels(*self._ids, route, str(status))
+            counter = self._counters[key] = self._requests.labels(
+                *self._ids, route, str(status), protocol
+            )
         counter.inc()
-        self._latency[route].observe(seconds)
+        self._latency[route, protocol].observe(seconds)
         self.answered += 1
         if server_fault:
             self.server_errors += 1

@@ -23,6 +23,7 @@ from modelserve_scoring.runtime.base import ModelRuntime
 from modelserve_scoring.runtime.compile import CompileOptions, load_runtime
 from modelserve_scoring.runtime.onnx_cache import trusted_digests
 from modelserve_scoring.runtime.scoring_script import ScoringScript
+from modelserve_scoring.runtime.versions import LibraryVersionError, refusal_line
 from modelserve_scoring.script_pool import ScriptPool
 from modelserve_scoring.settings import ScoringSettings
 
@@ -98,10 +99,10 @@ class ScoringService:
             raise ArtifactError("set MODELSERVE_MODEL_DIR or MODELSERVE_ARTIFACT_PATH")
         if settings.scoring_script is not None:
             try:
-                return find_artifact(settings.model_dir)
+                return find_artifact(settings.model_dir, settings.framework)
             except ArtifactError:
                 return None  # a script may load whatever it likes from the directory
-        return find_artifact(settings.model_dir)
+        return find_artifact(settings.model_dir, settings.framework)
 
     def load_blocking(self) -> None:
         """Verify, load and warm up the model (runs in a worker thread)."""
@@ -132,7 +133,11 @@ class ScoringService:
                 threads=settings.onnx_threads,
             )
             runtime = load_runtime(
-                artifact, settings.artifact_sha256, options, settings.allow_unverified
+                artifact,
+                settings.artifact_sha256,
+                options,
+                settings.allow_unverified,
+                settings.library_version_policy,
             )
             self.runtime = runtime
             fallback = (runtime.selection or {}).get("runtime_fallback") or ""
@@ -148,7 +153,11 @@ class ScoringService:
             await loop.run_in_executor(None, self.load_blocking)
         except Exception as exc:
             self.load_failed = True
-            if isinstance(exc, ArtifactError):
+            if isinstance(exc, LibraryVersionError):
+                log.error("cannot load the model: %s", exc)
+                # the last log line ends in the termination message, where the operator reads it
+                print(refusal_line(exc), flush=True)
+            elif isinstance(exc, ArtifactError):
                 log.error("cannot load the model: %s", exc)
             else:
                 log.exception("cannot load the model")

@@ -21,8 +21,15 @@ class ScoringSettings(BaseSettings):
     model_version: str = Field("1", description="Version the model is served under.")
     deployment_name: str = Field("", description="Deployment label on every metric.")
     model_dir: Path | None = Field(None, description="Directory holding the model artifact.")
+    framework: Literal["sklearn", "xgboost", "lightgbm", "custom"] = Field(
+        c.DEFAULT_FRAMEWORK,
+        description="The model's framework (the Model's spec.framework): xgboost also finds "
+        "native *.json/*.ubj files in MODEL_DIR, lightgbm native *.txt files.",
+    )
     artifact_path: Path | None = Field(
-        None, description="Artifact file; default: the single *.joblib/*.pkl file in MODEL_DIR."
+        None,
+        description="Artifact file; default: the single *.joblib/*.pkl file in MODEL_DIR (or "
+        "native model file, see FRAMEWORK).",
     )
     artifact_sha256: str | None = Field(
         None, description="Expected sha256 of the artifact, checked before it is unpickled."
@@ -40,6 +47,12 @@ class ScoringSettings(BaseSettings):
         description="auto: ONNX Runtime where it gives scikit-learn's answers on a validation "
         "sample, else scikit-learn (reason in metadata, metrics, log); onnx: ONNX Runtime or "
         "refuse to start; sklearn: never convert.",
+    )
+    library_version_policy: Literal["strict", "warn"] = Field(
+        c.DEFAULT_LIBRARY_VERSION_POLICY,
+        description="When the artifact recorded a scikit-learn/XGBoost/LightGBM version that "
+        "differs from this image's in major or minor version: strict refuses to load it (exit "
+        "1, both versions named); warn serves it and reports the mismatch in the model metadata.",
     )
     onnx_validation_rows: int = Field(
         100_000,
@@ -59,9 +72,15 @@ class ScoringSettings(BaseSettings):
         "Empty: the cache is never read.",
     )
     onnx_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads.")
-    host: str = Field("0.0.0.0", description="Address the HTTP and metrics servers bind to.")
+    host: str = Field("0.0.0.0", description="Address the HTTP, gRPC and metrics servers bind to.")
     http_port: int = Field(
         c.SCORING_HTTP_PORT, ge=0, le=65535, description="Port of the scoring API."
+    )
+    grpc_port: int = Field(
+        c.SCORING_GRPC_PORT,
+        ge=0,
+        le=65535,
+        description="Port of the Open Inference Protocol v2 gRPC API. 0 = no gRPC server.",
     )
     metrics_port: int = Field(
         c.SCORING_METRICS_PORT, ge=0, le=65535, description="Port of /metrics."

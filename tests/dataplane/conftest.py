@@ -88,6 +88,8 @@ def scoring_servers(
                 "MODELSERVE_HOST": "127.0.0.1",
                 "MODELSERVE_HTTP_PORT": str(http_port),
                 "MODELSERVE_METRICS_PORT": str(metrics_port),
+                # the router tests speak HTTP/1.1; three servers cannot share the gRPC port
+                "MODELSERVE_GRPC_PORT": "0",
                 "MODELSERVE_DEPLOYMENT_NAME": name,
                 "MODELSERVE_LOG_LEVEL": "warning",
             }

@@ -35,6 +35,11 @@ def score(session: requests.Session, url: str, headers: dict | None = None) -> r
     return session.post(f"{url}/score", json=SCORE_BODY, headers=headers or {}, timeout=30)
 
 
+def access_log(router) -> list[dict]:
+    """The router's JSON access log lines written so far."""
+    return [json.loads(line) for line in router.log_text().splitlines() if line.startswith("{")]
+
+
 def score_many(url: str, count: int, workers: int = 8) -> list[tuple[int, str]]:
     """POST /score `count` times from `workers` keep-alive clients; (status, served deployment)."""
     local = threading.local()
@@ -65,9 +70,15 @@ def test_split_90_10_is_within_3_points_over_2000_requests(scoring_servers, star
     assert after["blue"] - before["blue"] == served["blue"]
     assert after["green"] - before["green"] == served["green"]
     assert after["shadow"] == before["shadow"]
-    # The access log is JSON on stdout and names the deployment chosen.
-    logged = [json.loads(line) for line in router.log_text().splitlines() if line.startswith("{")]
-    assert Counter(entry["deployment"] for entry in logged if entry["uri"] == "/score") == served
+
+    # The access log is JSON on stdout and names the deployment chosen (nginx buffers it
+    # for up to a second).
+    def logged_deployments() -> Counter:
+        logged = access_log(router)
+        return Counter(entry["deployment"] for entry in logged if entry["uri"] == "/score")
+
+    wait_until(lambda: sum(logged_deployments().values()) >= 2000, "2000 access log lines")
+    assert logged_deployments() == served
 
 
 def test_pin_header_reaches_a_deployment_at_zero_percent(scoring_servers, start_router):
@@ -99,9 +110,10 @@ def test_a_callers_request_id_reaches_the_deployment_so_its_ground_truth_can_fol
     # Without one, each request gets an id of its own, and the access log has it.
     first, second = (score(session, router.url).headers["x-request-id"] for _ in range(2))
     assert first != second and "order-17" not in (first, second)
-    lines = router.log_text().splitlines()
-    logged = {json.loads(line)["request_id"] for line in lines if line.startswith("{")}
-    assert {"order-17", first, second} <= logged
+    wait_until(
+        lambda: {"order-17", first, second} <= {e["request_id"] for e in access_log(router)},
+        "the three request ids in the access log",
+    )
 
 
 def test_unknown_pin_gives_404_naming_header_and_deployments(scoring_servers, start_router):

@@ -26,3 +26,8 @@ class NamespaceSite:
         """The object as JSON, or None when kubectl cannot get it (not there yet, or gone)."""
         result = self.kubectl("get", kind, name, "-o", "json", check=False)
         return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def ready(self, kind: str, name: str) -> bool:
+        """Whether the object's Ready condition is True (False while it is missing)."""
+        conditions = (self.get(kind, name) or {}).get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -40,6 +41,10 @@ POD_START_S = 300.0
 # is a share of this request, so real load exceeds it at once.
 SMALL_RESOURCES = {"requests": {"cpu": "50m", "memory": "192Mi"}}
 NOT_A_PICKLE = b"these bytes are no joblib or pickle stream; loading them must fail\n" * 4
+# Version 4 is version 1 as an older scikit-learn would have pickled it, served under
+# libraryVersionPolicy strict.
+OLD_SKLEARN = "1.4.2"
+STRICT_VERSION = "4"
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ def models() -> TrainedModels:
     v2 = DecisionTreeClassifier(max_depth=1, random_state=0).fit(x, y)
     rows = x[::10].tolist()
     assert v1.predict(rows).tolist() != v2.predict(rows).tolist(), "versions must differ"
-    artifacts = {"1": _dump(v1), "2": _dump(v2), "3": NOT_A_PICKLE}
+    artifacts = {"1": _dump(v1), "2": _dump(v2), "3": NOT_A_PICKLE, "4": _dump_as_old_sklearn(v1)}
     return TrainedModels(rows, {"1": v1, "2": v2}, artifacts)
 
 
@@ -70,6 +75,22 @@ def _dump(estimator: Any) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(estimator, buffer)
     return buffer.getvalue()
+
+
+def _dump_as_old_sklearn(estimator: LogisticRegression) -> bytes:
+    """The estimator pickled with OLD_SKLEARN recorded as the version that saved it."""
+    own_getstate = LogisticRegression.__getstate__
+
+    def saved_by_old_sklearn(self: LogisticRegression) -> dict:
+        return {**own_getstate(self), "_sklearn_version": OLD_SKLEARN}
+
+    # The pickle names the class by reference: the server unpickles a LogisticRegression
+    # whose state says OLD_SKLEARN, and scikit-learn warns as it does for a real old file.
+    LogisticRegression.__getstate__ = saved_by_old_sklearn
+    try:
+        return _dump(estimator)
+    finally:
+        LogisticRegression.__getstate__ = own_getstate
 
 
 class Site(NamespaceSite):
@@ -94,6 +115,7 @@ class Site(NamespaceSite):
                 "modelName": MODEL_NAME,
                 "version": version,
                 "framework": "sklearn",
+                "libraryVersionPolicy": "strict" if version == STRICT_VERSION else "warn",
                 "artifact": {
                     "uri": f"configmap://{MODEL_NAME}-artifact-{version}/model.joblib",
                     "sha256": hashlib.sha256(artifact).hexdigest(),
@@ -356,6 +378,35 @@ def test_model_that_fails_to_load_degrades_endpoint_and_traffic_stays(
     report = load.stop()
     assert report.failures == []
     assert report.served_by == {"blue": 100}
+
+
+def test_a_model_saved_by_another_scikit_learn_is_refused_under_strict_and_named(
+    site: Site, models: TrainedModels
+):
+    site.apply_endpoint({"blue": deployment("1")}, {"blue": 100})
+    site.wait_ready()
+    site.apply_endpoint(
+        {"blue": deployment("1"), "green": deployment(STRICT_VERSION)}, {"blue": 100, "green": 0}
+    )
+    name = f"{MODEL_NAME}-{STRICT_VERSION}"
+    refused = wait_for(
+        lambda: (
+            model
+            if condition(model := site.get("model", name) or {}, "Degraded").get("status") == "True"
+            else None
+        ),
+        f"Model {name} Degraded by its refusing pod",
+        timeout=POD_START_S,
+    )
+    degraded = condition(refused, "Degraded")
+    print(f"Degraded: {degraded}")
+    assert degraded["reason"] == "LibraryVersionMismatch"
+    # both versions named: the one the file was saved with, and the image's
+    assert f"saved with scikit-learn {OLD_SKLEARN}" in degraded["message"]
+    assert re.search(r"this image has \d+\.\d+", degraded["message"]), degraded["message"]
+    assert condition(refused, "Ready").get("status") == "False"
+    # blue keeps every call meanwhile
+    assert site.client().score(models.rows).json() == models.expected("1")
 
 
 def test_model_version_change_under_load_fails_no_request(site: Site, models: TrainedModels):

@@ -8,9 +8,6 @@ PrometheusRule is this Prometheus's rule file, evaluated live.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
 import math
 import os
@@ -22,11 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pytest
 import requests
 import yaml
 from endpoint_traffic import EndpointClient
+from iris_objects import (
+    DEPLOYMENT,
+    ENDPOINT,
+    MODEL_NAME,
+    MODEL_VERSION,
+    iris_endpoint,
+    iris_model,
+)
 from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
 from prometheus_stack import (
@@ -39,7 +43,6 @@ from prometheus_stack import (
     write_targets,
 )
 from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 
@@ -48,14 +51,9 @@ CHART = REPO_ROOT / "charts" / "modelserve"
 # `helm template` cannot ask a cluster; the chart's kubeVersion must accept this one.
 KUBE_VERSION = "1.36.0"
 RELEASE = "ms"
-ENDPOINT = "iris"
-MODEL_NAME = "iris"
-MODEL_VERSION = "1"
-DEPLOYMENT = "blue"
 REQUESTS_SENT = 37
 # Scoring pods verify, load and warm a model up; on a busy two-core machine that is slow.
 POD_START_S = 300.0
-SMALL_RESOURCES = {"requests": {"cpu": "50m", "memory": "192Mi"}}
 
 
 # --- the chart's monitoring objects ------------------------------------------------------
@@ -114,62 +112,6 @@ class Site(NamespaceSite):
         result = self.kubectl(*args, "-o", "json", check=False)
         return json.loads(result.stdout) if result.returncode == 0 else None
 
-    def ready(self, kind: str, name: str) -> bool:
-        obj = self.get(kind, name) or {}
-        conditions = obj.get("status", {}).get("conditions", [])
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
-def iris_model() -> list[dict[str, Any]]:
-    """An iris classifier in a ConfigMap and the Model naming its sha256."""
-    x, y = load_iris(return_X_y=True)
-    buffer = io.BytesIO()
-    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
-    artifact = buffer.getvalue()
-    config_map = f"{MODEL_NAME}-artifact-{MODEL_VERSION}"
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": config_map},
-            "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
-        },
-        {
-            "apiVersion": "modelserve.io/v1alpha1",
-            "kind": "Model",
-            "metadata": {"name": f"{MODEL_NAME}-{MODEL_VERSION}"},
-            "spec": {
-                "modelName": MODEL_NAME,
-                "version": MODEL_VERSION,
-                "framework": "sklearn",
-                "artifact": {
-                    "uri": f"configmap://{config_map}/model.joblib",
-                    "sha256": hashlib.sha256(artifact).hexdigest(),
-                },
-            },
-        },
-    ]
-
-
-def iris_endpoint() -> dict[str, Any]:
-    return {
-        "apiVersion": "modelserve.io/v1alpha1",
-        "kind": "OnlineEndpoint",
-        "metadata": {"name": ENDPOINT},
-        "spec": {
-            "authMode": "none",
-            "traffic": {DEPLOYMENT: 100},
-            "deployments": [
-                {
-                    "name": DEPLOYMENT,
-                    "model": {"name": MODEL_NAME, "version": MODEL_VERSION},
-                    "instanceCount": 1,
-                    "resources": SMALL_RESOURCES,
-                }
-            ],
-        },
-    }
-
 
 @dataclass(frozen=True)
 class Observed:
@@ -222,7 +164,7 @@ def observed(
         )
         site.apply(*iris_model())
         wait_for(lambda: site.ready("model", f"{MODEL_NAME}-{MODEL_VERSION}"), "Model Ready", 120)
-        site.apply(iris_endpoint())
+        site.apply(iris_endpoint("none"))
         wait_for(lambda: site.ready("onlineendpoint", ENDPOINT), "endpoint Ready", POD_START_S)
         write_targets(scoring_targets, discover_scoring_targets(site, chart_monitoring))
         with Prometheus(workdir, config) as prometheus:
@@ -322,6 +264,7 @@ def test_scoring_requests_arrive_counted_exactly_with_their_labels(observed: Obs
         "version": MODEL_VERSION,
         "deployment": DEPLOYMENT,
         "route": "score",
+        "protocol": "rest",
         "status": "200",
         # From the chart's ServiceMonitor: discovery, standard relabelling, its relabeling.
         "namespace": site.namespace,

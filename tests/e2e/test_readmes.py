@@ -9,7 +9,6 @@ fresh namespace through the "Before you start" block of examples/README.md, runs
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 from modelserve_cluster.node.layout import NODE_NAME
 from readme_blocks import ShellBlock, output_matches, shell_blocks
+from walkthrough_module import walkthrough
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(1800)]
 
@@ -41,14 +41,6 @@ def example_readmes() -> list[Path]:
     return sorted(EXAMPLES.glob("*/README.md"))
 
 
-def _walkthrough():
-    """hack/walkthrough.py, the quickstart's own installer, as a module."""
-    spec = importlib.util.spec_from_file_location("walkthrough", REPO / "hack" / "walkthrough.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def operator_release(cluster, node) -> Iterator[str]:
     """The chart as the quickstart installs it: release `modelserve`, watching the quickstart's
@@ -57,8 +49,8 @@ def operator_release(cluster, node) -> Iterator[str]:
     A release that was there before (a quickstart's) is upgraded to the same values and
     left installed; one installed here is uninstalled at the end.
     """
-    walkthrough = _walkthrough()
-    tools = walkthrough.Cluster(str(cluster.kubeconfig))
+    installer = walkthrough()
+    tools = installer.Cluster(str(cluster.kubeconfig))
     status = subprocess.run(
         [
             tools.helm_bin,
@@ -71,7 +63,7 @@ def operator_release(cluster, node) -> Iterator[str]:
         capture_output=True,
         text=True,
     )
-    walkthrough.install_operator(tools, RELEASE, RELEASE_NAMESPACE, QUICKSTART_NAMESPACE, NODE_NAME)
+    installer.install_operator(tools, RELEASE, RELEASE_NAMESPACE, QUICKSTART_NAMESPACE, NODE_NAME)
     yield RELEASE
     if status.returncode != 0:
         tools.helm("uninstall", RELEASE, "--namespace", RELEASE_NAMESPACE, "--wait")

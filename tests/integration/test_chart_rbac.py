@@ -49,7 +49,7 @@ def apply(cluster, namespace: str, *documents: dict) -> None:
 
 
 def chart_rbac(cluster, namespace: str) -> list[dict]:
-    """The chart's ServiceAccount, Role and RoleBinding for a release watching `namespace`."""
+    """The chart's RBAC for a release watching `namespace` (and reading its own CRDs)."""
     helm = cluster.bin_dir / "helm"
     assert helm.exists(), f"{helm} is missing: run hack/setup.sh"
     args = [str(helm), "template", RELEASE, str(CHART), "--namespace", namespace]
@@ -58,8 +58,10 @@ def chart_rbac(cluster, namespace: str) -> list[dict]:
     rendered = subprocess.run(args, capture_output=True, text=True)
     assert rendered.returncode == 0, rendered.stderr
     objects = [o for o in yaml.safe_load_all(rendered.stdout) if o]
-    wanted = [o for o in objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
-    assert sorted(o["kind"] for o in wanted) == ["Role", "RoleBinding", "ServiceAccount"]
+    kinds = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+    wanted = [o for o in objects if o["kind"] in kinds]
+    # The watched namespace's Role and the leader election's (here the same namespace).
+    assert sorted(o["kind"] for o in wanted) == sorted((*kinds, "Role", "RoleBinding"))
     return wanted
 
 
@@ -118,6 +120,12 @@ def operator_as_chart_account(cluster, crds, namespace, monkeypatch, tmp_path) -
     assert can_i(cluster, kubeconfig, "list", "onlineendpoints.modelserve.io", "-n", namespace)
     assert not can_i(cluster, kubeconfig, "list", "onlineendpoints.modelserve.io", "-n", "default")
     assert not can_i(cluster, kubeconfig, "list", "secrets", "--all-namespaces")
+    # Its own Lease only (leader election), where the release lives.
+    lease = f"leases.coordination.k8s.io/{RELEASE}-modelserve-leader"
+    assert can_i(cluster, kubeconfig, "create", "leases.coordination.k8s.io", "-n", namespace)
+    assert can_i(cluster, kubeconfig, "update", lease, "-n", namespace)
+    assert not can_i(cluster, kubeconfig, "update", "leases.coordination.k8s.io/x", "-n", namespace)
+    assert not can_i(cluster, kubeconfig, "delete", lease, "-n", namespace)
 
     from kopf.testing import KopfRunner
     from modelserve_operator.handlers import state
@@ -246,6 +254,8 @@ def test_the_charts_namespaced_rbac_is_enough_for_the_whole_operator(
         ("poddisruptionbudget", "iris-blue"),
         ("secret", "iris-keys"),
         ("configmap", "iris-router"),
+        ("networkpolicy", "iris-scoring"),
+        ("networkpolicy", "iris-router"),
     ]:
         assert get(cluster, namespace, kind, name) is not None, f"{kind}/{name} was not applied"
     remote = cluster.wait_for(
@@ -260,6 +270,7 @@ def test_the_charts_namespaced_rbac_is_enough_for_the_whole_operator(
         lambda: get(cluster, namespace, "job", "trained-1-train"), "the training Job"
     )
     assert job["metadata"]["ownerReferences"][0]["kind"] == "Model"
+    assert get(cluster, namespace, "networkpolicy", "trained-1-train") is not None
     cluster.wait_for(
         lambda: (
             (get(cluster, namespace, "model", "trained-1") or {}).get("status", {}).get("training")

@@ -10,6 +10,8 @@ import textwrap
 import yaml
 from cluster_objects import condition, get
 from kstatus import kstatus
+from modelserve_api import Model
+from modelserve_api.crdgen import schema_digest
 
 
 def apply(cluster, namespace: str, manifest: str) -> None:
@@ -208,6 +210,8 @@ def test_endpoint_children_status_and_garbage_collection(
         ("service", "iris"),
         ("configmap", "iris-router"),
         ("secret", "iris-keys"),
+        ("networkpolicy", "iris-scoring"),
+        ("networkpolicy", "iris-router"),
     ]:
         child = get(cluster, namespace, kind, name)
         assert child is not None, f"{kind}/{name} missing"
@@ -352,3 +356,86 @@ def test_mirror_is_applied_once_the_mirror_deployment_is_ready(
         "items"
     ]:
         assert pod["spec"]["nodeSelector"] == {"type": "kwok"}
+
+
+def _template_state(cluster, namespace: str, name: str) -> tuple[int, list[str]]:
+    """A Deployment's generation and its pod template's images."""
+    deployment = get(cluster, namespace, "deployment", name)
+    pod = deployment["spec"]["template"]["spec"]
+    images = [x["image"] for x in pod.get("initContainers", []) + pod["containers"]]
+    return deployment["metadata"]["generation"], images
+
+
+def test_an_operator_upgrade_keeps_every_pod_template_until_the_spec_changes(
+    cluster, namespace, operator, iris_artifact, monkeypatch
+):
+    register_model(cluster, namespace, iris_artifact, "1")
+    apply(cluster, namespace, endpoint_manifest({"blue": 100}, {"blue": BLUE}))
+    wait_ready(cluster, namespace)
+    scoring_before = _template_state(cluster, namespace, "iris-blue")
+    router_before = _template_state(cluster, namespace, "iris")
+    config_before = get(cluster, namespace, "configmap", "iris-router")["data"]
+
+    # The next release: other images (and whatever else its builders do differently).
+    operator.stop()
+    monkeypatch.setenv("MODELSERVE_SCORING_IMAGE", "modelserve/scoring:next")
+    monkeypatch.setenv("MODELSERVE_ROUTER_IMAGE", "modelserve/router:next")
+    # Written back only at the end of a reconcile: seeing it again means the new operator
+    # has been through every child of the endpoint.
+    cluster.kubectl(
+        "patch", "onlineendpoint", "iris", "-n", namespace, "--subresource=status",
+        "--type=json", "-p", '[{"op": "remove", "path": "/status/scoringUri"}]',
+    )  # fmt: skip
+    operator.start()
+    cluster.wait_for(
+        lambda: get(cluster, namespace, "onlineendpoint", "iris")["status"].get("scoringUri"),
+        "a full reconcile by the upgraded operator",
+    )
+    assert _template_state(cluster, namespace, "iris-blue") == scoring_before
+    assert _template_state(cluster, namespace, "iris") == router_before
+    assert get(cluster, namespace, "configmap", "iris-router")["data"] == config_before
+
+    # A change the user makes rolls the deployment it touches, with the new release's build.
+    blue = {**BLUE, "env": [{"name": "TEAM", "value": "risk"}]}
+    apply(cluster, namespace, endpoint_manifest({"blue": 100}, {"blue": blue}))
+    cluster.wait_for(
+        lambda: _template_state(cluster, namespace, "iris-blue")[0] > scoring_before[0],
+        "blue rebuilt after its spec changed",
+    )
+    assert _template_state(cluster, namespace, "iris-blue")[1] == ["modelserve/scoring:next"] * 2
+    assert _template_state(cluster, namespace, "iris") == router_before
+
+    # `modelserve.io/refresh` asks for the running operator's build of everything.
+    cluster.kubectl("annotate", "onlineendpoint/iris", "-n", namespace, "modelserve.io/refresh=1")
+    cluster.wait_for(
+        lambda: _template_state(cluster, namespace, "iris")[1] == ["modelserve/router:next"],
+        "the router rebuilt on refresh",
+    )
+
+
+def test_an_operator_started_against_another_releases_crd_says_so_on_its_objects(
+    cluster, namespace, operator, iris_artifact
+):
+    crd = "crd/models.modelserve.io"
+    operator.stop()
+    cluster.kubectl("annotate", crd, "--overwrite", "modelserve.io/schema-digest=0123456789")
+    try:
+        operator.start()
+        register_model(cluster, namespace, iris_artifact, "1")
+        model = cluster.wait_for(
+            lambda: condition(get(cluster, namespace, "model", "iris-1"), "CRDCurrent"),
+            "the Model's CRDCurrent condition",
+        )
+        assert (model["status"], model["reason"]) == ("False", "CRDOutdated")
+        assert "CRD models.modelserve.io" in model["message"]
+        assert "kubectl apply --server-side -f charts/modelserve/crds/" in model["message"]
+    finally:
+        operator.stop()
+        digest = schema_digest(Model)
+        cluster.kubectl("annotate", crd, "--overwrite", f"modelserve.io/schema-digest={digest}")
+    # With the CRD upgraded, the next start takes the condition off.
+    operator.start()
+    cluster.wait_for(
+        lambda: not condition(get(cluster, namespace, "model", "iris-1"), "CRDCurrent"),
+        "CRDCurrent gone after the CRD was upgraded",
+    )

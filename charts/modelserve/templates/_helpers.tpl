@@ -84,6 +84,11 @@ create when the object does not exist yet. docs/helm.md explains each rule.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [list, watch, create, patch, delete]
+# Per endpoint, batch deployment and training Model (networkPolicies.enabled); removed
+# again, if ours, when turned off.
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch, create, patch, delete]
 # The router's configuration and the endpoint keys; model artifacts are read from ConfigMaps.
 - apiGroups: [""]
   resources: [configmaps, secrets]
@@ -121,6 +126,14 @@ create when the object does not exist yet. docs/helm.md explains each rule.
   verbs: [list, watch]
 {{- end -}}
 
+{{/* Reading its own three CRDs, to compare them with the operator's at start. */}}
+{{- define "modelserve.crdReadRules" -}}
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  resourceNames: [models.modelserve.io, onlineendpoints.modelserve.io, batchdeployments.modelserve.io]
+  verbs: [get]
+{{- end -}}
+
 {{/* A map as "k=v,k2=v2", sorted by key: the format of MODELSERVE_NODE_SELECTOR. */}}
 {{- define "modelserve.pairs" -}}
 {{- $pairs := list -}}
@@ -128,4 +141,9 @@ create when the object does not exist yet. docs/helm.md explains each rule.
 {{- $pairs = append $pairs (printf "%s=%s" $key $value) -}}
 {{- end -}}
 {{- join "," $pairs -}}
+{{- end -}}
+
+{{/* The Lease the operator replicas elect their leader with. */}}
+{{- define "modelserve.leaseName" -}}
+{{- printf "%s-leader" (include "modelserve.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}

@@ -38,6 +38,51 @@ def node_rbac() -> list[Manifest]:
     ]
 
 
+NETPOL_AGENT_USER = "system:modelserve:netpol-agent"
+
+
+def netpol_agent_rbac() -> list[Manifest]:
+    """What the NetworkPolicy agent reads (pods, namespaces, policies) and the Events it writes."""
+    name = "modelserve:netpol-agent"
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "namespaces"],
+                    "verbs": ["list", "watch"],
+                },
+                {
+                    "apiGroups": ["networking.k8s.io"],
+                    "resources": ["networkpolicies"],
+                    "verbs": ["list", "watch"],
+                },
+                {
+                    "apiGroups": ["", "events.k8s.io"],
+                    "resources": ["events"],
+                    "verbs": ["create", "patch", "update"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": name,
+            },
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": NETPOL_AGENT_USER}
+            ],
+        },
+    ]
+
+
 def _api_env(apiserver_host: str, apiserver_port: int) -> list[dict[str, str]]:
     # Host-network pods reach the API server where it listens (loopback), not via a ClusterIP.
     return [

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelserve_cluster.binaries import ensure_binaries
+from modelserve_cluster.node.netfilter import NFQUEUE_STATUS
 
-NODE_BINARIES = ("coredns", "metrics-server", "crictl", "pause")
+NODE_BINARIES = ("coredns", "metrics-server", "crictl", "pause", "netpol-agent")
 KUBE_BINARIES = ("kubelet", "kube-proxy", "kubectl")
 # Debian provides these; the message names the package to install.
 HOST_COMMANDS = {
@@ -50,7 +51,10 @@ def build_script() -> Path:
 
 
 def ensure_node_binaries() -> Path:
-    """The directory with CoreDNS, metrics-server, crictl and pause; builds them when cold."""
+    """The directory with CoreDNS, metrics-server, crictl, pause and the NetworkPolicy agent.
+
+    Builds them when cold.
+    """
     override = os.environ.get("MODELSERVE_NODE_BIN_DIR")
     if override:
         directory = Path(override)
@@ -58,16 +62,12 @@ def ensure_node_binaries() -> Path:
         script = build_script()
         if not script.exists():
             raise MissingPrerequisite(f"{script} not found: set MODELSERVE_NODE_BIN_DIR")
-        directory = Path(
-            subprocess.run(
-                ["bash", str(script), "--print-dir"], capture_output=True, text=True, check=True
-            ).stdout.strip()
-        )
-        if any(not os.access(directory / b, os.X_OK) for b in NODE_BINARIES):
-            out = subprocess.run(
-                ["bash", str(script)], stdout=subprocess.PIPE, text=True, check=True
-            ).stdout
-            directory = Path(out.strip().splitlines()[-1])
+        # Always asked, not only when a binary is missing: it also rebuilds one whose source
+        # changed (the NetworkPolicy agent's), and answers at once when nothing did.
+        out = subprocess.run(
+            ["bash", str(script)], stdout=subprocess.PIPE, text=True, check=True
+        ).stdout
+        directory = Path(out.strip().splitlines()[-1])
     missing = [b for b in NODE_BINARIES if not os.access(directory / b, os.X_OK)]
     if missing:
         raise MissingPrerequisite(f"{directory} lacks {', '.join(missing)}")
@@ -83,6 +83,11 @@ def check_host_prerequisites() -> None:
         raise MissingPrerequisite(
             "the node needs Debian packages that are not installed: "
             f"apt-get install -y {' '.join(packages)}"
+        )
+    if not NFQUEUE_STATUS.exists():
+        raise MissingPrerequisite(
+            "the node enforces NetworkPolicies through a netfilter queue, and this kernel has "
+            "none: it needs CONFIG_NETFILTER_NETLINK_QUEUE and CONFIG_NETFILTER_XT_TARGET_NFQUEUE"
         )
     if os.geteuid() != 0:
         raise MissingPrerequisite("the node runs containers and edits iptables: run it as root")

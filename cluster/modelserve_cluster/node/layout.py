@@ -28,6 +28,9 @@ COREDNS_PORT = 10053
 COREDNS_HEALTH_PORT = 10054
 COREDNS_READY_PORT = 10055
 METRICS_SERVER_PORT = 14443
+NETPOL_AGENT_PORT = 20260
+# The netfilter queue on which the NetworkPolicy agent judges new pod connections.
+NETPOL_QUEUE = 100
 
 # Images that pods of the node run; imported into containerd, never pulled.
 PAUSE_IMAGE = "docker.io/modelserve/node-pause:r1"

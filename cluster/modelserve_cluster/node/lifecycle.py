@@ -29,7 +29,7 @@ from modelserve_cluster.node.certs import issue_certificate, write_kubeconfig
 from modelserve_cluster.node.kube import Kubectl, condition_true, server_of
 from modelserve_cluster.node.layout import NodeLayout, default_node_dir, dns_service_ip
 
-DAEMONS = ("containerd", "kubelet", "kube-proxy")
+DAEMONS = ("containerd", "kubelet", "kube-proxy", "netpol-agent")
 START_TIMEOUT_S = 180.0
 
 
@@ -208,6 +208,17 @@ class Node:
             [str(bins.kube("kube-proxy")), f"--config={node.kube_proxy_config}"],
             lambda: _http_ok(f"http://127.0.0.1:{L.KUBE_PROXY_HEALTHZ_PORT}/healthz"),
         )
+        kubectl.apply(addons.netpol_agent_rbac())
+        self._start(
+            "netpol-agent",
+            self._netpol_agent_argv(bins),
+            lambda: netfilter.queue_listener_bound(L.NETPOL_QUEUE),
+        )
+        # Only once the agent listens: the rules send pod connections to its queue.
+        self.state.data["mangle_rules"] = netfilter.ensure_mangle_rules(
+            netfilter.policy_queue_rules(L.NODE_POD_CIDR)
+        )
+        self.state.save()
         host, port = self._apiserver_host_port()
         dns_ip = dns_service_ip(SERVICE_CIDR)
         kubectl.apply(addons.coredns(dns_ip, host, port))
@@ -246,6 +257,9 @@ class Node:
         proxy = issue_certificate(
             ca_cert, ca_key, node.pki_dir, "kube-proxy", "system:kube-proxy", client=True
         )
+        netpol_agent = issue_certificate(
+            ca_cert, ca_key, node.pki_dir, "netpol-agent", addons.NETPOL_AGENT_USER, client=True
+        )
         shutil.copyfile(ca_cert, node.pki_dir / "ca.crt")
         ca_copy = node.pki_dir / "ca.crt"
         write_kubeconfig(
@@ -253,6 +267,13 @@ class Node:
         )
         write_kubeconfig(
             node.kubeconfig("kube-proxy"), server, ca_copy, *proxy, "system:kube-proxy"
+        )
+        write_kubeconfig(
+            node.kubeconfig("netpol-agent"),
+            server,
+            ca_copy,
+            *netpol_agent,
+            addons.NETPOL_AGENT_USER,
         )
         node.containerd_config.write_text(configs.containerd_config(node))
         (node.cni_conf_dir / "10-modelserve.conflist").write_text(configs.cni_conflist(node))
@@ -274,6 +295,15 @@ class Node:
             f"--node-ip={L.NODE_IP}",
             "--node-labels=modelserve.io/real-node=true",
             "--v=1",
+        ]
+
+    def _netpol_agent_argv(self, bins: NodeBinaries) -> list[str]:
+        return [
+            str(bins.node("netpol-agent")),
+            f"--kubeconfig={self.layout.kubeconfig('netpol-agent')}",
+            f"--node-name={L.NODE_NAME}",
+            f"--nfqueue-id={L.NETPOL_QUEUE}",
+            f"--metrics-bind-address=127.0.0.1:{L.NETPOL_AGENT_PORT}",
         ]
 
     def _import_addon_images(self, bins: NodeBinaries) -> None:
@@ -358,6 +388,9 @@ class Node:
                 shutil.rmtree(self.layout.root, ignore_errors=True)
             return leftovers(self.layout)
         bins = find_existing()
+        # Rules first: with the agent gone they would only let packets bypass the queue.
+        netfilter.delete_rules(self.state.data.get("mangle_rules", []), table="mangle")
+        self._stop("netpol-agent")
         self._stop("kubelet")
         sandbox_netns: list[str] = []
         if bins.node("crictl").exists() and self.state.alive("containerd"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+from pathlib import Path
 
 from modelserve_cluster.node import layout as L
 
@@ -41,6 +42,47 @@ def api_access_rules(service_ip: str, apiserver_port: int) -> list[list[str]]:
     match = ["-i", L.BRIDGE, "-d", f"{service_ip}/32", "-p", "tcp", "--dport", "443"]
     target = ["-j", "DNAT", "--to-destination", f"127.0.0.1:{apiserver_port}"]
     return [["PREROUTING", *match, *tag, *target]]
+
+
+def policy_queue_rules(pod_cidr: str) -> list[list[str]]:
+    """Send the first packet of each pod connection to the NetworkPolicy agent's queue.
+
+    kube-network-policies queues with nftables' `queue` statement, which kernels built
+    without CONFIG_NFT_QUEUE (ours) refuse; iptables' NFQUEUE target reaches the same
+    queue. POSTROUTING, after kube-proxy's DNAT: a call to a Service is judged against
+    the pod it was sent to. Traffic of root-owned host sockets (the kubelet's probes, the
+    API server's proxy) is let through unjudged, as kube-network-policies does; a packet
+    without a socket (forwarded from a pod) is judged. `--queue-bypass`: while no agent
+    listens, packets pass instead of being dropped.
+    """
+    tag = ["-m", "comment", "--comment", L.RULE_COMMENT]
+    judge = [
+        *("-m", "conntrack", "--ctstate", "NEW"),
+        *("-m", "owner", "!", "--uid-owner", "0"),
+        *tag,
+        *("-j", "NFQUEUE", "--queue-num", str(L.NETPOL_QUEUE), "--queue-bypass"),
+    ]
+    return [["POSTROUTING", "-s", pod_cidr, *judge], ["POSTROUTING", "-d", pod_cidr, *judge]]
+
+
+def ensure_mangle_rules(rules: list[list[str]]) -> list[list[str]]:
+    """Append the mangle rules to their chains unless present; returns them."""
+    for rule in rules:
+        if _run("iptables", "-t", "mangle", "-C", *rule, check=False).returncode != 0:
+            _run("iptables", "-t", "mangle", "-A", *rule)
+    return rules
+
+
+NFQUEUE_STATUS = Path("/proc/net/netfilter/nfnetlink_queue")
+
+
+def queue_listener_bound(queue: int, status_file: Path = NFQUEUE_STATUS) -> bool:
+    """Whether a process listens on netfilter queue `queue` (the agent is ready to judge)."""
+    try:
+        lines = status_file.read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.split()[:1] == [str(queue)] for line in lines)
 
 
 def ensure_nat_rules(rules: list[list[str]]) -> list[list[str]]:

@@ -125,6 +125,7 @@ def _runner_pod(
         "--model-dir", c.MODEL_DIR,
         "--artifact-path", posixpath.join(c.MODEL_DIR, source.file_name),
         "--artifact-sha256", model.artifact_sha256,
+        "--runtime", model.runtime,
     ]  # fmt: skip
     if spec.scoring_script is not None:
         script = spec.scoring_script
@@ -156,7 +157,10 @@ def _runner_pod(
             {
                 "name": "RUN_ID",
                 "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{JOB_NAME_LABEL}']"}},
-            }
+            },
+            # the runner loads the model as a scoring pod does, under the same settings
+            {"name": "MODELSERVE_FRAMEWORK", "value": model.framework},
+            {"name": "MODELSERVE_LIBRARY_VERSION_POLICY", "value": model.library_version_policy},
         ],
         "resources": _resources(),
         "volumeMounts": mounts,

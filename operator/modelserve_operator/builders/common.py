@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelserve_api import constants as c
+
+# Who may scrape the scoring pods' metrics port unless the chart names others: pods
+# labelled as Prometheus (both the Prometheus Operator and Prometheus's own chart label
+# them so), in any namespace.
+DEFAULT_METRICS_FROM: tuple[dict[str, Any], ...] = (
+    {
+        "namespaceSelector": {},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    },
+)
+
+
+@dataclass(frozen=True)
+class NetworkPolicySettings:
+    """Whether the operator makes NetworkPolicies, and who besides routers may reach pods."""
+
+    enabled: bool = True
+    # NetworkPolicy peers allowed to the scoring pods' metrics port.
+    metrics_from: tuple[dict[str, Any], ...] = DEFAULT_METRICS_FROM
+    # Where the API server's connections come from, on clusters whose network plugin
+    # applies policies to them: the operator reads scoring pods through its pod proxy.
+    api_server_cidrs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -23,6 +45,7 @@ class BuilderSettings:
     pre_stop_sleep_seconds: int = 10
     # Operator-wide placement of the pods it creates (e.g. onto real nodes only).
     node_selector: tuple[tuple[str, str], ...] = ()
+    network: NetworkPolicySettings = field(default_factory=NetworkPolicySettings)
 
 
 def pod_placement(settings: BuilderSettings) -> dict[str, Any]:

@@ -56,6 +56,13 @@ def _env(deployment: EndpointDeployment, model: ResolvedModel, artifact_path: st
         # auto | sklearn | onnx: the deployment's choice wins over the Model's
         "MODELSERVE_RUNTIME": deployment.runtime or model.runtime,
     }
+    # Set only where they differ from the server's defaults (sklearn, warn): a scoring pod
+    # of a plain scikit-learn Model keeps the template an older operator gave it, so an
+    # operator upgrade rolls no pod for them.
+    if model.framework != c.DEFAULT_FRAMEWORK:
+        env["MODELSERVE_FRAMEWORK"] = model.framework
+    if model.library_version_policy != c.DEFAULT_LIBRARY_VERSION_POLICY:
+        env["MODELSERVE_LIBRARY_VERSION_POLICY"] = model.library_version_policy
     if deployment.scoring_script is not None:
         env["MODELSERVE_SCORING_SCRIPT"] = posixpath.join(
             c.SCORING_SCRIPT_DIR, deployment.scoring_script.key
@@ -83,6 +90,18 @@ def _probe(path: str, timing: Any) -> dict[str, Any]:
         "failureThreshold": timing.failure_threshold,
         "timeoutSeconds": timing.timeout_seconds,
     }
+
+
+# Fields of a deployment that only set how many pods run (the Deployment's replicas or
+# its HPA): scaling must not roll the pods, so they are not template inputs.
+_REPLICA_FIELDS = {"instance_count", "autoscale"}
+
+
+def scoring_template_inputs(deployment: EndpointDeployment) -> dict[str, Any]:
+    """What of a deployment's spec can reach its pod template (for builders/pinning.py)."""
+    return deployment.model_dump(
+        mode="json", by_alias=True, exclude_defaults=True, exclude=_REPLICA_FIELDS
+    )
 
 
 def build_scoring_deployment(
@@ -229,6 +248,16 @@ def build_scoring_service(
                     "port": c.SCORING_METRICS_PORT,
                     "targetPort": "metrics",
                     "protocol": "TCP",
+                },
+                # v2 gRPC (HTTP/2 without TLS). The target is the port's number: a named
+                # containerPort would change the pod template, and a template change rolls every
+                # scoring pod when the operator is upgraded. The server listens on it anyway.
+                {
+                    "name": "grpc",
+                    "port": c.SCORING_GRPC_PORT,
+                    "targetPort": c.SCORING_GRPC_PORT,
+                    "protocol": "TCP",
+                    "appProtocol": "kubernetes.io/h2c",
                 },
             ],
         },

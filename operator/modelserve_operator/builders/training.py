@@ -90,7 +90,8 @@ def _resources(model: Model) -> dict[str, Any]:
     return result
 
 
-def _model_owner(model: Model) -> dict[str, Any]:
+def model_owner(model: Model) -> dict[str, Any]:
+    """The ownerReference making a Model the controller of what trains it."""
     meta = model.metadata
     return owner_reference(
         {
@@ -197,5 +198,5 @@ def build_training_job(model: Model, settings: BuilderSettings) -> dict[str, Any
             },
         },
     }
-    job["metadata"]["ownerReferences"] = [_model_owner(model)]
+    job["metadata"]["ownerReferences"] = [model_owner(model)]
     return job

@@ -7,15 +7,13 @@ from typing import Any
 
 import kopf
 from modelserve_api import constants as c
-from prometheus_client import start_http_server
 
+from ..crd_check import crd_problems, report
+from ..metrics import serve_metrics
+from ..reconcilers.status import crd_problems_found, set_crd_problems
 from .state import state
 
 log = logging.getLogger(__name__)
-
-# Ports this process already serves metrics on: an operator restarted in-process (tests)
-# keeps the one server it has.
-_metrics_ports: set[int] = set()
 
 
 @kopf.on.startup()
@@ -37,10 +35,23 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         # Kopf would retry for a minute, logging errors, before using the names it was given.
         settings.scanning.disabled = True
     port = shared.settings.metrics_port
-    if port and port not in _metrics_ports:
-        start_http_server(port, addr=shared.settings.bind_address)
-        _metrics_ports.add(port)
+    if serve_metrics(port, shared.settings.bind_address):
         log.info("metrics on :%d/metrics", port)
+
+
+def check_crds(*, at_start: bool = False) -> None:
+    """Compare the installed CRDs with this operator's; objects of an outdated one say so."""
+    problems = crd_problems(state().kube)
+    if at_start or problems != crd_problems_found():
+        report(problems)
+    set_crd_problems(problems)
+
+
+@kopf.on.startup()
+def check_crds_at_start(**_: Any) -> None:
+    # Before any reconcile: the first status written already carries the condition. The
+    # resync looks again, so CRDs upgraded after the operator lift it without a restart.
+    check_crds(at_start=True)
 
 
 @kopf.on.startup()
@@ -59,6 +70,7 @@ def start_resync(**_: Any) -> None:
             c.KIND_MODEL: reconcile_model,
             c.KIND_BATCH_DEPLOYMENT: reconcile_batch_deployment,
         },
+        before_pass=check_crds,
     )
 
 

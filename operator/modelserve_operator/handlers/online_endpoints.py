@@ -23,6 +23,8 @@ def reconcile_endpoint(namespace: str, name: str, delay: float = 0.0) -> None:
 @kopf.on.resume(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS)
 @kopf.on.create(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS)
 @kopf.on.update(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS, field="spec")
+# `modelserve.io/refresh` (builders/pinning.py) lives in the annotations.
+@kopf.on.update(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS, field="metadata.annotations")
 def endpoint_changed(namespace: str, name: str, **_: Any) -> None:
     reconcile_endpoint(namespace, name)
 
@@ -49,6 +51,7 @@ def _on_child_event(event: dict[str, Any], labels: dict[str, str], namespace: st
 @kopf.on.event("v1", "secrets", labels=_MANAGED)
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=_MANAGED)
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=_MANAGED)
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=_MANAGED)
 def child_event(
     event: dict[str, Any], body: dict[str, Any], labels: dict[str, str], namespace: str, **_: Any
 ) -> None:

@@ -39,13 +39,26 @@ class Resync:
         with self._lock:
             return sorted(self._known)
 
-    def start(self, interval: float, reconcilers: dict[str, Reconcile]) -> None:
-        """Start the loop (once); every `interval` s each known object is reconciled."""
+    def start(
+        self,
+        interval: float,
+        reconcilers: dict[str, Reconcile],
+        before_pass: Callable[[], None] | None = None,
+    ) -> None:
+        """Start the loop (once); every `interval` s each known object is reconciled.
+
+        `before_pass` runs first each time (a look at what the reconciles then report).
+        """
         if self._thread is not None or interval <= 0:
             return
 
         def loop() -> None:
             while not self._stop.wait(interval):
+                if before_pass is not None:
+                    try:
+                        before_pass()
+                    except Exception as error:  # the reconciles matter more
+                        log.warning("before the resync: %s", error)
                 for kind, namespace, name in self.known():
                     if self._stop.is_set():
                         return

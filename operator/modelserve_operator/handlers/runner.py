@@ -45,6 +45,7 @@ class WorkQueue:
         self._sequence = itertools.count()
         self._threads: list[threading.Thread] = []
         self._stopping = False
+        self._first_done = threading.Event()
 
     def add(self, key: Key, delay: float = 0.0) -> None:
         """Ask for `key` to be reconciled within `delay` s (sooner if already asked sooner)."""
@@ -114,6 +115,10 @@ class WorkQueue:
             try:
                 self._work(key)
                 self._failures.pop(key, None)
+                if not self._first_done.is_set():
+                    # Marks when a new leader starts acting (failover time, docs/operator-ha.md).
+                    self._first_done.set()
+                    log.info("first reconcile since start done: %s %s/%s", *key)
             except Exception as error:
                 failures = self._failures.get(key, 0) + 1
                 self._failures[key] = failures

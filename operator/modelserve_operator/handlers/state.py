@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from modelserve_api import conditions as cond
 from modelserve_api import constants as c
 
+from .. import leadership
 from ..kube import Kube
 from ..reconcilers.batch_deployment import BatchDeploymentReconciler
 from ..reconcilers.model import ModelReconciler
@@ -40,7 +41,8 @@ def state() -> OperatorState:
     with _lock:
         if _state is None:
             settings = OperatorSettings.from_env()
-            kube = Kube.from_environment()
+            # Every write is fenced by the lease (a no-op without leader election).
+            kube = Kube.from_environment(fence=leadership.time_left)
             _state = OperatorState(
                 settings=settings,
                 kube=kube,

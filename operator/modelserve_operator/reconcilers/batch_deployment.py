@@ -26,8 +26,10 @@ from ..builders.batch import (
     run_trigger,
 )
 from ..builders.common import BuilderSettings, owner_reference, with_owner
+from ..builders.network_policy import build_batch_network_policy
 from ..kube import Kube
 from .model_resolution import ModelNotResolved, resolve_model
+from .network_policies import keep_network_policy
 from .observed import pod_failure, pod_unschedulable
 from .status import owned_by, write_status
 
@@ -155,9 +157,15 @@ class BatchDeploymentReconciler:
             model = resolve_model(batch.spec.model, self._models(meta.namespace))
         except ModelNotResolved as error:
             return cond.failed("ModelNotResolved", str(error))
+        self._keep_network_policy(body, batch)
         cronjob = build_cronjob(batch, model, self.settings)
         self.kube.apply(with_owner(cronjob, owner_reference(body)))
         return None
+
+    def _keep_network_policy(self, body: dict[str, Any], batch: BatchDeployment) -> None:
+        """Batch pods accept no connection; applied before any of them can start."""
+        policy = with_owner(build_batch_network_policy(batch), owner_reference(body))
+        keep_network_policy(self.kube, self.settings.network, policy, body["metadata"]["uid"])
 
     def _start_run(
         self,
@@ -170,6 +178,7 @@ class BatchDeploymentReconciler:
             model = resolve_model(batch.spec.model, self._models(batch.metadata.namespace))
         except ModelNotResolved as error:
             return cond.failed("ModelNotResolved", str(error))
+        self._keep_network_policy(body, batch)
         job = build_run_job(batch, model, run_id, self.settings)
         # Created, never applied: a Job's template is immutable and a run is started once.
         self.kube.create(with_owner(job, owner_reference(body)))

@@ -12,8 +12,10 @@ from modelserve_api import conditions as cond
 from modelserve_api import constants as c
 
 from ..builders.common import BuilderSettings
+from ..builders.network_policy import build_training_network_policy
 from ..builders.training import artifact_location, build_training_job, training_job_name
 from ..kube import Kube
+from .network_policies import keep_network_policy
 from .status import owned_by, write_status
 from .training_outcome import observe_training, recorded_outcome
 
@@ -30,6 +32,22 @@ class ModelOutcome:
 
     summary: cond.Summary
     retry_after: float | None = None
+
+
+def refused_load(model: Model, summary: cond.Summary) -> cond.Summary:
+    """Degraded while scoring pods refuse to load the model, whatever the artifact check said.
+
+    The refusal is recorded in status.runtime by the endpoint path that read it from a pod's
+    termination message (one writer per field); this reconciler only reads it.
+    """
+    runtime = model.status.runtime
+    if summary.state != "ready" or runtime is None or not runtime.load_refused:
+        return summary
+    return cond.failed(
+        "LibraryVersionMismatch",
+        f"scoring pods of {runtime.reported_by or 'an endpoint'} refuse to load this model: "
+        f"{runtime.load_refused}",
+    )
 
 
 class ModelReconciler:
@@ -51,6 +69,7 @@ class ModelReconciler:
             return self._write(body, status, ModelOutcome(cond.failed("InvalidSpec", str(error))))
         if model.spec.training is not None:
             outcome = self._train(model, status)
+            outcome = ModelOutcome(refused_load(model, outcome.summary), outcome.retry_after)
             # Training takes minutes and ends in a verdict: each step is worth an Event.
             return self._write(body, status, outcome, record_event=True)
         artifact = model.spec.artifact
@@ -65,7 +84,7 @@ class ModelReconciler:
                 "ArtifactReferenced",
                 "the artifact is downloaded and its sha256 verified by each scoring pod",
             )
-        return self._write(body, status, ModelOutcome(summary))
+        return self._write(body, status, ModelOutcome(refused_load(model, summary)))
 
     def _train(self, model: Model, status: dict[str, Any]) -> ModelOutcome:
         """Start the training Job once, then record what it reports."""
@@ -85,6 +104,13 @@ class ModelReconciler:
                 return ModelOutcome(cond.failed("InvalidSpec", str(error)))
             if missing:
                 return ModelOutcome(cond.progressing("ClaimNotFound", missing), CLAIM_RETRY_S)
+            # The trainer accepts no connection; the policy is there before its pod.
+            keep_network_policy(
+                self.kube,
+                self.settings.network,
+                build_training_network_policy(model),
+                model.metadata.uid,
+            )
             # Created, never applied: a Job's pod template is immutable, and the spec that
             # produced it cannot change either.
             job = self.kube.create(build_training_job(model, self.settings)) or self.kube.get(

@@ -131,6 +131,15 @@ class _Check:
         return self.body["metadata"].get("generation")
 
 
+def _retrained_for(model: Model | None, endpoint: str, base_version: str) -> bool:
+    """Whether `model` is the retrained version this endpoint makes to replace `base_version`."""
+    return (
+        model is not None
+        and model.metadata.labels.get(LABEL_RETRAINED_FOR) == endpoint
+        and model.metadata.annotations.get(ANNOTATION_BASE_VERSION) == base_version
+    )
+
+
 class EndpointMonitor:
     """Runs the monitoring part of an endpoint's reconcile."""
 
@@ -257,10 +266,7 @@ class EndpointMonitor:
         same_name = [m for m in check.models if m.spec.model_name == model_name]
         # Made already for this version (an operator restarted before recording it)?
         for model in same_name:
-            if (
-                model.metadata.labels.get(LABEL_RETRAINED_FOR) == meta.name
-                and model.metadata.annotations.get(ANNOTATION_BASE_VERSION) == base_version
-            ):
+            if _retrained_for(model, meta.name, base_version):
                 if check.retrain.get("model") == model.metadata.name:
                     # It failed, or a human rolled it back: do not bring it again.
                     self._event(
@@ -277,14 +283,11 @@ class EndpointMonitor:
         if claim is None and base is not None and base.spec.artifact.scheme == "pvc":
             claim = base.spec.artifact.uri.split("://", 1)[1].split("/", 1)[0]
         if claim is None:
-            check.retrain = {
-                "state": "Failed",
-                "baseVersion": base_version,
-                "fromDeployment": deployment,
-                "message": "set monitoring.retrain.artifactClaimName: the serving Model's "
-                "artifact is not on a claim",
-            }
-            self._event(check, "RetrainFailed", check.retrain["message"], warning=True)
+            message = (
+                "set monitoring.retrain.artifactClaimName: the serving Model's artifact "
+                "is not on a claim"
+            )
+            self._retrain_failed(check, base_version, deployment, message)
             return
         version = next_version([m.spec.version for m in same_name])
         manifest = build_retrained_model(
@@ -298,16 +301,25 @@ class EndpointMonitor:
             retrain=retrain,
             reason=why,
         )
+        name = manifest["metadata"]["name"]
         try:
-            self.kube.create(manifest)
+            # The name is deterministic (<modelName>-<version>): a second attempt at the same
+            # retrain (another replica, a restart before the status was written) meets 409.
+            created = self.kube.create(manifest)
+            existing = None if created is not None else self._existing_model(meta.namespace, name)
         except KubeError as error:
-            check.retrain = {
-                "state": "Failed",
-                "baseVersion": base_version,
-                "fromDeployment": deployment,
-                "message": f"could not create Model {manifest['metadata']['name']}: {error}",
-            }
-            self._event(check, "RetrainFailed", check.retrain["message"], warning=True)
+            self._retrain_failed(
+                check, base_version, deployment, f"could not create Model {name}: {error}"
+            )
+            return
+        if created is None:
+            if existing is None or not _retrained_for(existing, meta.name, base_version):
+                why_not = "a Model of that name exists that this retraining did not make"
+                self._retrain_failed(
+                    check, base_version, deployment, f"could not create Model {name}: {why_not}"
+                )
+                return
+            check.retrain = self._retrain_record(existing, base_version, deployment)
             return
         check.retrain = {
             "model": manifest["metadata"]["name"],
@@ -323,6 +335,21 @@ class EndpointMonitor:
             f"created Model {manifest['metadata']['name']} (version {version}) to replace "
             f"version {base_version}: {why}",
         )
+
+    def _retrain_failed(
+        self, check: _Check, base_version: str, deployment: str, message: str
+    ) -> None:
+        check.retrain = {
+            "state": "Failed",
+            "baseVersion": base_version,
+            "fromDeployment": deployment,
+            "message": message,
+        }
+        self._event(check, "RetrainFailed", message, warning=True)
+
+    def _existing_model(self, namespace: str, name: str) -> Model | None:
+        body = self.kube.get(c.API_VERSION, c.KIND_MODEL, namespace, name)
+        return parse_model(body) if body is not None else None
 
     @staticmethod
     def _retrain_record(model: Model, base_version: str, deployment: str) -> dict[str, Any]:
@@ -464,6 +491,13 @@ class EndpointMonitor:
                     message=decision.message,
                 )
                 self._event(check, "PromotionStep", f"{decision.message}: {decision.traffic}")
+        elif decision.action == "adopt":
+            check.retrain.update(
+                trafficPercent=decision.percent,
+                stepTime=cond.format_time(check.now),
+                stepCalls=calls or {},
+                message=decision.message,
+            )
         elif decision.action == "roll_back":
             assert decision.traffic is not None
             if self._patch_spec(check, {"traffic": decision.traffic}):

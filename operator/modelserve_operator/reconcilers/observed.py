@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from modelserve_api.runtime_report import LoadRefusal
+
 # Waiting reasons that do not fix themselves: a human (or a new spec) must act.
 _STUCK_WAITING_REASONS = frozenset(
     {
@@ -43,6 +45,8 @@ class DeploymentObservation:
     failure: str | None = None
     # A pod the scheduler could not place, and why (waiting, not failed: room may appear).
     unschedulable: str | None = None
+    # A scoring pod that refused its model (library-version skew under policy strict).
+    load_refusal: LoadRefusal | None = None
 
     @property
     def serving(self) -> bool:
@@ -87,6 +91,7 @@ def observe_deployment(
         current_generation=status.get("observedGeneration", 0) >= generation,
         failure=_deployment_failure(status) or pod_failure(pods),
         unschedulable=pod_unschedulable(pods),
+        load_refusal=pod_load_refusal(pods),
     )
 
 
@@ -140,6 +145,22 @@ def pod_failure(pods: list[dict[str, Any]]) -> str | None:
             if terminated and terminated.get("exitCode", 0) != 0:
                 detail = terminated.get("message") or f"exit code {terminated.get('exitCode')}"
                 return _describe(name, container["name"], terminated.get("reason", "Error"), detail)
+    return None
+
+
+def pod_load_refusal(pods: list[dict[str, Any]]) -> LoadRefusal | None:
+    """The refusal line a container printed before exiting, from its termination message."""
+    for pod in sorted(pods, key=lambda p: p.get("metadata", {}).get("name", "")):
+        for container in pod.get("status", {}).get("containerStatuses", []):
+            # the current state while it is down, the last one once it is back off waiting
+            for terminated in (
+                container.get("state", {}).get("terminated"),
+                container.get("lastState", {}).get("terminated"),
+            ):
+                if terminated and terminated.get("exitCode", 0) != 0:
+                    refusal = LoadRefusal.from_termination_message(terminated.get("message"))
+                    if refusal is not None:
+                        return refusal
     return None
 
 

@@ -36,9 +36,12 @@ from ..builders import (
     scoring_uri,
     with_owner,
 )
+from ..builders import network_policy as netpol
 from ..builders.common import keys_secret_name
+from ..builders.pinning import inputs_digest, pin_data, pin_template, refresh_token
 from ..builders.router import PRIMARY_KEY, SECONDARY_KEY
 from ..builders.router_config import Backend, RouterConfig, render_key_map, render_nginx_config
+from ..builders.scoring import scoring_template_inputs
 from ..kube import Kube
 from ..resolved import ResolvedModel
 from .applied import AppliedChildren, child_key
@@ -67,6 +70,18 @@ class EndpointOutcome:
     summary: cond.Summary
     # When monitoring wants the next look (nothing else would trigger it).
     retry_after: float | None = None
+
+
+def _model_of(target: ResolvedModel, models: list[Model]) -> Model | None:
+    """The Model object a resolved reference came from."""
+    return next(
+        (
+            m
+            for m in models
+            if m.spec.model_name == target.model_name and m.spec.version == target.version
+        ),
+        None,
+    )
 
 
 def _now() -> dt.datetime:
@@ -113,6 +128,8 @@ class OnlineEndpointReconciler:
 
         models = self._models(namespace)
         owner = owner_reference(body)
+        # Before any pod: a new scoring pod is never reachable except through the router.
+        self._apply_network_policies(owner, endpoint)
         unresolved: dict[str, str] = {}
         services: dict[str, dict[str, Any]] = {}
         model_versions: dict[str, str] = {}
@@ -129,7 +146,10 @@ class OnlineEndpointReconciler:
                 continue
             model_versions[deployment.name] = model.version
             resolved[deployment.name] = model
-            self._apply(owner, build_scoring_deployment(endpoint, deployment, model, self.settings))
+            scoring = build_scoring_deployment(endpoint, deployment, model, self.settings)
+            template_inputs = scoring_template_inputs(deployment)
+            digest = inputs_digest(name, template_inputs, model, refresh_token(body))
+            self._apply(owner, pin_template(scoring, digest, self._live(scoring)))
             services[deployment.name] = self._apply(
                 owner, build_scoring_service(endpoint, deployment, model)
             )
@@ -148,12 +168,15 @@ class OnlineEndpointReconciler:
         }
         ready = {n: o.serving for n, o in observations.items()}
         self._report_runtimes(endpoint, resolved, models, ready)
+        self._report_refusals(endpoint, resolved, models, observations)
         requested = dict(endpoint.spec.traffic)
         previous = dict(old_status.get("traffic") or {})
         traffic, waiting_reason = applied_traffic(requested, previous, ready)
         mirror = self._applied_mirror(endpoint, ready)
 
-        router_ready = self._apply_router(owner, endpoint, services, traffic, mirror)
+        router_ready = self._apply_router(
+            owner, endpoint, services, traffic, mirror, refresh_token(body)
+        )
         summary = self._summarize(
             endpoint, observations, unresolved, waiting_reason, router_ready, traffic, mirror
         )
@@ -208,6 +231,28 @@ class OnlineEndpointReconciler:
         self.children.applied(desired, applied)
         return applied
 
+    def _apply_network_policies(self, owner: dict[str, Any], endpoint: OnlineEndpoint) -> None:
+        network = self.settings.network
+        if network.enabled:
+            self._apply(owner, netpol.build_scoring_network_policy(endpoint, network))
+            self._apply(owner, netpol.build_router_network_policy(endpoint))
+
+    def _delete_network_policies(self, endpoint: OnlineEndpoint) -> None:
+        """Remove this endpoint's policies once the operator is told to make none."""
+        meta = endpoint.metadata
+        for name in (
+            netpol.scoring_policy_name(meta.name),
+            netpol.router_policy_name(meta.name),
+        ):
+            live = self.kube.get(netpol.API_VERSION, netpol.KIND, meta.namespace, name)
+            if live is not None and owned_by(live, meta.uid):
+                self.kube.delete(netpol.API_VERSION, netpol.KIND, meta.namespace, name)
+
+    def _live(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """The child as it is now: as last applied if nobody changed it since, else read."""
+        key = child_key(manifest)
+        return self.children.current(*key) or self.kube.get(*key)
+
     def _models(self, namespace: str) -> list[Model]:
         models = []
         for body in self.kube.list(c.API_VERSION, c.KIND_MODEL, namespace):
@@ -231,6 +276,8 @@ class OnlineEndpointReconciler:
                 )
                 if stale and owned_by(child, meta.uid):
                     self.kube.delete(api_version, kind, meta.namespace, child["metadata"]["name"])
+        if not self.settings.network.enabled:
+            self._delete_network_policies(endpoint)
 
     def _observe(self, namespace: str, deployment_name: str) -> DeploymentObservation:
         return self._observe_live(
@@ -263,14 +310,7 @@ class OnlineEndpointReconciler:
             target = resolved.get(deployment.name)
             if target is None or not serving.get(deployment.name):
                 continue
-            model = next(
-                (
-                    m
-                    for m in models
-                    if m.spec.model_name == target.model_name and m.spec.version == target.version
-                ),
-                None,
-            )
+            model = _model_of(target, models)
             requested = deployment.runtime or target.runtime
             if model is None:
                 continue
@@ -279,6 +319,24 @@ class OnlineEndpointReconciler:
                 f"{c.LABEL_COMPONENT}={c.COMPONENT_SCORING}"
             )
             self.runtimes.request(model, requested, selector, f"{meta.name}/{deployment.name}")
+
+    def _report_refusals(
+        self,
+        endpoint: OnlineEndpoint,
+        resolved: dict[str, ResolvedModel],
+        models: list[Model],
+        observations: dict[str, DeploymentObservation],
+    ) -> None:
+        """Record on a Model that a deployment's pods refuse to load it, so it turns Degraded."""
+        for deployment in endpoint.spec.deployments:
+            target = resolved.get(deployment.name)
+            observation = observations.get(deployment.name)
+            if target is None or observation is None or observation.load_refusal is None:
+                continue
+            model = _model_of(target, models)
+            if model is not None:
+                reported_by = f"{endpoint.metadata.name}/{deployment.name}"
+                self.runtimes.record_refusal(model, observation.load_refusal, reported_by)
 
     def _applied_mirror(
         self, endpoint: OnlineEndpoint, ready: dict[str, bool]
@@ -308,6 +366,7 @@ class OnlineEndpointReconciler:
         services: dict[str, dict[str, Any]],
         traffic: dict[str, int],
         mirror: tuple[str, int] | None,
+        refresh: str,
     ) -> bool:
         """Apply the router's config, keys, Deployment and Service; True when it serves."""
         meta = endpoint.metadata
@@ -336,19 +395,28 @@ class OnlineEndpointReconciler:
             # The router waits a little longer than the slowest scoring pod may take.
             request_timeout_ms=timeout_ms + 1000,
         )
-        nginx_conf = render_nginx_config(config)
+        keys = self._keys(endpoint) if endpoint.spec.auth_mode == "key" else None
+        # What the router's files and pods are built from; while it holds, an operator
+        # upgrade keeps the files and template it finds (builders/pinning.py).
+        digest = inputs_digest(config, keys, refresh)
+        configmap = build_router_configmap(endpoint, render_nginx_config(config))
+        configmap = pin_data(configmap, digest, self._live(configmap))
+        nginx_conf = configmap["data"][c.ROUTER_CONFIG_FILE]
         keys_conf = ""
-        if endpoint.spec.auth_mode == "key":
-            primary, secondary = self._keys(endpoint)
-            keys_conf = render_key_map([primary, secondary])
-            self._apply(owner, build_keys_secret(endpoint, primary, secondary, keys_conf))
-        self._apply(owner, build_router_configmap(endpoint, nginx_conf))
+        if keys is not None:
+            secret = build_keys_secret(endpoint, *keys, render_key_map(list(keys)))
+            secret = pin_data(secret, digest, self._live(secret))
+            keys_conf = base64.b64decode(secret["data"][c.NGINX_KEYS_FILE]).decode()
+            self._apply(owner, secret)
+        self._apply(owner, configmap)
         self._apply(owner, build_router_service(endpoint))
         if self._router_can_wait(endpoint, traffic):
             return False
-        config_hash = router_config_hash(nginx_conf, keys_conf)
+        router = build_router_deployment(
+            endpoint, router_config_hash(nginx_conf, keys_conf), self.settings
+        )
         router = self._apply(
-            owner, build_router_deployment(endpoint, config_hash, self.settings), need_status=True
+            owner, pin_template(router, digest, self._live(router)), need_status=True
         )
         # Rolled out only once the old router pods are gone, not just replaced: until then
         # they answer their open connections with the previous split.

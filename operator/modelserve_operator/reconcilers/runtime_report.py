@@ -14,7 +14,7 @@ from modelserve_api import Model
 from modelserve_api import conditions as cond
 from modelserve_api import constants as c
 from modelserve_api.model import RuntimeStatus
-from modelserve_api.runtime_report import RuntimeParameters
+from modelserve_api.runtime_report import LoadRefusal, RuntimeParameters
 
 from ..kube import Kube
 
@@ -50,6 +50,23 @@ def runtime_report(
         selected=parameters.runtime,
         fallback=parameters.runtime_fallback or "",
         reason=parameters.runtime_fallback_reason or "",
+        library_versions=parameters.library_versions,
+        serving_library_versions=parameters.serving_library_versions,
+        library_version_mismatch=parameters.library_version_mismatch or "",
+        # a pod that loaded it clears an earlier refusal (a newer image, say)
+        load_refused="",
+        reported_by=reported_by,
+        observed_at=cond.format_time(now),
+    ).to_wire()
+
+
+def refusal_report(refusal: LoadRefusal, reported_by: str, now: dt.datetime) -> dict[str, Any]:
+    """`status.runtime` of a Model its scoring pods refuse to load."""
+    return RuntimeStatus(
+        library_versions=refusal.library_versions,
+        serving_library_versions=refusal.serving_library_versions,
+        library_version_mismatch=refusal.message,
+        load_refused=refusal.message,
         reported_by=reported_by,
         observed_at=cond.format_time(now),
     ).to_wire()
@@ -83,6 +100,25 @@ class RuntimeReporter:
                 return
             self._busy.add(key)
         self._pool.submit(self._read, key, model, pod_selector, reported_by)
+
+    def record_refusal(self, model: Model, refusal: LoadRefusal, reported_by: str) -> None:
+        """Record in the Model's status that its pods refuse to load it.
+
+        The refusal comes from a termination message the reconcile already read, so this is
+        one status patch on the reconcile path, skipped when the status already says it (the
+        status, not memory, decides: a refusal cleared by hand and met again is recorded again).
+        """
+        runtime = model.status.runtime
+        if runtime is not None and runtime.load_refused == refusal.message:
+            return
+        meta = model.metadata
+        with self._lock:
+            # a pod that loads it later must be read again (its report clears the refusal)
+            self._done = {k for k in self._done if k[0] != meta.uid}
+        report = refusal_report(refusal, reported_by, dt.datetime.now(dt.UTC))
+        self.kube.patch_status(
+            c.API_VERSION, c.KIND_MODEL, meta.namespace, meta.name, {"runtime": report}
+        )
 
     def _read(
         self, key: tuple[str, str], model: Model, pod_selector: str, reported_by: str

@@ -11,6 +11,35 @@ from modelserve_api import constants as c
 from ..kube import Kube
 from ..metrics import record_conditions
 
+# Condition on every object of a kind whose CRD is not this operator's (crd_check.py).
+CRD_CURRENT = "CRDCurrent"
+_crd_problems: dict[str, str] = {}
+
+
+def set_crd_problems(problems: dict[str, str]) -> None:
+    """What the last look at the CRDs (at start, before each resync) found: kind -> why."""
+    _crd_problems.clear()
+    _crd_problems.update(problems)
+
+
+def crd_problems_found() -> dict[str, str]:
+    """What the last look at the CRDs found."""
+    return dict(_crd_problems)
+
+
+def _with_crd_condition(
+    conditions: list[dict[str, Any]] | None, kind: str, generation: int | None, now: dt.datetime
+) -> list[dict[str, Any]] | None:
+    """`conditions` with CRDCurrent=False while the kind's CRD is outdated, else without it."""
+    problem = _crd_problems.get(kind)
+    if problem:
+        return cond.set_condition(
+            conditions, CRD_CURRENT, cond.FALSE, "CRDOutdated", problem, generation, now
+        )
+    if conditions and cond.find_condition(conditions, CRD_CURRENT):
+        return [x for x in conditions if x.get("type") != CRD_CURRENT]
+    return conditions
+
 
 def write_status(
     kube: Kube,
@@ -30,9 +59,9 @@ def write_status(
     old = body.get("status") or {}
     # A reconciler may have set conditions of its own (monitoring): the summary goes on top.
     base = status["conditions"] if "conditions" in status else old.get("conditions")
-    status["conditions"] = cond.summarize(
-        base, summary, meta.get("generation"), dt.datetime.now(dt.UTC)
-    )
+    now = dt.datetime.now(dt.UTC)
+    base = _with_crd_condition(base, kind, meta.get("generation"), now)
+    status["conditions"] = cond.summarize(base, summary, meta.get("generation"), now)
     # Exported even when unchanged: a restarted operator must report what it finds.
     record_conditions(kind, meta["namespace"], meta["name"], status["conditions"])
     patch = status_patch(old, status)

@@ -37,6 +37,13 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         help="this instance's index (default: $JOB_COMPLETION_INDEX, else 0)",
     )
     add("--instance-count", type=int, default=1)
+    add(
+        "--library-version-policy",
+        choices=["strict", "warn"],
+        default=os.environ.get("MODELSERVE_LIBRARY_VERSION_POLICY", "warn"),
+        help="strict: refuse a model saved with another major/minor library version; warn: "
+        "score it and log the mismatch (default: $MODELSERVE_LIBRARY_VERSION_POLICY, else warn)",
+    )
     add("--max-concurrency", type=int, default=1, help="mini-batches scored at once")
     add("--max-retries", type=int, default=3, help="tries of a failing mini-batch beyond the first")
     add("--retry-timeout-seconds", type=float, default=300.0, help="deadline of one try")
@@ -55,6 +62,13 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         "--allow-unverified",
         action="store_true",
         help="score without --artifact-sha256 (unpickling runs code: development only)",
+    )
+    add(
+        "--runtime",
+        choices=["auto", "sklearn", "onnx"],
+        default="auto",
+        help="as the online server: auto scores with ONNX Runtime where the compiled model "
+        "gives the library's answers on the validation sample, else with the library itself",
     )
     add("--scoring-script", type=Path, help="a score.py with init() and run(mini_batch)")
     add("--log-level", choices=["debug", "info", "warning", "error"], default="info")
@@ -105,10 +119,25 @@ def _scorer(args: argparse.Namespace) -> Any:
     if artifact is None:
         raise ArtifactError("give --model-dir, --artifact-path or --scoring-script")
     from modelserve_scoring.batch.scorers import ModelScorer
-    from modelserve_scoring.runtime.sklearn_runtime import SklearnRuntime
+    from modelserve_scoring.runtime import CompileOptions, load_runtime
 
-    runtime = SklearnRuntime(artifact, args.artifact_sha256, args.allow_unverified)
-    runtime.load()
+    # The same choice, check and fallback as the online pods make for this Model: a batch
+    # run's answers are the ones an endpoint serving it would give.
+    runtime = load_runtime(
+        artifact,
+        args.artifact_sha256,
+        CompileOptions(mode=args.runtime, cache=False),
+        args.allow_unverified,
+        getattr(args, "library_version_policy", "warn"),
+    )
+    selection = runtime.selection or {}
+    log.info(
+        "scoring with %s%s",
+        runtime.kind,
+        f" ({selection['runtime_fallback_reason']})"
+        if selection.get("runtime_fallback_reason")
+        else "",
+    )
     return ModelScorer(runtime)
 
 

@@ -22,6 +22,7 @@ from modelserve_api.runtime_report import RuntimeParameters
 
 from modelserve_scoring.errors import ArtifactError
 from modelserve_scoring.runtime.base import ModelRuntime
+from modelserve_scoring.runtime.boosters import is_booster
 from modelserve_scoring.runtime.exactness import (
     PROBA_ATOL,
     REGRESSION_RTOL,
@@ -31,12 +32,16 @@ from modelserve_scoring.runtime.exactness import (
     load_baseline,
     tie_margin,
 )
+from modelserve_scoring.runtime.introspect import final_estimator
 from modelserve_scoring.runtime.sklearn_runtime import SklearnRuntime
+from modelserve_scoring.runtime.versions import Policy
 
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "sklearn", "onnx")
 DEFAULT_VALIDATION_ROWS = 100_000
+# rows with missing values a booster's graph must route as the library does (edge rows included)
+MISSING_VALUE_ROWS = 20_000
 # how a fallback is labelled in the metric, most telling first
 _FALLBACK_ORDER = ("answers_differ", "error", "session_failed", "unsupported", "unavailable")
 
@@ -175,6 +180,35 @@ def _validate(
     return warm, rejected, complaint
 
 
+def check_missing_values(
+    reference: SklearnRuntime, runtime: Any, rows: np.ndarray
+) -> dict[str, Any]:
+    """Whether the graph gives the reference's answers on rows with NaN cells; if so it may
+    answer such rows (runtime.answers_missing), else the reference keeps answering them."""
+    classifier = reference.classes is not None
+    expected = np.asarray(reference.predict(rows))
+    proba = np.asarray(reference.predict_proba(rows)) if reference.has_proba else None
+    margin = tie_margin(reference.decision_function(rows), proba) if classifier else None
+    runtime.answers_missing = True
+    runtime.match_reference(expected)
+    got = runtime.run(rows)
+    if got is None:  # the graph was not given these rows (nothing left to compare)
+        runtime.answers_missing = False
+        return {"result": "unchecked", "answered_by": "native library", "rows": 0}
+    agreement = Agreement()
+    agreement.add((expected, proba), (got[0], got[1] if proba is not None else None),
+                  classifier, 0, margin)  # fmt: skip
+    runtime.answers_missing = agreement.exact
+    report: dict[str, Any] = {
+        "result": "exact" if agreement.exact else "answers_differ",
+        "answered_by": "onnxruntime" if agreement.exact else "native library",
+        **agreement.to_json(),
+    }
+    if not agreement.exact:
+        report["reason"] = agreement.problem()
+    return report
+
+
 def _sample_row(reference: SklearnRuntime) -> np.ndarray | None:
     """A plausible row for the warm-up (zeros may be an unknown category)."""
     if reference.n_features is None:
@@ -291,6 +325,12 @@ def compile_runtime(
         runtime_fallback=None if chosen else code,
         runtime_fallback_reason=None if chosen else reason,
     )
+    if chosen is not None and is_booster(final_estimator(reference.model)):
+        # trees send NaN down each split's learned default branch: check the graph does too
+        sample = ValidationSample(reference.model, reference.n_features,
+                                  reference.feature_names, 1, seed=options.seed)  # fmt: skip
+        rows = sample.missing_rows(min(MISSING_VALUE_ROWS, options.validation_rows))
+        check["missing_values"] = check_missing_values(reference, chosen.runtime, rows)
     selection = {**reported.selection(), "onnx_check": check}
     if chosen is not None:
         runtime = chosen.runtime
@@ -339,9 +379,10 @@ def load_runtime(
     expected_sha256: str | None,
     options: CompileOptions,
     allow_unverified: bool = False,
+    library_version_policy: Policy = "warn",
 ) -> ModelRuntime:
     """Verify and unpickle the artifact, then choose and warm up its runtime."""
-    reference = SklearnRuntime(artifact, expected_sha256, allow_unverified)
+    reference = SklearnRuntime(artifact, expected_sha256, allow_unverified, library_version_policy)
     reference.load()
     return compile_runtime(reference, options, artifact)
 

@@ -183,6 +183,23 @@ class ValidationSample:
         rows = [p for p in parts if len(p)]
         return np.concatenate(rows) if rows else self.random(1)
 
+    def missing_rows(self, count: int) -> np.ndarray:
+        """Edge and random rows with NaN cells: each column missing alone (the tree's default
+        direction decides), random cells missing, and one row missing everything."""
+        if self.has_categories:
+            return np.empty((0, self.n_features))
+        edges = self.edge_rows(count // 2)
+        edges = edges[self.rng.permutation(len(edges))[: count // 2]]
+        rows = np.concatenate([edges, self.random(max(count - len(edges), 1))])
+        alone = np.arange(len(rows)) % 2 == 0
+        rows[alone, np.arange(len(rows))[alone] % self.n_features] = np.nan
+        cells = (~alone)[:, None] & (self.rng.random(rows.shape) < 0.3)
+        rows[cells] = np.nan
+        rows[-1] = np.nan
+        # numbers beyond float32 send a whole batch to the library: they would hide the rest
+        fits = np.isnan(rows) | (np.abs(rows) <= np.finfo(np.float32).max)
+        return rows[fits.all(axis=1)]
+
     def _column_extremes(self) -> np.ndarray:
         base = self.random(1)[0]
         rows = []
@@ -239,7 +256,8 @@ def _split_values(threshold: float) -> list[float]:
     """The threshold, its float64 neighbours, its float32 rounding and the float32 neighbours
     and rounding midpoints around it: the values at which precision decides the branch."""
     t = np.float64(threshold)
-    f = np.float32(t)
+    with np.errstate(over="ignore"):  # beyond float32: f is infinite and its values dropped
+        f = np.float32(t)
     up = np.nextafter(f, np.float32(np.inf))
     down = np.nextafter(f, np.float32(-np.inf))
     values = [

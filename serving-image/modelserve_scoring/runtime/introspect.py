@@ -142,7 +142,13 @@ def _block_stats(block: Any, width: int) -> list[ColumnStats] | None:
 
 
 def trees_of(model: Any) -> list[TreeArrays]:
-    """The decision trees of a tree model (forest, boosting, single tree), else []."""
+    """The decision trees of a tree model (forest, boosting, single tree, XGBoost or LightGBM
+    booster), else []."""
+    if callable(getattr(model, "get_booster", None)):
+        return _xgboost_trees(model.get_booster())
+    booster = getattr(model, "booster_", None)
+    if booster is not None and callable(getattr(booster, "dump_model", None)):
+        return _lightgbm_trees(booster.dump_model())
     if getattr(model, "tree_", None) is not None:
         return [_sklearn_tree(model.tree_)]
     predictors = getattr(model, "_predictors", None)
@@ -172,6 +178,54 @@ def _hist_tree(predictor: Any) -> TreeArrays:
     )
 
 
+def _xgboost_trees(booster: Any) -> list[TreeArrays]:
+    """XGBoost's trees from its JSON model: it compares float32(x) < float32 threshold."""
+    import json
+
+    learner = json.loads(bytes(booster.save_raw("json")))["learner"]
+    model = learner["gradient_booster"]
+    model = model.get("gbtree", model)["model"]  # dart nests its gbtree
+    trees = []
+    for tree in model["trees"]:
+        left = np.asarray(tree["left_children"], dtype=np.int64)
+        feature = np.where(left < 0, -1, np.asarray(tree["split_indices"], dtype=np.int64))
+        # categorical splits test set membership, not a threshold: no edge rows below them
+        categorical = np.asarray(tree.get("split_type") or np.zeros(len(left)), dtype=np.int64)
+        feature = np.where(categorical != 0, -1, feature)
+        threshold = np.asarray(tree["split_conditions"], dtype=np.float32).astype(np.float64)
+        right = np.asarray(tree["right_children"], dtype=np.int64)
+        trees.append(TreeArrays(left, right, feature, threshold, True))
+    return trees
+
+
+def _lightgbm_trees(dump: dict[str, Any]) -> list[TreeArrays]:
+    """LightGBM's trees from its dump_model(): it compares the float64 x <= double threshold."""
+    return [_lightgbm_tree(info["tree_structure"]) for info in dump.get("tree_info", [])]
+
+
+def _lightgbm_tree(root: dict[str, Any]) -> TreeArrays:
+    """One nested LightGBM tree as arrays (categorical splits count as leaves here)."""
+    nodes = [root]
+    left, right, feature, threshold = [-1], [-1], [-1], [0.0]
+    for index, node in enumerate(nodes):  # grows while it is walked: breadth first
+        if "split_feature" not in node:
+            continue
+        if node.get("decision_type") == "<=":
+            feature[index] = int(node["split_feature"])
+            threshold[index] = float(node["threshold"])
+        for side, child in ((left, node["left_child"]), (right, node["right_child"])):
+            side[index] = len(nodes)
+            nodes.append(child)
+            left.append(-1), right.append(-1), feature.append(-1), threshold.append(0.0)
+    return TreeArrays(
+        np.asarray(left, dtype=np.int64),
+        np.asarray(right, dtype=np.int64),
+        np.asarray(feature, dtype=np.int64),
+        np.asarray(threshold, dtype=np.float64),
+        False,
+    )
+
+
 def _tree_stats(trees: list[TreeArrays], width: int) -> list[ColumnStats] | None:
     if not trees:
         return None
@@ -187,7 +241,8 @@ def _tree_stats(trees: list[TreeArrays], width: int) -> list[ColumnStats] | None
             stats.append(ColumnStats())
             continue
         values = np.unique(np.concatenate(chunks))
-        values = values[np.isfinite(values)]
+        # LightGBM writes +-1e300 where a split only separates missing values: no spread
+        values = values[np.abs(values) <= np.finfo(np.float32).max]
         if not len(values):
             stats.append(ColumnStats())
             continue

@@ -2,9 +2,11 @@
 
 Rows the compiled model was not checked on are answered by scikit-learn instead: missing or
 infinite values, numbers too large for float32, non-numbers, unknown categories. Errors and
-missing-value handling therefore stay exactly scikit-learn's. So are rows whose two best
-classes the compiled model cannot tell apart within its own precision (a forest split 50/50
-between two classes): scikit-learn breaks such ties by class order, which float32 sums cannot.
+missing-value handling therefore stay exactly scikit-learn's (an XGBoost or LightGBM graph
+answers missing values once compile.py checked it routes them as the library does). So are rows
+whose two best classes the compiled model cannot tell apart within its own precision (a forest
+split 50/50 between two classes): scikit-learn breaks such ties by class order, which float32
+sums cannot.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from modelserve_scoring.runtime.base import ModelRuntime
+from modelserve_scoring.runtime.boosters import is_booster
 from modelserve_scoring.runtime.introspect import (
     categorical_columns,
     final_estimator,
@@ -91,14 +94,147 @@ def precision_order(model: Any) -> tuple[str, ...]:
     still stores float32 thresholds (ONNX-ML opset 1) but no longer rounds x, so it can flip
     decisions at the thresholds (bench/onnx_exactness.py measures both).
     """
+    final = final_estimator(model)
+    if is_booster(final):
+        # onnxmltools builds float32 tree ensembles; XGBoost's may follow float64 steps (a
+        # scaler) through a cast, as XGBoost itself rounds what it is given to float32
+        xgboost = type(final).__module__.split(".")[0] == "xgboost"
+        if xgboost and pipeline_prefix(model) is not None:
+            return ("double", "float")
+        return ("float",)
     if pipeline_prefix(model) is None and trees_of(final_estimator(model)):
         return ("float", "double")
     return PRECISIONS
 
 
+_registered = False
+
+
+class _WithInput:
+    """The operator as a converter sees it, reading another input (skl2onnx's is read-only)."""
+
+    def __init__(self, operator: Any, variable: Any) -> None:
+        self._operator = operator
+        self.inputs = [variable]
+        self.input_full_names = [variable.full_name]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._operator, name)
+
+
+def _float32_input(convert: Any) -> Any:
+    """An XGBoost converter that also takes a float64 graph: XGBoost rounds its input to
+    float32 itself, so the graph casts there too, after its float64 steps (a scaler)."""
+
+    def convert_float32_input(scope: Any, operator: Any, container: Any) -> None:
+        from onnx import TensorProto
+        from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+        source = operator.inputs[0]
+        if not isinstance(source.type, DoubleTensorType):
+            convert(scope, operator, container)
+            return
+        cast = scope.declare_local_variable("booster_input", FloatTensorType(source.type.shape))
+        name = scope.get_unique_operator_name("CastBoosterInput")
+        container.add_node(
+            "Cast", source.full_name, cast.full_name, name=name, to=TensorProto.FLOAT
+        )
+        convert(scope, _WithInput(operator, cast), container)
+
+    return convert_float32_input
+
+
+def _float32_outputs(calculate: Any) -> Any:
+    """Shapes as skl2onnx computes them, but float32: the tree ensemble's outputs are."""
+
+    def calculate_float32_outputs(operator: Any) -> None:
+        from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+        calculate(operator)
+        for output in operator.outputs:
+            if isinstance(output.type, DoubleTensorType):
+                output.type = FloatTensorType(output.type.shape)
+
+    return calculate_float32_outputs
+
+
+def register_booster_converters() -> None:
+    """Teach skl2onnx the XGBoost and LightGBM estimators with onnxmltools' converters, so they
+    convert alone and as a Pipeline's last step; a library not installed is skipped."""
+    global _registered
+    if _registered:
+        return
+    from skl2onnx import update_registered_converter
+
+    # skl2onnx's own shape calculators: onnxmltools' check inputs against onnxmltools' type
+    # classes, which are not the ones skl2onnx builds the graph with
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    from modelserve_scoring.runtime.boosters import (
+        LightGBMNativeClassifier,
+        LightGBMNativeRegressor,
+    )
+
+    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    try:
+        import xgboost
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+    except (ImportError, OSError):  # OSError: OpenMP (libgomp) missing
+        log.debug("xgboost or onnxmltools missing: XGBoost models will not be compiled")
+    else:
+        update_registered_converter(
+            xgboost.XGBClassifier,
+            "XGBoostXGBClassifier",
+            _float32_outputs(calculate_linear_classifier_output_shapes),
+            _float32_input(convert_xgboost),
+            options=classifier_options,
+        )
+        update_registered_converter(
+            xgboost.XGBRegressor,
+            "XGBoostXGBRegressor",
+            _float32_outputs(calculate_linear_regressor_output_shapes),
+            _float32_input(convert_xgboost),
+        )
+    try:
+        import lightgbm
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    except (ImportError, OSError):  # OSError: OpenMP (libgomp) missing
+        log.debug("lightgbm or onnxmltools missing: LightGBM models will not be compiled")
+    else:
+        # onnxmltools' converter reads only booster_ and classes_, which the native wrappers have
+        for model, alias in (
+            (lightgbm.LGBMClassifier, "LightGbmLGBMClassifier"),
+            (LightGBMNativeClassifier, "LightGbmNativeClassifier"),
+        ):
+            update_registered_converter(
+                model,
+                alias,
+                calculate_linear_classifier_output_shapes,
+                convert_lightgbm,
+                options=classifier_options,
+            )
+        for model, alias in (
+            (lightgbm.LGBMRegressor, "LightGbmLGBMRegressor"),
+            (LightGBMNativeRegressor, "LightGbmNativeRegressor"),
+        ):
+            update_registered_converter(
+                model, alias, calculate_linear_regressor_output_shapes, convert_lightgbm
+            )
+    _registered = True
+
+
 def convert(model: Any, layout: InputLayout, precision: str) -> bytes:
     """The model as a serialized ONNX graph; raises whatever skl2onnx raises."""
     from skl2onnx import convert_sklearn
+
+    booster = is_booster(final_estimator(model))
+    if booster:
+        # Only for them: importing both libraries and the converters costs a scikit-learn
+        # model's pod about 7 MB of RSS for nothing.
+        register_booster_converters()
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
 
     number = DoubleTensorType if precision == "double" else FloatTensorType
@@ -113,9 +249,17 @@ def convert(model: Any, layout: InputLayout, precision: str) -> bytes:
     if getattr(final_estimator(model), "classes_", None) is not None:
         # plain label and probability tensors instead of a list of dicts per row
         options = {id(final_estimator(model)): {"zipmap": False}}
+    target_opset = None
+    if booster:
+        from skl2onnx import get_latest_tested_opset_version
+
+        # onnxmltools' booster converters write ai.onnx.ml opset 3 tree ensembles
+        target_opset = {"": get_latest_tested_opset_version(), "ai.onnx.ml": 3}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        graph = convert_sklearn(model, initial_types=initial, options=options)
+        graph = convert_sklearn(
+            model, initial_types=initial, options=options, target_opset=target_opset
+        )
     return graph.SerializeToString()
 
 
@@ -162,6 +306,9 @@ class OnnxRuntime(ModelRuntime):
         self._argmax_labels = type(final).__name__ in _ARGMAX_CLASSIFIERS and reference.has_proba
         #: rows answered by scikit-learn because the compiled model was not checked on them
         self.delegated_rows = 0
+        #: whether rows with missing values (NaN) go to the graph: only once compile.py has
+        #: checked that it routes them as the reference does (XGBoost, LightGBM)
+        self.answers_missing = False
         self._last: tuple[np.ndarray, Outputs | None] | None = None
 
     def load(self) -> None:
@@ -184,8 +331,11 @@ class OnnxRuntime(ModelRuntime):
                     values = values.astype(self._dtype)
             except (TypeError, ValueError):
                 return None
-        # NaN, infinity and float32 overflow go to scikit-learn
-        if not np.isfinite(values).all():
+        # NaN, infinity and float32 overflow go to scikit-learn (NaN stays when it was checked)
+        usable = np.isfinite(values)
+        if self.answers_missing:
+            usable |= np.isnan(values)
+        if not usable.all():
             return None
         return np.ascontiguousarray(values)
 

@@ -27,7 +27,18 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
-_LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy")
+# the boosters' converters (onnxmltools) read the booster through its library's own dump
+_LIBRARIES = (
+    "scikit-learn",
+    "skl2onnx",
+    "onnx",
+    "onnxruntime",
+    "numpy",
+    "onnxmltools",
+    "xgboost",
+    "xgboost-cpu",
+    "lightgbm",
+)
 
 
 def library_versions() -> dict[str, str]:

@@ -13,7 +13,9 @@ import sklearn
 
 from modelserve_scoring.artifact import read_verified, require_digest, sha256_hex
 from modelserve_scoring.errors import ArtifactError
+from modelserve_scoring.runtime import versions
 from modelserve_scoring.runtime.base import ModelRuntime
+from modelserve_scoring.runtime.boosters import NATIVE_SUFFIXES, library_versions, load_native
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,14 @@ class SklearnRuntime(ModelRuntime):
         artifact_path: Path | None,
         expected_sha256: str | None,
         allow_unverified: bool = False,
+        library_version_policy: versions.Policy = "warn",
     ) -> None:
         self.artifact_path = artifact_path
         self.expected_sha256 = expected_sha256
         self.allow_unverified = allow_unverified
+        self.library_version_policy = library_version_policy
+        #: recorded against serving library versions, once an artifact was loaded
+        self.version_check: versions.VersionCheck | None = None
         self.model: Any = None
         self.artifact_bytes = 0
         #: sha256 of the bytes that were unpickled (keys the compiled-model cache)
@@ -63,10 +69,26 @@ class SklearnRuntime(ModelRuntime):
         data = read_verified(self.artifact_path, self.expected_sha256)
         self.artifact_bytes = len(data)
         self.artifact_sha256 = sha256_hex(data)
+        suffix = self.artifact_path.suffix.lower()
+        if suffix in NATIVE_SUFFIXES:  # XGBoost / LightGBM's own format: no unpickling
+            # checked before loading: a refused model is never handed to the library
+            self.version_check = versions.enforce(
+                versions.recorded_native(data, NATIVE_SUFFIXES[suffix]),
+                self.library_version_policy,
+                str(self.artifact_path),
+            )
+            self.adopt(load_native(data, suffix, str(self.artifact_path)))
+            return
         try:
-            model = joblib.load(io.BytesIO(data))
+            with versions.recording_sklearn_version() as recorded:
+                model = joblib.load(io.BytesIO(data))
         except Exception as exc:
             raise ArtifactError(f"cannot unpickle {self.artifact_path}: {exc}") from exc
+        self.version_check = versions.enforce(
+            versions.recorded_for_estimator(model, recorded),
+            self.library_version_policy,
+            str(self.artifact_path),
+        )
         self.adopt(model)
 
     def adopt(self, model: Any) -> None:
@@ -130,4 +152,7 @@ class SklearnRuntime(ModelRuntime):
             artifact=str(self.artifact_path) if self.artifact_path else None,
             artifact_bytes=self.artifact_bytes,
         )
+        meta.update(library_versions(self.model))
+        if self.version_check is not None:
+            meta.update(self.version_check.metadata())
         return meta

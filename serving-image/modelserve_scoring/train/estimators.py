@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 from typing import Any
 
 from modelserve_api.tasks import ALL_ESTIMATORS, PREPROCESSORS
@@ -48,7 +49,9 @@ def _instance(step: TrainingStep, field: str, seed: int) -> Any:
 def _check_values(instance: Any, step: TrainingStep, field: str) -> None:
     """Refuse out-of-range values now (naming the field), not after loading the data."""
     validate = getattr(instance, "_validate_params", None)
-    if validate is None:
+    # XGBoost's and LightGBM's wrappers inherit the method but declare no constraints:
+    # their libraries check the values when fitting, and the trainer reports that error.
+    if validate is None or not hasattr(instance, "_parameter_constraints"):
         return
     try:
         validate()
@@ -117,7 +120,9 @@ def estimator_params(model: Any) -> dict[str, Any]:
     target = model[-1] if isinstance(model, Pipeline) else model
     params = {}
     for name, value in sorted(target.get_params(deep=False).items()):
-        if value is None or isinstance(value, bool | int | float | str):
+        if isinstance(value, float) and not math.isfinite(value):
+            params[name] = repr(value)  # XGBoost's missing=nan: JSON has no NaN
+        elif value is None or isinstance(value, bool | int | float | str):
             params[name] = value
         elif isinstance(value, list | tuple) and all(
             isinstance(v, bool | int | float | str) for v in value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import sys
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
@@ -33,6 +34,7 @@ from modelserve_scoring.train.split import SplitIndices, split_rows
 log = logging.getLogger("modelserve_scoring.train")
 
 LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib")
+BOOSTING_LIBRARIES = ("xgboost", "lightgbm")
 MAX_WARNINGS = 10
 
 
@@ -61,6 +63,12 @@ def library_versions() -> dict[str, str]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+    # Boosting libraries count only when the spec used them, and their wheels go by more
+    # than one distribution name (xgboost, xgboost-cpu): ask the module itself.
+    for name in BOOSTING_LIBRARIES:
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = str(module.__version__)
     return versions
 
 
@@ -69,10 +77,21 @@ def _rows(dataset: Dataset, positions: Any) -> tuple[pd.DataFrame, pd.Series | N
     return dataset.features.iloc[positions], target
 
 
+def _fit_errors() -> tuple[type[BaseException], ...]:
+    """What a fit raises for bad data or parameter values (the user's to fix, not a crash)."""
+    errors: list[type[BaseException]] = [ValueError, TypeError]
+    # XGBoostError is a ValueError already; LightGBM checks parameters in C++ and raises
+    # its own, e.g. "Check failed: (num_leaves) > (1)".
+    lightgbm = sys.modules.get("lightgbm")
+    if lightgbm is not None:
+        errors.append(lightgbm.basic.LightGBMError)
+    return tuple(errors)
+
+
 def _fit(model: Any, x: pd.DataFrame, y: pd.Series | None, what: str) -> None:
     try:
         model.fit(x, y)
-    except (ValueError, TypeError) as error:
+    except _fit_errors() as error:
         raise DataError(f"estimator: fitting {what} on the training part failed: {error}") from None
 
 

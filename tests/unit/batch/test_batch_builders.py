@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from modelserve_api import parse_batch_deployment
@@ -72,11 +73,22 @@ def test_run_job_is_indexed_one_index_per_instance_with_per_index_retries():
     assert flag(command, "--mini-batch-size") == "4"
     assert flag(command, "--error-threshold") == "5"
     assert flag(command, "--artifact-sha256") == SHA
+    # the Model's runtime choice, as its online pods make it
+    assert flag(command, "--runtime") == MODEL.runtime == "sklearn"
     assert flag(command, "--run-dir").endswith("/out/$(RUN_ID)")
     env = {e["name"]: e for e in runner["env"]}
     assert "job-name" in env["RUN_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
     fetch = pod["initContainers"][0]
     assert flag(fetch["command"], "--sha256") == SHA
+
+
+def test_run_pods_load_the_model_under_the_models_library_version_policy():
+    strict = dataclasses.replace(MODEL, library_version_policy="strict")
+    job = build_run_job(batch(), strict, "nightly-rabc1234", BuilderSettings())
+    runner = job["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in runner["env"]}
+    assert env["MODELSERVE_LIBRARY_VERSION_POLICY"] == "strict"
+    assert env["MODELSERVE_FRAMEWORK"] == "sklearn"
 
 
 def test_run_pods_mount_input_read_only_and_run_as_non_root():

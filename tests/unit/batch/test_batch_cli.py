@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -12,7 +13,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from batch_helpers import SavedModel, write_dataset
+import xgboost
+from batch_helpers import SavedModel, feature_rows, write_dataset
 from modelserve_scoring.batch import layout
 from modelserve_scoring.batch.cli import main
 from modelserve_scoring.batch.report import MAX_MESSAGE_BYTES, compact
@@ -168,3 +170,55 @@ def test_termination_message_stays_under_the_kubelet_limit():
     assert document["failedFileCount"] == 500
     assert 0 < len(document["failedFiles"]) < 500
     assert textwrap.shorten(text, 10)  # still valid, non-empty JSON
+
+
+def _score_with(tmp_path: Path, model: SavedModel, runtime: str) -> subprocess.CompletedProcess:
+    run_dir = tmp_path / runtime / "run"
+    command = batch(
+        "batch",
+        "--input-root", str(tmp_path / "in"),
+        "--glob", "data/*.csv",
+        "--run-dir", str(run_dir),
+        "--artifact-path", str(model.artifact),
+        "--artifact-sha256", model.sha256,
+        "--runtime", runtime,
+    )  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def test_a_run_scores_with_onnx_runtime_as_the_endpoint_would_with_the_same_answers(
+    tmp_path, array_model
+):
+    inputs = write_dataset(tmp_path / "in", 3, rows_per_file=40)
+    for runtime in ("auto", "sklearn"):
+        result = _score_with(tmp_path, array_model, runtime)
+        assert result.returncode == 0, result.stderr
+        served_by = "onnx" if runtime == "auto" else "sklearn"
+        assert f"scoring with {served_by}" in result.stderr
+        run_dir = tmp_path / runtime / "run"
+        assert main(["batch-merge", "--run-dir", str(run_dir)]) == 0
+        out = pd.read_csv(run_dir / "predictions.csv")
+        for name, rows in inputs.items():
+            got = out[out["file"] == name].sort_values("row")["prediction"].to_numpy()
+            assert list(got) == list(array_model.estimator.predict(rows)), name
+
+
+def test_a_native_xgboost_file_is_scored_compiled_with_xgboosts_answers(tmp_path):
+    rows = feature_rows(300, seed=11)
+    labels = (rows[:, 0] - rows[:, 2] > 0).astype(int)
+    booster = xgboost.XGBClassifier(n_estimators=20, max_depth=3).fit(rows, labels)
+    artifact = tmp_path / "model" / "model.json"
+    artifact.parent.mkdir()
+    booster.save_model(artifact)
+    sha256 = hashlib.sha256(artifact.read_bytes()).hexdigest()
+    inputs = write_dataset(tmp_path / "in", 2, rows_per_file=50)
+    model = SavedModel(artifact, sha256, booster)
+    result = _score_with(tmp_path, model, "auto")
+    assert result.returncode == 0, result.stderr
+    assert "scoring with onnx" in result.stderr
+    run_dir = tmp_path / "auto" / "run"
+    assert main(["batch-merge", "--run-dir", str(run_dir)]) == 0
+    out = pd.read_csv(run_dir / "predictions.csv")
+    for name, rows_of_file in inputs.items():
+        got = out[out["file"] == name].sort_values("row")["prediction"].to_numpy()
+        assert list(got) == list(booster.predict(rows_of_file)), name

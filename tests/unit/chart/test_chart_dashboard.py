@@ -18,7 +18,7 @@ def exported() -> dict[str, set[str]]:
     """Series name -> label names, from the code that defines them."""
     scoring = ScoringMetrics("iris", "1", "blue")
     # Every series appears once a request was answered (the counter's labels are per call).
-    scoring.observe_request("score", 200, 0.01)
+    scoring.observe_request("score", "rest", 200, 0.01)
     scoring.batch_size.observe(4)
     series = sampled_series(scoring.registry)
     series.update(

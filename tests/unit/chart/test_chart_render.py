@@ -47,6 +47,11 @@ NAMESPACED_RULES = [
         ("list", "watch", "create", "patch", "delete"),
     ),
     (("policy",), ("poddisruptionbudgets",), ("list", "watch", "create", "patch", "delete")),
+    (
+        ("networking.k8s.io",),
+        ("networkpolicies",),
+        ("get", "list", "watch", "create", "patch", "delete"),
+    ),
     (("",), ("configmaps", "secrets"), ("get", "list", "watch", "create", "patch")),
     (("",), ("pods",), ("list", "watch")),
     (("",), ("pods/proxy",), ("get",)),
@@ -57,6 +62,13 @@ NAMESPACED_RULES = [
 ]
 CLUSTER_ONLY_RULES = [
     (("apiextensions.k8s.io",), ("customresourcedefinitions",), ("list", "watch")),
+]
+# Its own CRDs, by name, read at start to compare them with the operator's (crd_check.py).
+CRD_READ_RULES = [(("apiextensions.k8s.io",), ("customresourcedefinitions",), ("get",))]
+OWN_CRDS = [
+    "models.modelserve.io",
+    "onlineendpoints.modelserve.io",
+    "batchdeployments.modelserve.io",
 ]
 
 
@@ -71,7 +83,22 @@ def operator_container(objects: list[dict]) -> dict:
 
 
 def env_of(container: dict) -> dict[str, str]:
-    return {item["name"]: item["value"] for item in container["env"]}
+    """Plain values; an entry from the downward API gives its fieldPath."""
+    return {
+        item["name"]: item["value"]
+        if "value" in item
+        else item["valueFrom"]["fieldRef"]["fieldPath"]
+        for item in container["env"]
+    }
+
+
+def watch_roles(objects: list[dict], kind: str) -> list[dict]:
+    """The Roles (or RoleBindings) of watched namespaces: not the leader election's."""
+    return [
+        o
+        for o in objects_of(objects, kind)
+        if not o["metadata"]["name"].endswith("-leader-election")
+    ]
 
 
 @pytest.mark.parametrize("values", [None, *CI_VALUES], ids=lambda p: p.name if p else "no-file")
@@ -85,12 +112,17 @@ def test_helm_lint_strict(values: Path | None):
 
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name)
-def test_every_values_file_runs_one_hardened_operator(values: Path):
+def test_every_values_file_runs_two_hardened_operators_that_elect_a_leader(values: Path):
     objects = render([values])
     deployment = one(objects, "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    # One leads, one stands by; a new pod starts as a standby before an old one stops.
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    assert env_of(operator_container(objects))["MODELSERVE_LEADER_ELECTION"] == "true"
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -117,7 +149,8 @@ def test_every_values_file_runs_one_hardened_operator(values: Path):
 def test_default_install_watches_the_cluster_with_exactly_the_needed_rules():
     objects = render([DEFAULT])
     role = one(objects, "ClusterRole")
-    assert as_tuples(role["rules"]) == NAMESPACED_RULES + CLUSTER_ONLY_RULES
+    assert as_tuples(role["rules"]) == NAMESPACED_RULES + CLUSTER_ONLY_RULES + CRD_READ_RULES
+    assert role["rules"][-1]["resourceNames"] == OWN_CRDS
     binding = one(objects, "ClusterRoleBinding")
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
@@ -131,7 +164,7 @@ def test_default_install_watches_the_cluster_with_exactly_the_needed_rules():
             "namespace": RELEASE_NAMESPACE,
         }
     ]
-    assert not objects_of(objects, "Role") and not objects_of(objects, "RoleBinding")
+    assert not watch_roles(objects, "Role") and not watch_roles(objects, "RoleBinding")
     env = env_of(operator_container(objects))
     assert env["MODELSERVE_WATCH_NAMESPACES"] == ""
     assert "MODELSERVE_NODE_SELECTOR" not in env
@@ -146,12 +179,15 @@ def test_no_rule_grants_wildcards_or_escalation():
                     assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
 
 
-def test_namespaced_install_has_a_role_per_watched_namespace_and_no_cluster_role():
+def test_namespaced_install_has_a_role_per_watched_namespace_and_reads_only_its_crds():
     objects = render([NAMESPACED])
-    assert not objects_of(objects, "ClusterRole")
-    assert not objects_of(objects, "ClusterRoleBinding")
-    roles = {r["metadata"]["namespace"]: r for r in objects_of(objects, "Role")}
-    bindings = {b["metadata"]["namespace"]: b for b in objects_of(objects, "RoleBinding")}
+    # Cluster-wide, it may only read its own three CRDs.
+    crd_reader = one(objects, "ClusterRole")
+    assert as_tuples(crd_reader["rules"]) == CRD_READ_RULES
+    assert crd_reader["rules"][0]["resourceNames"] == OWN_CRDS
+    assert one(objects, "ClusterRoleBinding")["roleRef"]["name"] == crd_reader["metadata"]["name"]
+    roles = {r["metadata"]["namespace"]: r for r in watch_roles(objects, "Role")}
+    bindings = {b["metadata"]["namespace"]: b for b in watch_roles(objects, "RoleBinding")}
     assert sorted(roles) == sorted(bindings) == ["ml-team-a", "ml-team-b"]
     service_account = one(objects, "ServiceAccount")["metadata"]["name"]
     for namespace, role in roles.items():
@@ -301,3 +337,70 @@ def test_existing_service_account_must_be_named():
     result = run_helm(*template_args(sets=["serviceAccount.create=false"]), check=False)
     assert result.returncode != 0
     assert "serviceAccount.name must name an existing ServiceAccount" in result.stderr
+
+
+def test_leader_election_may_touch_only_its_own_lease_in_the_release_namespace():
+    objects = render([DEFAULT])
+    (role,) = [r for r in objects_of(objects, "Role") if r not in watch_roles(objects, "Role")]
+    lease = env_of(operator_container(objects))["MODELSERVE_LEASE_NAME"]
+    assert role["metadata"]["namespace"] == RELEASE_NAMESPACE
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [lease],
+            "verbs": ["get", "update"],
+        },
+    ]
+    (binding,) = [
+        b
+        for b in objects_of(objects, "RoleBinding")
+        if b["roleRef"]["name"] == role["metadata"]["name"]
+    ]
+    assert binding["metadata"]["namespace"] == RELEASE_NAMESPACE
+    env = env_of(operator_container(objects))
+    assert env["MODELSERVE_LEASE_NAMESPACE"] == "metadata.namespace"
+    assert env["MODELSERVE_POD_NAME"] == "metadata.name"
+    timing = [
+        env[f"MODELSERVE_LEASE_{k}_SECONDS"] for k in ("DURATION", "RENEW_DEADLINE", "RETRY_PERIOD")
+    ]
+    assert timing == ["10", "7", "2"]
+
+
+def test_replicas_are_spread_over_nodes_and_kept_through_drains():
+    objects = render([DEFAULT])
+    pdb = one(objects, "PodDisruptionBudget")
+    pod = one(objects, "Deployment")["spec"]["template"]
+    assert pdb["spec"]["minAvailable"] == 1
+    assert (
+        pdb["spec"]["selector"]["matchLabels"]
+        == one(objects, "Deployment")["spec"]["selector"]["matchLabels"]
+    )
+    (term,) = pod["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == pod["metadata"]["labels"]
+    # The user's own anti-affinity wins; "none" leaves it out.
+    own = {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "zone"}]}
+    custom = render(
+        sets=[
+            "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey=zone"
+        ]
+    )
+    assert (
+        one(custom, "Deployment")["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"] == own
+    )
+    bare = render(sets=["podAntiAffinity=none"])
+    assert "affinity" not in one(bare, "Deployment")["spec"]["template"]["spec"]
+
+
+def test_one_replica_without_election_is_recreated_and_several_without_it_are_refused():
+    single = render(sets=["replicas=1", "leaderElection.enabled=false"])
+    assert one(single, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+    assert not objects_of(single, "PodDisruptionBudget")
+    assert not objects_of(single, "Role")
+    assert env_of(operator_container(single))["MODELSERVE_LEADER_ELECTION"] == "false"
+    refused = run_helm(*template_args(sets=["leaderElection.enabled=false"]), check=False)
+    assert refused.returncode != 0 and "needs leaderElection.enabled" in refused.stderr

@@ -290,6 +290,18 @@ def test_other_deployments_keep_their_share():
     assert decision.traffic == {"blue": 72, "iris-v2": 8, "canary": 20}
 
 
+def test_a_step_in_the_spec_but_not_in_the_status_is_adopted_not_taken_twice():
+    # The leader patched traffic to 10% and stopped before writing status: its successor
+    # counts the step from now instead of skipping the interval after it.
+    at_ten = {"blue": 90, "iris-v2": 10}
+    decision = promotion_step(view(traffic=at_ten, applied_percent=0, clean_for_s=600.0))
+    assert decision.action == "adopt" and decision.percent == 10
+    assert decision.traffic is None
+    # Once recorded, the next step waits for calls answered since the adopted one.
+    after = promotion_step(view(traffic=at_ten, applied_percent=10, served=CallCounters()))
+    assert after.action == "wait"
+
+
 def test_traffic_set_back_by_hand_stops_promotion():
     rolled = promotion_step(view(traffic={"blue": 100, "iris-v2": 0}, applied_percent=50))
     assert rolled.action == "rolled_back" and "set back to 0%" in rolled.message

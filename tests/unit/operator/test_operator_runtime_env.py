@@ -1,4 +1,4 @@
-"""The scoring runtime (auto | sklearn | onnx) reaches the scoring pod as MODELSERVE_RUNTIME."""
+"""The scoring runtime, framework and library-version policy reach the scoring pod's env."""
 
 from pathlib import Path
 
@@ -10,6 +10,17 @@ from modelserve_operator.resolved import ResolvedModel
 from operator_bodies import endpoint_body, model_body
 
 ROOT = Path(__file__).resolve().parents[3]
+
+
+def _server_env(model: dict, deployment: dict | None = None) -> dict[str, str]:
+    deployment = deployment or {"name": "blue", "model": {"name": "iris", "version": "1"}}
+    endpoint = parse_online_endpoint(endpoint_body(deployments=[deployment]))
+    resolved = ResolvedModel.from_model(parse_model(model))
+    manifest = build_scoring_deployment(
+        endpoint, endpoint.spec.deployments[0], resolved, BuilderSettings()
+    )
+    (server,) = manifest["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e["value"] for e in server["env"]}
 
 
 def _runtime_env(model_runtime=None, deployment_runtime=None) -> str:
@@ -26,6 +37,26 @@ def _runtime_env(model_runtime=None, deployment_runtime=None) -> str:
     )
     (server,) = manifest["spec"]["template"]["spec"]["containers"]
     return {e["name"]: e["value"] for e in server["env"]}["MODELSERVE_RUNTIME"]
+
+
+def test_framework_and_library_version_policy_reach_the_pod():
+    # A plain scikit-learn Model under the default policy gets the pod template older
+    # operators gave it (no new variables): upgrading the operator rolls none of its pods.
+    defaults = _server_env(model_body())
+    assert "MODELSERVE_FRAMEWORK" not in defaults
+    assert "MODELSERVE_LIBRARY_VERSION_POLICY" not in defaults
+    model = model_body()
+    model["spec"].update(framework="xgboost", libraryVersionPolicy="strict")
+    env = _server_env(model)
+    assert env["MODELSERVE_FRAMEWORK"] == "xgboost"
+    assert env["MODELSERVE_LIBRARY_VERSION_POLICY"] == "strict"
+
+
+def test_an_unknown_library_version_policy_is_refused_by_field():
+    model = model_body()
+    model["spec"]["libraryVersionPolicy"] = "lenient"
+    with pytest.raises(SpecError, match=r"libraryVersionPolicy|library_version_policy"):
+        parse_model(model)
 
 
 def test_runtime_defaults_to_auto():

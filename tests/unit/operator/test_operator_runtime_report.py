@@ -1,10 +1,21 @@
-"""What a scoring pod's v2 metadata says about its runtime, as written to the Model status."""
+"""What a scoring pod says about its runtime and library versions (its v2 metadata, or the
+refusal in its termination message), as written to the Model status."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from modelserve_operator.reconcilers.runtime_report import runtime_report
+from modelserve_api import conditions as cond
+from modelserve_api import parse_model
+from modelserve_api.runtime_report import LoadRefusal
+from modelserve_operator.reconcilers.model import refused_load
+from modelserve_operator.reconcilers.observed import observe_deployment, pod_load_refusal
+from modelserve_operator.reconcilers.runtime_report import (
+    RuntimeReporter,
+    refusal_report,
+    runtime_report,
+)
+from operator_bodies import model_body
 
 NOW = dt.datetime(2026, 11, 28, 2, 0, tzinfo=dt.UTC)
 
@@ -24,6 +35,8 @@ def test_a_fallback_to_scikit_learn_is_reported_with_its_reason():
         "selected": "sklearn",
         "fallback": "mismatch",
         "reason": "classes differ on 3 of 100000 rows",
+        "libraryVersionMismatch": "",
+        "loadRefused": "",
         "reportedBy": "iris/blue",
         "observedAt": "2026-11-28T02:00:00Z",
     }
@@ -41,3 +54,115 @@ def test_metadata_without_a_runtime_reports_nothing():
     # A pod still loading, or a custom scoring script, names no runtime.
     assert runtime_report({"parameters": {"ready": False}}, "iris/blue", NOW) is None
     assert runtime_report({}, "iris/blue", NOW) is None
+
+
+REFUSAL = LoadRefusal(
+    reason="LibraryVersionMismatch",
+    message="the artifact was saved with scikit-learn 1.4.2 but this image has 1.9.1 "
+    "(a minor-version difference); libraryVersionPolicy strict refuses it: /models/model.joblib",
+    library_versions={"scikit-learn": "1.4.2"},
+    serving_library_versions={"scikit-learn": "1.9.1"},
+)
+
+
+def test_library_versions_are_copied_from_the_metadata():
+    metadata = {
+        "parameters": {
+            "runtime": "sklearn",
+            "library_versions": {"scikit-learn": "1.4.2"},
+            "serving_library_versions": {"scikit-learn": "1.9.1", "onnxruntime": "1.32.0"},
+            "library_version_mismatch": "saved with scikit-learn 1.4.2 but this image has 1.9.1",
+        }
+    }
+    report = runtime_report(metadata, "iris/blue", NOW)
+    assert report["libraryVersions"] == {"scikit-learn": "1.4.2"}
+    assert report["servingLibraryVersions"]["onnxruntime"] == "1.32.0"
+    assert "1.4.2" in report["libraryVersionMismatch"]
+    # a pod that loaded the model clears an earlier refusal
+    assert report["loadRefused"] == ""
+
+
+def _crashed_pod(message: str, exit_code: int = 1) -> dict:
+    terminated = {"exitCode": exit_code, "reason": "Error", "message": message}
+    return {
+        "metadata": {"name": "iris-blue-abc"},
+        "status": {
+            "containerStatuses": [
+                {
+                    "name": "server",
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": terminated},
+                }
+            ]
+        },
+    }
+
+
+def test_a_refusal_is_read_from_a_crashed_pods_termination_message():
+    tail = "2026-12-04 ERROR cannot load the model: ...\n" + REFUSAL.line() + "\n"
+    assert pod_load_refusal([_crashed_pod(tail)]) == REFUSAL
+    deployment = {"metadata": {"generation": 1}, "spec": {"replicas": 1}, "status": {}}
+    observation = observe_deployment(deployment, [_crashed_pod(tail)])
+    assert observation.load_refusal == REFUSAL
+    assert observation.failure is not None  # the endpoint still shows the crash loop
+
+
+def test_other_crashes_are_no_refusal():
+    assert pod_load_refusal([_crashed_pod("Traceback ...\nValueError: boom")]) is None
+    assert pod_load_refusal([_crashed_pod(REFUSAL.line(), exit_code=0)]) is None
+    assert pod_load_refusal([{"metadata": {"name": "p"}, "status": {}}]) is None
+
+
+def _model_with_runtime(runtime: dict | None):
+    body = model_body()
+    if runtime is not None:
+        body["status"] = {"runtime": runtime}
+    return parse_model(body)
+
+
+def test_a_recorded_refusal_keeps_the_model_degraded_naming_both_versions():
+    model = _model_with_runtime(refusal_report(REFUSAL, "iris/blue", NOW))
+    summary = refused_load(model, cond.ready("ArtifactReferenced", "claim exists"))
+    assert summary.state == "failed"
+    assert summary.reason == "LibraryVersionMismatch"
+    assert "scikit-learn 1.4.2" in summary.message and "1.9.1" in summary.message
+    assert "iris/blue" in summary.message
+
+
+def test_without_a_refusal_the_artifact_check_decides():
+    loaded = runtime_report({"parameters": {"runtime": "sklearn"}}, "iris/blue", NOW)
+    ready = cond.ready("ArtifactReferenced", "claim exists")
+    assert refused_load(_model_with_runtime(loaded), ready) == ready
+    assert refused_load(_model_with_runtime(None), ready) == ready
+    # a failed artifact check keeps its own, more basic, reason
+    missing = cond.failed("ArtifactNotFound", "PersistentVolumeClaim 'models' not found")
+    model = _model_with_runtime(refusal_report(REFUSAL, "iris/blue", NOW))
+    assert refused_load(model, missing) == missing
+
+
+class _RecordingKube:
+    """Records status patches; the reporter needs nothing else on this path."""
+
+    def __init__(self) -> None:
+        self.patches: list[tuple[str, dict]] = []
+
+    def patch_status(self, api_version, kind, namespace, name, patch) -> None:
+        self.patches.append((name, patch))
+
+
+def test_a_refusal_is_patched_into_status_runtime_unless_already_there():
+    kube = _RecordingKube()
+    reporter = RuntimeReporter(kube, fetch=lambda *_: {})
+    try:
+        model = _model_with_runtime(None)
+        reporter.record_refusal(model, REFUSAL, "iris/blue")
+        ((name, patch),) = kube.patches
+        assert name == model.metadata.name
+        assert patch["runtime"]["loadRefused"] == REFUSAL.message
+        assert patch["runtime"]["libraryVersions"] == {"scikit-learn": "1.4.2"}
+        # every reconcile sees the crashed pod again: the status already says it
+        recorded = _model_with_runtime(patch["runtime"])
+        reporter.record_refusal(recorded, REFUSAL, "iris/blue")
+        assert len(kube.patches) == 1
+    finally:
+        reporter.stop()

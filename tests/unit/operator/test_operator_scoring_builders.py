@@ -263,6 +263,25 @@ def test_service_selects_the_deployment_pods(make_endpoint, make_resolved):
     assert http["targetPort"] == "http"
 
 
+def test_service_carries_grpc_without_touching_the_pod_template(make_endpoint, make_resolved):
+    """gRPC reaches the server's default port by number; the pod template names no new port
+    (a template change would roll every scoring pod on an operator upgrade)."""
+    endpoint, dep, model = _build(make_endpoint, make_resolved)
+    service = build_scoring_service(endpoint, dep, model)
+    grpc_port = next(p for p in service["spec"]["ports"] if p["name"] == "grpc")
+    assert grpc_port == {
+        "name": "grpc",
+        "port": 8081,
+        "targetPort": 8081,
+        "protocol": "TCP",
+        "appProtocol": "kubernetes.io/h2c",
+    }
+    pod = build_scoring_deployment(endpoint, dep, model, SETTINGS)["spec"]["template"]["spec"]
+    (server,) = (k for k in pod["containers"] if k["name"] == "scoring")
+    assert [p["name"] for p in server["ports"]] == ["http", "metrics"]
+    assert "MODELSERVE_GRPC_PORT" not in {e["name"] for e in server["env"]}
+
+
 def test_pdb_never_blocks_a_single_replica_drain(make_endpoint, make_resolved):
     endpoint, dep, model = _build(make_endpoint, make_resolved)
     pdb = build_pdb(endpoint, dep, model)

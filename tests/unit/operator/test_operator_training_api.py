@@ -14,31 +14,10 @@ from modelserve_api.tasks import ESTIMATORS
 from modelserve_api.training import GATE_PATTERN
 from modelserve_operator.resolved import ResolvedModel
 from modelserve_scoring.train import TrainingSpecError, parse_gate, parse_training_spec
+from operator_bodies import trained_model
 
 ROOT = Path(__file__).resolve().parents[3]
 SHA = "cd" * 32
-
-
-def trained_model(**training) -> dict:
-    spec = {
-        "task": "classification",
-        "data": {"claimName": "datasets", "path": "churn/2024-06.csv", "target": "churned"},
-        "estimator": {"className": "sklearn.linear_model.LogisticRegression", "params": {"C": 0.5}},
-        "gate": "accuracy >= 0.88",
-    }
-    spec.update(training)
-    return {
-        "apiVersion": "modelserve.io/v1alpha1",
-        "kind": "Model",
-        "metadata": {"name": "churn-4", "namespace": "ml", "uid": "m-uid", "generation": 1},
-        "spec": {
-            "modelName": "churn",
-            "version": "4",
-            "framework": "sklearn",
-            "artifact": {"uri": "pvc://models/churn/4/model.joblib"},
-            "training": spec,
-        },
-    }
 
 
 def _training_schema() -> dict:

@@ -72,10 +72,16 @@ class ScoringServer:
     metrics_port: int
     log_path: Path
     env: dict[str, str] = field(repr=False)
+    grpc_port: int = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def grpc_target(self) -> str:
+        """host:port of the v2 gRPC service, as tritonclient.grpc takes it."""
+        return f"127.0.0.1:{self.grpc_port}"
 
     @property
     def metrics_url(self) -> str:
@@ -117,13 +123,14 @@ class ScoringServer:
 
 def launch(log_dir: Path, **settings: object) -> ScoringServer:
     """Start `modelserve-scoring serve` with these MODELSERVE_* settings on free loopback ports."""
-    port, metrics_port = free_port(), free_port()
+    port, metrics_port, grpc_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELSERVE_")}
     env.update(
         {
             "MODELSERVE_HOST": "127.0.0.1",
             "MODELSERVE_HTTP_PORT": str(port),
             "MODELSERVE_METRICS_PORT": str(metrics_port),
+            "MODELSERVE_GRPC_PORT": str(grpc_port),
         }
     )
     env.update({f"MODELSERVE_{k.upper()}": str(v) for k, v in settings.items()})
@@ -132,7 +139,7 @@ def launch(log_dir: Path, **settings: object) -> ScoringServer:
         process = subprocess.Popen(
             [str(SCORING_CLI), "serve"], env=env, stdout=log_file, stderr=subprocess.STDOUT
         )
-    return ScoringServer(process, port, metrics_port, log_path, env)
+    return ScoringServer(process, port, metrics_port, log_path, env, grpc_port)
 
 
 @pytest.fixture

@@ -118,6 +118,6 @@ def test_bad_requests_are_counted_in_metrics(iris_server):
     _send(iris_server.url + "/score", b"{")
     metrics = requests.get(iris_server.metrics_url, timeout=10).text
     assert (
-        'modelserve_requests_total{deployment="blue",model="iris",route="score",status="400",'
-        'version="3"}' in metrics
+        'modelserve_requests_total{deployment="blue",model="iris",protocol="rest",route="score",'
+        'status="400",version="3"}' in metrics
     )

@@ -199,6 +199,6 @@ def test_metrics_have_the_documented_names_and_labels(start_server, iris_classif
             for line in metrics.splitlines()
         ), f"{name} with labels {labels} missing"
     assert (
-        'modelserve_requests_total{deployment="green",model="iris",route="score",status="200",'
-        'version="7"} 1.0' in metrics
+        'modelserve_requests_total{deployment="green",model="iris",protocol="rest",route="score",'
+        'status="200",version="7"} 1.0' in metrics
     )

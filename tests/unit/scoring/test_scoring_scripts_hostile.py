@@ -116,8 +116,8 @@ def test_system_exit_from_run_is_an_ordinary_500_and_the_server_still_drains(
     assert "requestId" in response.json()
     assert _score(server, {}).json() == {"ok": True}
     assert _metric(server, "modelserve_inflight_requests{") == 0
-    assert _metric(server, 'modelserve_requests_total{deployment="",model="model",route="score",'
-                   'status="500"') == 1  # fmt: skip
+    assert _metric(server, 'modelserve_requests_total{deployment="",model="model",'
+                   'protocol="rest",route="score",status="500"') == 1  # fmt: skip
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=60) == 0
 
