@@ -46,6 +46,8 @@ SCORING_GRPC_PORT = 8081
 SCORING_METRICS_PORT = 8082
 ROUTER_PORT = 8080
 ROUTER_SERVICE_PORT = 80
+# The router's v2 gRPC door (HTTP/2 without TLS), the same number in the pod and the Service.
+ROUTER_GRPC_PORT = 8081
 SCORING_SERVICE_PORT = 80
 
 # A fixed non-root uid; numeric so runAsNonRoot can be checked by the kubelet.

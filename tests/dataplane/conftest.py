@@ -19,9 +19,11 @@ from dataplane_harness import (
     ScoringServer,
     free_port,
     http_ok,
+    port_free_on,
     stop_process,
     wait_until,
 )
+from modelserve_api.constants import SCORING_GRPC_PORT
 from modelserve_operator.builders.router_config import Backend, RouterConfig, render_key_map
 
 
@@ -76,20 +78,21 @@ def scoring_servers(
     artifact, sha256 = model_artifact
     logs = tmp_path_factory.mktemp("scoring-logs")
     servers: dict[str, ScoringServer] = {}
+    hosts = {"blue": "127.0.0.11", "green": "127.0.0.12", "shadow": "127.0.0.13"}
+    grpc_port = port_free_on(list(hosts.values()))
     try:
-        for name in ("blue", "green", "shadow"):
-            http_port, metrics_port = free_port(), free_port()
+        for name, host in hosts.items():
+            http_port, metrics_port = port_free_on([host]), port_free_on([host])
             env = {
                 **os.environ,
                 "MODELSERVE_MODEL_NAME": "iris",
                 "MODELSERVE_MODEL_DIR": str(artifact.parent),
                 "MODELSERVE_ARTIFACT_PATH": str(artifact),
                 "MODELSERVE_ARTIFACT_SHA256": sha256,
-                "MODELSERVE_HOST": "127.0.0.1",
+                "MODELSERVE_HOST": host,
                 "MODELSERVE_HTTP_PORT": str(http_port),
                 "MODELSERVE_METRICS_PORT": str(metrics_port),
-                # the router tests speak HTTP/1.1; three servers cannot share the gRPC port
-                "MODELSERVE_GRPC_PORT": "0",
+                "MODELSERVE_GRPC_PORT": str(grpc_port),
                 "MODELSERVE_DEPLOYMENT_NAME": name,
                 "MODELSERVE_LOG_LEVEL": "warning",
             }
@@ -97,7 +100,7 @@ def scoring_servers(
             process = subprocess.Popen(
                 [str(SCORING_CLI), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
             )
-            servers[name] = ScoringServer(name, http_port, metrics_port, process)
+            servers[name] = ScoringServer(name, host, http_port, grpc_port, metrics_port, process)
         for server in servers.values():
             wait_until(
                 lambda s=server: (
@@ -125,6 +128,7 @@ def start_router(nginx_binary: str) -> Iterator[Callable[..., Router]]:
         keys: tuple[str, ...] = (PRIMARY_KEY, SECONDARY_KEY),
         request_timeout_ms: int = 30000,
         max_body_mb: int = 100,
+        backend_grpc_port: int = SCORING_GRPC_PORT,
     ) -> Router:
         # Not under pytest's tmp_path: its parents are private to root, and nginx runs as nobody.
         workdir = Path(tempfile.mkdtemp(prefix="modelserve-router-"))
@@ -141,6 +145,8 @@ def start_router(nginx_binary: str) -> Iterator[Callable[..., Router]]:
             request_timeout_ms=request_timeout_ms,
             runtime_dir=str(workdir),
             max_body_mb=max_body_mb,
+            grpc_listen_port=free_port(),
+            backend_grpc_port=backend_grpc_port,
         )
         router = Router(nginx_binary, workdir, cfg)
         routers.append(router)

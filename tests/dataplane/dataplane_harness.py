@@ -43,6 +43,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_free_on(hosts: list[str]) -> int:
+    """A port nothing listens on at any of `hosts` (loopback addresses)."""
+    for _ in range(100):
+        port = free_port()
+        try:
+            for host in hosts:
+                with socket.socket() as sock:
+                    sock.bind((host, port))
+        except OSError:
+            continue
+        return port
+    raise AssertionError(f"no port is free on all of {hosts}")
+
+
 def http_ok(url: str) -> bool:
     return requests.get(url, timeout=1).status_code == 200
 
@@ -59,20 +73,26 @@ def stop_process(proc: subprocess.Popen) -> None:
 
 @dataclass
 class ScoringServer:
-    """One real `modelserve-scoring serve` process on loopback."""
+    """One real `modelserve-scoring serve` process on a loopback address of its own.
+
+    Own addresses let every server take gRPC on the same port, as pods behind their
+    Services do: the router derives a backend's gRPC address from its HTTP one.
+    """
 
     name: str
+    host: str
     http_port: int
+    grpc_port: int
     metrics_port: int
     process: subprocess.Popen
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.http_port}"
+        return f"{self.host}:{self.http_port}"
 
     def scored_requests(self) -> float:
         """Requests this server answered on /score, read from its own Prometheus metrics."""
-        text = requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        text = requests.get(f"http://{self.host}:{self.metrics_port}/metrics", timeout=5).text
         return sum_request_counter(text, "score")
 
 
@@ -100,6 +120,7 @@ class Router:
         self.conf = workdir / "nginx.conf"
         self.cfg = cfg
         self.url = f"http://127.0.0.1:{cfg.listen_port}"
+        self.grpc_target = f"127.0.0.1:{cfg.grpc_listen_port}"
         self.log_path = workdir / "nginx.log"
         self.process: subprocess.Popen | None = None
 

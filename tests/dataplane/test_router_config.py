@@ -54,6 +54,9 @@ def config(**changes) -> RouterConfig:
         ({"keys_file": "/etc/keys;evil"}, "keys_file"),
         ({"request_timeout_ms": 0}, "request_timeout_ms"),
         ({"listen_port": 70000}, "listen_port"),
+        ({"grpc_listen_port": 8080}, "grpc_listen_port: 8080 must be 0 (off)"),
+        ({"grpc_listen_port": -1}, "grpc_listen_port"),
+        ({"backend_grpc_port": 0}, "backend_grpc_port: 0 must be 1..65535"),
     ],
 )
 def test_bad_router_input_is_refused_naming_the_field(changes, message):
@@ -89,6 +92,16 @@ def test_keys_are_only_in_the_keys_file_never_in_the_config():
     assert "0123456789abcdef" not in rendered
 
 
+def test_grpc_goes_to_each_backends_own_host_at_the_grpc_port():
+    rendered = render_nginx_config(config(backend_grpc_port=9001))
+
+    assert "listen 8081 http2 reuseport;" in rendered
+    for host in ("10.96.0.10", "10.96.0.11", "10.96.0.12"):
+        assert f"server {host}:9001 max_fails=0;" in rendered
+    assert "grpc_pass grpc://$modelserve_grpc_upstream;" in rendered
+    assert "http2" not in render_nginx_config(config(grpc_listen_port=0))
+
+
 def test_without_auth_the_config_includes_no_keys_file():
     assert "include" not in render_nginx_config(config(auth_mode="none"))
 
@@ -103,8 +116,9 @@ def test_without_auth_the_config_includes_no_keys_file():
         config(backends=(), auth_mode="none"),
         config(backends=(Backend("blue", "[fd00::10]:80", 100),), auth_mode="none"),
         config(backends=(Backend("blue", "localhost:80", 100),)),
+        config(grpc_listen_port=0),
     ],
-    ids=["split-key", "mirror", "all-zero", "no-deployments", "ipv6", "hostname"],
+    ids=["split-key", "mirror", "all-zero", "no-deployments", "ipv6", "hostname", "no-grpc"],
 )
 def test_nginx_accepts_every_rendered_variant(nginx_binary, cfg):
     with tempfile.TemporaryDirectory() as workdir:

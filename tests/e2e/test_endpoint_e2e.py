@@ -17,12 +17,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import joblib
 import pytest
 import requests
 import yaml
 from cluster_objects import condition
 from endpoint_traffic import EndpointClient, SteadyLoad
+from modelserve_api.constants import ROUTER_GRPC_PORT
 from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
 from polling import wait_for
@@ -30,6 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 
@@ -311,6 +314,41 @@ def test_traffic_split_90_10_over_2000_requests(site: Site, models: TrainedModel
     green_share = 100 * report.served_by["green"] / 2000
     print(f"90/10 split measured over 2000 requests: green {green_share:.1f} %")
     assert 7 <= green_share <= 13, f"green got {green_share:.1f} % ({report.served_by})"
+
+
+def test_grpc_through_the_router_splits_pins_and_checks_the_key(site: Site, models: TrainedModels):
+    site.apply_endpoint(
+        {"blue": deployment("1"), "green": deployment("2")}, {"blue": 50, "green": 50}
+    )
+    site.wait_ready()
+    client = site.client()
+    key = (("authorization", f"Bearer {client.key}"),)
+    request = service_pb2.ModelInferRequest(model_name=MODEL_NAME)
+    tensor = request.inputs.add(name="input-0", datatype="FP64", shape=[len(models.rows), 4])
+    tensor.contents.fp64_contents.extend(v for row in models.rows for v in row)
+
+    with grpc.insecure_channel(f"{client.cluster_ip}:{ROUTER_GRPC_PORT}") as channel:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+
+        def infer(metadata: tuple) -> tuple[str, str, list[int]]:
+            response, rpc = stub.ModelInfer.with_call(request, metadata=metadata, timeout=10)
+            served = dict(rpc.initial_metadata())["x-modelserve-deployment"]
+            return served, response.model_version, list(response.outputs[0].contents.int64_contents)
+
+        split = [infer(key) for _ in range(200)]
+        pinned = [infer((*key, ("x-modelserve-deployment", "green"))) for _ in range(10)]
+        with pytest.raises(grpc.RpcError) as without_key:
+            stub.ModelInfer(request, timeout=10)
+
+    served = {name: sum(1 for s, _, _ in split if s == name) for name in ("blue", "green")}
+    print(f"gRPC 50/50 split through the router over 200 calls: {served}")
+    assert sum(served.values()) == 200 and min(served.values()) >= 60, served
+    version_of = {"blue": "1", "green": "2"}
+    for name, version, labels in split + pinned:
+        assert version == version_of[name]
+        assert labels == models.expected(version)
+    assert {name for name, _, _ in pinned} == {"green"}
+    assert without_key.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_mirrored_requests_reach_the_mirror_but_answers_come_from_live(

@@ -39,8 +39,8 @@ def training_policy_name(model: str) -> str:
     return training_job_name(model)
 
 
-def _tcp(port: int) -> list[dict[str, Any]]:
-    return [{"protocol": "TCP", "port": port}]
+def _tcp(*ports: int) -> list[dict[str, Any]]:
+    return [{"protocol": "TCP", "port": port} for port in ports]
 
 
 def _policy(
@@ -75,7 +75,7 @@ def build_scoring_network_policy(
     selector = {c.LABEL_COMPONENT: c.COMPONENT_SCORING, c.LABEL_ENDPOINT: meta.name}
     callers: list[dict[str, Any]] = [{"podSelector": {"matchLabels": router_selector(meta.name)}}]
     callers += [{"ipBlock": {"cidr": cidr}} for cidr in settings.api_server_cidrs]
-    ingress = [{"from": callers, "ports": _tcp(c.SCORING_HTTP_PORT)}]
+    ingress = [{"from": callers, "ports": _tcp(c.SCORING_HTTP_PORT, c.SCORING_GRPC_PORT)}]
     if settings.metrics_from:
         # An empty `from` would admit everyone, so no scraper named means no rule at all.
         ingress.append(
@@ -97,7 +97,7 @@ def build_router_network_policy(endpoint: OnlineEndpoint) -> dict[str, Any]:
     """The router takes clients as `spec.network.allowFrom` says: unset means from anywhere."""
     meta = endpoint.metadata
     allow_from = endpoint.spec.network.allow_from
-    ports = _tcp(c.ROUTER_PORT)
+    ports = _tcp(c.ROUTER_PORT, c.ROUTER_GRPC_PORT)
     if allow_from is None:
         ingress = [{"ports": ports}]
     elif allow_from:

@@ -129,7 +129,7 @@ def build_router_deployment(
 
 
 def build_router_service(endpoint: OnlineEndpoint) -> dict[str, Any]:
-    """The endpoint's stable Service (port 80 to the router's 8080)."""
+    """The endpoint's stable Service: HTTP on port 80 (the router's 8080), v2 gRPC on 8081."""
     name = endpoint.metadata.name
     return {
         "apiVersion": "v1",
@@ -144,7 +144,16 @@ def build_router_service(endpoint: OnlineEndpoint) -> dict[str, Any]:
                     "port": c.ROUTER_SERVICE_PORT,
                     "targetPort": "http",
                     "protocol": "TCP",
-                }
+                },
+                # v2 gRPC (HTTP/2 without TLS). A number, not a named containerPort: the
+                # router's pod template stays as it was, so no router rolls for this port.
+                {
+                    "name": "grpc",
+                    "port": c.ROUTER_GRPC_PORT,
+                    "targetPort": c.ROUTER_GRPC_PORT,
+                    "protocol": "TCP",
+                    "appProtocol": "kubernetes.io/h2c",
+                },
             ],
         },
     }

@@ -1,5 +1,8 @@
 """Renders the nginx configuration of an OnlineEndpoint's router: split, pin, mirror, key auth.
 
+Two doors: HTTP/1.1 on ``listen_port`` and v2 gRPC (HTTP/2 without TLS) on
+``grpc_listen_port``, with the same split, pin header and keys (gRPC calls are not mirrored).
+
 Pure functions over templates/nginx.conf.j2 (read once from the package). The rendered
 file is shipped in a ConfigMap; the keys live in a Secret and reach nginx only through the
 file named by ``RouterConfig.keys_file``.
@@ -14,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 import jinja2
+from modelserve_api import constants as c
 
 PIN_HEADER = "x-modelserve-deployment"
 # Accepted as well, so clients written for managed endpoints keep working unchanged.
@@ -57,6 +61,18 @@ class RouterConfig:
     max_body_mb: int = 100  # largest request body accepted (413 above it)
     # Well below the pod's preStop sleep (10 s): see keepalive_time in the rendered config.
     connection_max_age_s: int = 2
+    # 0 turns the gRPC door off. Every backend serves gRPC on its address's host at
+    # backend_grpc_port (the scoring Service's grpc port), so Backend needs no second address.
+    grpc_listen_port: int = c.ROUTER_GRPC_PORT
+    backend_grpc_port: int = c.SCORING_GRPC_PORT
+
+
+# gRPC status codes the router answers itself (grpc/doc/statuscodes.md).
+GRPC_NOT_FOUND = 5
+GRPC_DEADLINE_EXCEEDED = 4
+GRPC_RESOURCE_EXHAUSTED = 8
+GRPC_UNAVAILABLE = 14
+GRPC_UNAUTHENTICATED = 16
 
 
 def render_nginx_config(cfg: RouterConfig) -> str:
@@ -75,6 +91,13 @@ def render_nginx_config(cfg: RouterConfig) -> str:
         served_header=SERVED_HEADER,
         health_path=HEALTH_PATH,
         mirror_location=MIRROR_LOCATION,
+        grpc_status={
+            "not_found": GRPC_NOT_FOUND,
+            "deadline_exceeded": GRPC_DEADLINE_EXCEEDED,
+            "resource_exhausted": GRPC_RESOURCE_EXHAUSTED,
+            "unavailable": GRPC_UNAVAILABLE,
+            "unauthenticated": GRPC_UNAUTHENTICATED,
+        },
     )
 
 
@@ -91,6 +114,9 @@ def _template() -> jinja2.Template:
         keep_trailing_newline=True,
     )
     environment.filters["upstream"] = _upstream_name
+    environment.filters["grpc_upstream"] = lambda deployment: f"modelserve_grpc_{deployment}"
+    environment.filters["with_port"] = _with_port
+    environment.filters["grpc_message"] = lambda message: _nginx_string(_grpc_message(message))
     environment.filters["json_error"] = lambda message: _nginx_string(_json_error(message))
     return environment.get_template("nginx.conf.j2")
 
@@ -147,6 +173,13 @@ def validate_router_config(cfg: RouterConfig) -> None:
         raise ValueError(f"auth_mode: {cfg.auth_mode!r} must be 'key' or 'none'")
     if not 1 <= cfg.listen_port <= 65535:
         raise ValueError(f"listen_port: {cfg.listen_port} must be 1..65535")
+    if not 0 <= cfg.grpc_listen_port <= 65535 or cfg.grpc_listen_port == cfg.listen_port:
+        raise ValueError(
+            f"grpc_listen_port: {cfg.grpc_listen_port} must be 0 (off) or 1..65535, "
+            f"other than listen_port {cfg.listen_port}"
+        )
+    if not 1 <= cfg.backend_grpc_port <= 65535:
+        raise ValueError(f"backend_grpc_port: {cfg.backend_grpc_port} must be 1..65535")
     if not _SAFE_PATH.match(cfg.keys_file or ""):
         raise ValueError(f"keys_file: {cfg.keys_file!r} must be an absolute path without spaces")
     if not _SAFE_PATH.match(cfg.runtime_dir or ""):
@@ -177,6 +210,19 @@ def _validate_address(address: str, where: str) -> None:
 
 def _upstream_name(deployment: str) -> str:
     return f"modelserve_{deployment}"
+
+
+def _with_port(address: str, port: int) -> str:
+    """`address` ("host:port", validated) with its port replaced by `port`."""
+    return f"{address.rpartition(':')[0]}:{port}"
+
+
+def _grpc_message(message: str) -> str:
+    # grpc-message is percent-encoded UTF-8: '%' and bytes outside printable ASCII.
+    return "".join(
+        ch if " " <= ch <= "~" and ch != "%" else "".join(f"%{b:02X}" for b in ch.encode())
+        for ch in message
+    )
 
 
 def _json_error(message: str) -> str:

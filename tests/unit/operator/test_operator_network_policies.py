@@ -27,6 +27,11 @@ from modelserve_operator.settings import OperatorSettings
 from operator_bodies import endpoint_body, trained_model
 
 SETTINGS = NetworkPolicySettings()
+# The router's two doors: HTTP and v2 gRPC.
+ROUTER_PORTS = [
+    {"protocol": "TCP", "port": c.ROUTER_PORT},
+    {"protocol": "TCP", "port": c.ROUTER_GRPC_PORT},
+]
 
 
 def endpoint(**spec: Any):
@@ -57,6 +62,7 @@ def test_scoring_pods_take_requests_from_their_own_router_only(make_resolved):
     assert not selects(policy, template_labels(router))
     assert policy["spec"]["policyTypes"] == ["Ingress"]  # egress stays open
     (http,) = rule_for(policy, c.SCORING_HTTP_PORT)
+    assert rule_for(policy, c.SCORING_GRPC_PORT) == [http]  # gRPC through the router too
     (router_peer,) = http["from"]
     assert set(router_peer) == {"podSelector"}  # same namespace only
     assert selects({"spec": router_peer}, template_labels(router))
@@ -110,7 +116,7 @@ def test_router_takes_clients_from_anywhere_unless_allow_from_is_set():
     policy = build_router_network_policy(ep)
     router = build_router_deployment(ep, "h", BuilderSettings())
     assert selects(policy, template_labels(router))
-    assert policy["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": c.ROUTER_PORT}]}]
+    assert policy["spec"]["ingress"] == [{"ports": ROUTER_PORTS}]
 
 
 def test_router_takes_clients_from_the_peers_allow_from_names():
@@ -127,7 +133,7 @@ def test_router_takes_clients_from_the_peers_allow_from_names():
     policy = build_router_network_policy(endpoint(network={"allowFrom": peers}))
     (rule,) = policy["spec"]["ingress"]
     assert rule["from"] == peers
-    assert rule["ports"] == [{"protocol": "TCP", "port": c.ROUTER_PORT}]
+    assert rule["ports"] == ROUTER_PORTS
 
 
 def test_an_empty_allow_from_admits_no_one():

@@ -59,11 +59,13 @@ def test_config_change_rolls_the_router(make_endpoint):
     assert one["spec"]["template"] != two["spec"]["template"]
 
 
-def test_router_service_port_80_to_8080(make_endpoint):
+def test_router_service_http_80_to_8080_and_grpc_8081(make_endpoint):
     service = build_router_service(make_endpoint())
     assert service["metadata"]["name"] == "fraud"
-    (port,) = service["spec"]["ports"]
-    assert (port["port"], port["targetPort"]) == (80, "http")
+    http, grpc = service["spec"]["ports"]
+    assert (http["port"], http["targetPort"]) == (80, "http")
+    assert (grpc["name"], grpc["port"], grpc["targetPort"]) == ("grpc", 8081, 8081)
+    assert grpc["appProtocol"] == "kubernetes.io/h2c"
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "router"
 
 
