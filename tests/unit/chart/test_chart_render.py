@@ -404,3 +404,27 @@ def test_one_replica_without_election_is_recreated_and_several_without_it_are_re
     assert env_of(operator_container(single))["MODELSERVE_LEADER_ELECTION"] == "false"
     refused = run_helm(*template_args(sets=["leaderElection.enabled=false"]), check=False)
     assert refused.returncode != 0 and "needs leaderElection.enabled" in refused.stderr
+
+
+def test_the_operator_pod_takes_metrics_scrapes_only_and_nothing_when_no_scraper_is_named():
+    objects = render([DEFAULT])
+    policy = one(objects, "NetworkPolicy")
+    operator = operator_container(objects)
+    metrics_port = next(p["containerPort"] for p in operator["ports"] if p["name"] == "metrics")
+    deployment = one(objects, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": metrics_port}]
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ]
+    # No scraper named: an empty ingress list admits no one (an absent `from` would admit all).
+    closed = one(render([DEFAULT], ["networkPolicies.metricsFrom=null"]), "NetworkPolicy")
+    assert closed["spec"]["ingress"] == []
+    assert objects_of(render([DEFAULT], ["networkPolicies.enabled=false"]), "NetworkPolicy") == []
