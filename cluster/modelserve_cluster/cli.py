@@ -46,6 +46,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"real node: {'healthy' if node_status.healthy else 'NOT healthy'}")
         print(f"node {time.monotonic() - done:.1f} s")
         if not node_status.healthy:
+            for problem in node_status.problems():
+                print(f"  {problem}", file=sys.stderr)
             return 1
     print(
         f"binaries {binaries_ready - started:.1f} s, control plane {done - binaries_ready:.1f} s, "

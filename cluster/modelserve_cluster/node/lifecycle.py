@@ -58,6 +58,24 @@ class NodeStatus:
     def any_running(self) -> bool:
         return any(self.daemons.values())
 
+    def problems(self) -> list[str]:
+        """What is wrong, one sentence each, naming the log to read."""
+        logs = NodeLayout(self.node_dir)
+        found = [
+            f"{name} is not running: read {logs.log_file(name)}"
+            for name, running in self.daemons.items()
+            if not running
+        ]
+        if not self.daemons:
+            found.append(f"no node daemon was started: read the logs under {logs.log_dir}")
+        if not self.node_ready:
+            found.append(f"Node is not Ready: read {logs.log_file('kubelet')}")
+        if not self.dns_ready:
+            found.append("CoreDNS is not available: kubectl -n kube-system describe pods")
+        if not self.metrics_ready:
+            found.append("the metrics API is not available: kubectl -n kube-system describe pods")
+        return found + [f"left over from an earlier node: {item}" for item in self.leftovers]
+
 
 class _State:
     """The record of what `up` created, written as it goes so a failed `up` can be undone."""
