@@ -26,6 +26,9 @@ class RuntimeParameters(BaseModel):
     runtime_requested: str | None = None
     runtime_fallback: str | None = None
     runtime_fallback_reason: str | None = None
+    #: true while scikit-learn serves and ONNX Runtime is still being compiled and checked in
+    #: the background (runtime auto): the choice is not made yet, `runtime` may still change
+    runtime_pending: bool = False
     library_versions: dict[str, str] | None = None
     serving_library_versions: dict[str, str] | None = None
     library_version_mismatch: str | None = None
@@ -35,10 +38,15 @@ class RuntimeParameters(BaseModel):
         """The runtime keys of a v2 model metadata body."""
         return cls.model_validate(metadata.get("parameters") or {})
 
-    def selection(self) -> dict[str, str | None]:
-        """The keys a runtime adds next to ``runtime`` once the choice is made."""
+    def selection(self) -> dict[str, str | bool | None]:
+        """The keys a runtime adds next to ``runtime`` (the choice, or that it is pending)."""
         return self.model_dump(
-            include={"runtime_requested", "runtime_fallback", "runtime_fallback_reason"}
+            include={
+                "runtime_requested",
+                "runtime_fallback",
+                "runtime_fallback_reason",
+                "runtime_pending",
+            }
         )
 
 

@@ -200,6 +200,8 @@ class MicroBatcher:
         return outcomes
 
     def _predict(self, rows: np.ndarray, want_predict: bool, want_proba: bool) -> Result:
-        preds = self.runtime.predict(rows) if want_predict else None
-        proba = self.runtime.predict_proba(rows) if want_proba else None
+        # read once: the server may switch runtimes (service.py) while a batch runs in a thread
+        runtime = self.runtime
+        preds = runtime.predict(rows) if want_predict else None
+        proba = runtime.predict_proba(rows) if want_proba else None
         return preds, proba

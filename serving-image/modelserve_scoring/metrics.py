@@ -33,8 +33,9 @@ of the answer; a gRPC answer counts under the HTTP status REST gives the same re
 code follows from it, docs/scoring-server.md#grpc), so one ``status=~"5.."`` selects the server
 faults of both. ``runtime`` is ``onnx``
 or ``sklearn``; ``fallback`` says why ONNX Runtime is not used although it was asked for
-(``unsupported``, ``session_failed``, ``answers_differ``, ``error``, ``unavailable``), else it
-is empty.
+(``unsupported``, ``session_failed``, ``answers_differ``, ``error``, ``unavailable``), or
+``pending`` while scikit-learn serves and ONNX Runtime is checked in the background; else it is
+empty.
 """
 
 from __future__ import annotations
@@ -209,7 +210,8 @@ class ScoringMetrics:
         self._runtime = Gauge(
             "modelserve_model_runtime",
             "1 for the runtime serving the model; fallback names why ONNX Runtime is not used "
-            "although it was asked for (empty when it is, or was not asked for).",
+            "although it was asked for (empty when it is, or was not asked for; pending while it "
+            "is checked in the background).",
             (*base, "runtime", "requested", "fallback"),
             registry=self.registry,
         )
@@ -221,7 +223,9 @@ class ScoringMetrics:
         self.server_errors = 0
 
     def set_runtime(self, runtime: str, requested: str, fallback: str) -> None:
-        """Record which runtime serves the model, what was asked for and why not, if so."""
+        """Record which runtime serves the model, what was asked for and why not, if so (one
+        series: the runtime may change once, after a background check)."""
+        self._runtime.clear()
         self._runtime.labels(*self._ids, runtime, requested, fallback).set(1)
 
     def watch_monitoring(self, read: Callable[[], MonitorReading]) -> None:

@@ -4,7 +4,9 @@ scoring script's workers), readiness and drain."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from modelserve_api.runtime_report import RuntimeParameters
 
 from modelserve_scoring.artifact import find_artifact, read_verified, require_digest
 from modelserve_scoring.batcher import MicroBatcher
@@ -20,7 +23,6 @@ from modelserve_scoring.errors import ArtifactError, NotFound
 from modelserve_scoring.metrics import ScoringMetrics
 from modelserve_scoring.monitoring import Monitoring
 from modelserve_scoring.runtime.base import ModelRuntime
-from modelserve_scoring.runtime.compile import CompileOptions, load_runtime
 from modelserve_scoring.runtime.onnx_cache import trusted_digests
 from modelserve_scoring.runtime.scoring_script import ScoringScript
 from modelserve_scoring.runtime.versions import LibraryVersionError, refusal_line
@@ -28,6 +30,8 @@ from modelserve_scoring.script_pool import ScriptPool
 from modelserve_scoring.settings import ScoringSettings
 
 log = logging.getLogger(__name__)
+
+RUNTIME_NAMES = {"onnx": "ONNX Runtime", "sklearn": "scikit-learn"}
 
 try:
     SERVER_VERSION = version("modelserve")
@@ -57,6 +61,10 @@ class ScoringService:
         #: the live window, feedback memory and their metrics (docs/scoring-server.md#monitoring)
         self.monitoring = Monitoring(settings)
         self.metrics.watch_monitoring(self.monitoring.reading)
+        #: runtime auto served natively first: the ONNX check to run once the server is ready
+        self._onnx_check: Callable[[], ModelRuntime] | None = None
+        #: set once the runtime that serves is the final choice (after any background check)
+        self.runtime_settled = threading.Event()
 
     @property
     def ready(self) -> bool:
@@ -125,26 +133,94 @@ class ScoringService:
             self.script = script
         else:
             assert artifact is not None
-            options = CompileOptions(
-                mode=settings.runtime,
-                validation_rows=settings.onnx_validation_rows,
-                cache=settings.onnx_cache,
-                trusted_graphs=trusted_digests(settings.onnx_trusted_sha256),
-                threads=settings.onnx_threads,
-            )
-            runtime = load_runtime(
-                artifact,
-                settings.artifact_sha256,
-                options,
-                settings.allow_unverified,
-                settings.library_version_policy,
-            )
-            self.runtime = runtime
-            fallback = (runtime.selection or {}).get("runtime_fallback") or ""
-            self.metrics.set_runtime(runtime.kind, settings.runtime, fallback)
-            self.shape = ModelShape(runtime.n_features, runtime.feature_names)
-            self.monitoring.attach(runtime, artifact)
+            self._load_model(artifact)
         self.metrics.load_seconds.set(time.perf_counter() - started)
+
+    def _load_model(self, artifact: Path) -> None:
+        """Unpickle and warm up the model, then choose its runtime, or (runtime auto) serve it
+        with scikit-learn and leave the ONNX check to `_check_onnx_in_background`."""
+        # scikit-learn, and ONNX Runtime's converters, are imported here, not with the server:
+        # HTTP answers liveness meanwhile, and a scoring script never pays for them
+        from modelserve_scoring.runtime.compile import (
+            CompileOptions,
+            compile_runtime,
+            serve_natively_first,
+        )
+        from modelserve_scoring.runtime.sklearn_runtime import SklearnRuntime
+
+        settings = self.settings
+        options = CompileOptions(
+            mode=settings.runtime,
+            validation_rows=settings.onnx_validation_rows,
+            cache=settings.onnx_cache,
+            trusted_graphs=trusted_digests(settings.onnx_trusted_sha256),
+            threads=settings.onnx_threads,
+        )
+        reference = SklearnRuntime(
+            artifact,
+            settings.artifact_sha256,
+            settings.allow_unverified,
+            settings.library_version_policy,
+        )
+        reference.load()
+        if settings.runtime == "auto" and not settings.compile_before_ready:
+            runtime = serve_natively_first(reference, options)
+            self._onnx_check = lambda: compile_runtime(reference, options, artifact)
+        else:
+            runtime = compile_runtime(reference, options, artifact)
+        self.runtime = runtime
+        self._report_runtime(runtime)
+        self.shape = ModelShape(runtime.n_features, runtime.feature_names)
+        self.monitoring.attach(runtime, artifact)
+
+    def _report_runtime(self, runtime: ModelRuntime) -> None:
+        selection = runtime.selection or {}
+        fallback = selection.get("runtime_fallback") or ""
+        if selection.get("runtime_pending"):
+            fallback = "pending"
+        self.metrics.set_runtime(runtime.kind, self.settings.runtime, fallback)
+
+    def _check_onnx_in_background(self, check: Callable[[], ModelRuntime]) -> None:
+        """Compile and check ONNX Runtime in a thread while scikit-learn serves; the event loop
+        then takes the runtime it chose (`_switch_runtime`)."""
+        loop = asyncio.get_running_loop()
+
+        def run() -> None:
+            try:
+                runtime = check()
+            except Exception as exc:  # whatever goes wrong here, scikit-learn keeps serving
+                log.exception("runtime auto: the ONNX Runtime check failed")
+                runtime = self._without_onnx(f"the check failed: {type(exc).__name__}: {exc}")
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the server stopped
+                loop.call_soon_threadsafe(self._switch_runtime, runtime)
+
+        # a daemon thread: a server told to stop does not wait for a check no one needs
+        threading.Thread(target=run, name="onnx-check", daemon=True).start()
+
+    def _without_onnx(self, reason: str) -> ModelRuntime:
+        runtime = self.runtime
+        assert runtime is not None
+        runtime.selection = RuntimeParameters(
+            runtime_requested=self.settings.runtime,
+            runtime_fallback="error",
+            runtime_fallback_reason=reason,
+        ).selection()
+        return runtime
+
+    def _switch_runtime(self, runtime: ModelRuntime) -> None:
+        """On the event loop, between two micro-batches: serve with `runtime` from now on (the
+        check's choice: ONNX Runtime when it was exact, else the scikit-learn one, whose
+        selection now says why). A batch in progress in a predict thread keeps the runtime it
+        started with (MicroBatcher._predict)."""
+        if runtime is not self.runtime:
+            self.runtime = runtime
+            if self.batcher is not None:
+                self.batcher.runtime = runtime
+            log.info(
+                "runtime auto: now serving with %s", RUNTIME_NAMES.get(runtime.kind, runtime.kind)
+            )
+        self._report_runtime(runtime)
+        self.runtime_settled.set()
 
     async def start(self) -> None:
         """Load in a thread so liveness answers meanwhile; on failure ask the server to exit."""
@@ -183,6 +259,15 @@ class ScoringService:
         log.info(
             "model %s version %s is ready", self.settings.model_name, self.settings.model_version
         )
+        if self._onnx_check is not None:
+            log.info(
+                "runtime auto: serving with scikit-learn while ONNX Runtime is compiled and "
+                "checked in the background"
+            )
+            self._check_onnx_in_background(self._onnx_check)
+            self._onnx_check = None
+        else:
+            self.runtime_settled.set()
 
     async def stop(self) -> None:
         """Stop the batcher and the script threads."""

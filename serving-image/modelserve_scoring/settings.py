@@ -45,8 +45,17 @@ class ScoringSettings(BaseSettings):
     runtime: Literal["auto", "sklearn", "onnx"] = Field(
         "auto",
         description="auto: ONNX Runtime where it gives scikit-learn's answers on a validation "
-        "sample, else scikit-learn (reason in metadata, metrics, log); onnx: ONNX Runtime or "
-        "refuse to start; sklearn: never convert.",
+        "sample, else scikit-learn (reason in metadata, metrics, log), checked while "
+        "scikit-learn already serves (see COMPILE_BEFORE_READY); onnx: ONNX Runtime or refuse "
+        "to start; sklearn: never convert.",
+    )
+    compile_before_ready: bool = Field(
+        False,
+        description="runtime auto: compile and check ONNX Runtime before the server turns Ready, "
+        "so its first answer comes from the runtime chosen. By default it turns Ready serving "
+        "with scikit-learn as soon as the model is loaded and warmed up, and switches to ONNX "
+        "Runtime once that passed the check in the background. (runtime onnx always checks "
+        "before Ready.)",
     )
     library_version_policy: Literal["strict", "warn"] = Field(
         c.DEFAULT_LIBRARY_VERSION_POLICY,

@@ -41,9 +41,10 @@ def fetch_through_pod_proxy(kube: Kube) -> FetchMetadata:
 def runtime_report(
     metadata: dict[str, Any], reported_by: str, now: dt.datetime
 ) -> dict[str, Any] | None:
-    """`status.runtime` of a Model from a pod's v2 metadata; None if it names no runtime."""
+    """`status.runtime` of a Model from a pod's v2 metadata; None if it names no runtime, or
+    its choice is still pending (scikit-learn serves while ONNX Runtime is checked)."""
     parameters = RuntimeParameters.from_metadata(metadata)
-    if not parameters.runtime:
+    if not parameters.runtime or parameters.runtime_pending:
         return None
     return RuntimeStatus(
         requested=parameters.runtime_requested or "",
@@ -76,8 +77,9 @@ class RuntimeReporter:
     """Copies each served Model version's runtime choice into its status, in the background.
 
     The choice is made in the scoring pod at load time (ONNX Runtime only where it gives
-    scikit-learn's answers), and a pod cannot write the Model: the operator reads it from
-    one Ready pod through the API server. That read may be slow (a pod the API server
+    scikit-learn's answers; with runtime auto, a pod is Ready before it has chosen, and its
+    pending choice is read again later), and a pod cannot write the Model: the operator reads
+    it from one Ready pod through the API server. That read may be slow (a pod the API server
     cannot reach times out), so it never runs on the reconcile path: reconciles only ask
     for it. One report per Model uid and requested runtime; failed reads back off.
     """

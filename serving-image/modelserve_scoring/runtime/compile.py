@@ -3,7 +3,8 @@
 ``auto``: compile to ONNX Runtime and serve with it only where it gave scikit-learn's answers
 on the validation sample, else serve with scikit-learn and say why. ``onnx``: the same check,
 but a model that fails it stops the server. ``sklearn``: never convert. Conversion and the
-check run once per load, never per request.
+check run once per load, never per request. The server may serve an ``auto`` model with
+scikit-learn first (`serve_natively_first`) and run `compile_runtime` in the background.
 """
 
 from __future__ import annotations
@@ -359,6 +360,18 @@ def compile_runtime(
     reference.selection = selection
     log.warning("runtime auto: serving with scikit-learn, not ONNX Runtime: %s", reason)
     _warm_up(reference, warm if warm is not None else _sample_row(reference))
+    return reference
+
+
+def serve_natively_first(reference: SklearnRuntime, options: CompileOptions) -> SklearnRuntime:
+    """The loaded model, warmed up, to serve with scikit-learn while `compile_runtime` checks
+    ONNX Runtime in the background; its `selection` says the choice is still pending."""
+    if options.mode != "auto":
+        raise ArtifactError(f"runtime {options.mode!r} is chosen before serving, not after")
+    reference.selection = RuntimeParameters(
+        runtime_requested=options.mode, runtime_pending=True
+    ).selection()
+    _warm_up(reference, _sample_row(reference))
     return reference
 
 

@@ -50,6 +50,16 @@ def test_onnx_in_use_has_no_fallback():
     assert report["reason"] == ""
 
 
+def test_a_choice_still_pending_reports_nothing_yet():
+    # runtime auto: scikit-learn serves while ONNX Runtime is checked in the background
+    pending = {"parameters": {"runtime": "sklearn", "runtime_requested": "auto",
+                              "runtime_pending": True}}  # fmt: skip
+    assert runtime_report(pending, "iris/blue", NOW) is None
+    settled = {"parameters": {"runtime": "onnx", "runtime_requested": "auto",
+                              "runtime_pending": False}}  # fmt: skip
+    assert runtime_report(settled, "iris/blue", NOW)["selected"] == "onnx"
+
+
 def test_metadata_without_a_runtime_reports_nothing():
     # A pod still loading, or a custom scoring script, names no runtime.
     assert runtime_report({"parameters": {"ready": False}}, "iris/blue", NOW) is None

@@ -110,6 +110,19 @@ class ScoringServer:
 
         wait_until(ready_or_dead, START_DEADLINE_S, f"readiness of {self.url}\n{self.log()}")
 
+    def settled_metadata(self, model_name: str = "model") -> dict:
+        """The v2 model metadata once the runtime choice is made: runtime auto turns Ready
+        serving with scikit-learn and checks ONNX Runtime in the background."""
+        url = f"{self.url}/v2/models/{model_name}"
+        found: dict = {}
+
+        def settled() -> bool:
+            found.update(requests.get(url, timeout=10).json())
+            return not found["parameters"].get("runtime_pending")
+
+        wait_until(settled, START_DEADLINE_S, f"the runtime choice of {url}\n{self.log()}")
+        return found
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -59,7 +59,7 @@ def _infer(
 
 
 def _metadata(server) -> dict:
-    return requests.get(server.url + "/v2/models/model", timeout=10).json()["parameters"]
+    return server.settled_metadata()["parameters"]
 
 
 def _serve(start_server, artifact, framework: str):

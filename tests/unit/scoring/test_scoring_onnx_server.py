@@ -67,7 +67,7 @@ def test_forest_served_by_onnx_runtime_gives_sklearns_probabilities(start_server
     server = start_server(
         model_dir=artifact.parent, artifact_sha256=sha256_of(artifact), model_name="forest"
     )
-    metadata = requests.get(server.url + "/v2/models/forest", timeout=10).json()
+    metadata = server.settled_metadata("forest")
     reported = RuntimeParameters.from_metadata(metadata)  # what the operator copies
     assert (reported.runtime, reported.runtime_requested) == ("onnx", "auto")
     meta = metadata["parameters"]
@@ -117,7 +117,7 @@ def test_unsupported_model_falls_back_and_says_why_everywhere(start_server, tmp_
     model = KernelRidge(alpha=0.5).fit(X, y)
     artifact = _save(tmp_path / "kr", model)
     server = start_server(model_dir=artifact.parent, artifact_sha256=sha256_of(artifact))
-    meta = requests.get(server.url + "/v2/models/model", timeout=10).json()["parameters"]
+    meta = server.settled_metadata()["parameters"]
     assert meta["runtime"] == "sklearn" and meta["runtime_requested"] == "auto"
     assert meta["runtime_fallback"] == "unsupported"
     assert "KernelRidge" in meta["runtime_fallback_reason"]
@@ -165,7 +165,7 @@ def test_pipeline_with_categories_over_score_matches_sklearn(start_server, tmp_p
     model.fit(frame, target)
     artifact = _save(tmp_path / "pipe", model)
     server = start_server(model_dir=artifact.parent, artifact_sha256=sha256_of(artifact))
-    meta = requests.get(server.url + "/v2/models/model", timeout=10).json()["parameters"]
+    meta = server.settled_metadata()["parameters"]
     assert meta["runtime"] == "onnx", meta["runtime_fallback_reason"]
     sample = frame.iloc[:20]
     body = {"input_data": {"columns": list(sample.columns), "data": sample.values.tolist()}}
@@ -185,7 +185,7 @@ def test_nan_is_refused_as_sklearn_refuses_it(start_server, tmp_path):
     X, y = make_classification(500, 4, n_informative=3, n_redundant=0, random_state=3)
     artifact = _save(tmp_path / "lr", LogisticRegression().fit(X, y))
     server = start_server(model_dir=artifact.parent, artifact_sha256=sha256_of(artifact))
-    meta = requests.get(server.url + "/v2/models/model", timeout=10).json()["parameters"]
+    meta = server.settled_metadata()["parameters"]
     assert meta["runtime"] == "onnx"
     rows = np.array([[0.1, 0.2, np.nan, 0.4]])
     header = json.dumps(
