@@ -6,14 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import Any
 
 from modelserve_scoring.errors import ArtifactError
-from modelserve_scoring.settings import ScoringSettings
+
+# What a pod runs starts sooner when the parser holds only its command: `fetch` (every scoring
+# pod's init container) then skips pydantic-settings, and `serve` the batch and train commands.
+_FAST_COMMANDS = ("serve", "fetch")
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    from modelserve_scoring.settings import ScoringSettings
+
     for name, field in ScoringSettings.model_fields.items():
         # a boolean flag alone means true (--allow-unverified); `--flag false` still works
         switch = {"nargs": "?", "const": "true"} if field.annotation is bool else {}
@@ -27,19 +31,34 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of modelserve-scoring."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of modelserve-scoring; with `only`, just that command's."""
     parser = argparse.ArgumentParser(prog="modelserve-scoring", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser(
-        "serve",
-        help="serve a model online (v2, /score, KServe v1)",
-        description=(
-            "Serve one model. Every flag can also be set as a MODELSERVE_* environment variable; "
-            "flags win."
-        ),
-    )
-    _add_setting_flags(serve)
+    if only in (None, "serve"):
+        serve = commands.add_parser(
+            "serve",
+            help="serve a model online (v2, /score, KServe v1)",
+            description=(
+                "Serve one model. Every flag can also be set as a MODELSERVE_* environment "
+                "variable; flags win."
+            ),
+        )
+        _add_setting_flags(serve)
+    if only in (None, "fetch"):
+        _add_fetch_command(commands)
+    if only is not None:
+        return parser
+    from modelserve_scoring.batch.cli import register_batch_commands
+
+    register_batch_commands(commands)
+    from modelserve_scoring.train.cli import register_train_command
+
+    register_train_command(commands)
+    return parser
+
+
+def _add_fetch_command(commands: Any) -> None:
     fetch = commands.add_parser(
         "fetch", help="download or copy an artifact into a directory and verify its sha256"
     )
@@ -54,18 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a file next to a local artifact to copy too when present (e.g. baseline.json); "
         "repeatable",
     )
-    from modelserve_scoring.batch.cli import register_batch_commands
-
-    register_batch_commands(commands)
-    from modelserve_scoring.train.cli import register_train_command
-
-    register_train_command(commands)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    only = argv[0] if argv and argv[0] in _FAST_COMMANDS else None
+    args = build_parser(only).parse_args(argv)
     if getattr(args, "handler", None) is not None:
         return args.handler(args)
     if args.command == "fetch":
@@ -80,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"fetched {args.uri} to {path} (sha256 verified)")
         return 0
+    from pydantic import ValidationError
+
+    from modelserve_scoring.settings import ScoringSettings
+
     overrides = {
         name: value
         for name in ScoringSettings.model_fields

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import http.server
 import subprocess
+import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -103,3 +105,27 @@ def test_serve_help_lists_every_setting():
         "--max-batch-delay-ms", "--max-body-bytes", "--log-level",
     ):  # fmt: skip
         assert flag in result.stdout
+
+
+def test_fetch_and_serve_skip_what_they_do_not_use(iris_classifier, tmp_path):
+    """Every scoring pod runs `fetch`, then `serve`: neither imports another command's code
+    (pydantic-settings for fetch; the batch and train commands for either)."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from modelserve_scoring import cli
+        cli.main(["fetch", "--uri", {str(iris_classifier.artifact)!r},
+                  "--sha256", {iris_classifier.sha256!r}, "--dest", {str(tmp_path)!r}])
+        fetch = [m for m in ("pydantic_settings", "modelserve_scoring.train") if m in sys.modules]
+        cli.build_parser("serve").parse_args(["serve"])
+        serve = [m for m in ("modelserve_scoring.train", "modelserve_scoring.batch")
+                 if m in sys.modules]
+        print(fetch, serve)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[] []"
+    assert (tmp_path / "model.joblib").is_file()
