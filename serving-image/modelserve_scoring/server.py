@@ -108,6 +108,9 @@ def serve(settings: ScoringSettings) -> int:
         loop="uvloop",
         http=guarded_protocol(settings.header_timeout_s, settings.max_connections),
         lifespan="on",
+        # no WebSocket routes: an Upgrade request is plain HTTP, and no WebSocket library is
+        # imported at start-up
+        ws="none",
         access_log=False,
         log_level=settings.log_level.lower(),
         server_header=False,
