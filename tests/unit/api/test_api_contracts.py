@@ -106,7 +106,10 @@ def test_the_runtime_report_reads_the_v2_parameters_and_ignores_the_rest():
         "runtime_requested",
         "runtime_fallback",
         "runtime_fallback_reason",
+        "runtime_pending",
     }
+    # a server older than the background check sends no runtime_pending: its choice is made
+    assert reported.runtime_pending is False
 
 
 def test_conditions_are_found_by_type_and_a_job_condition_counts_only_when_true():
