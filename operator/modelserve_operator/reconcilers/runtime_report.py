@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 # A failed read is tried again after 5 s, 10 s, ... up to 10 minutes.
 FIRST_RETRY_S = 5.0
 MAX_RETRY_S = 600.0
+# A pod whose runtime choice is pending is read again every 2 s, for at most 5 minutes.
+PENDING_RETRY_S = 2.0
+MAX_PENDING_READS = 150
 
 # (namespace, pod, model name) -> the pod's v2 model metadata
 FetchMetadata = Callable[[str, str, str], dict[str, Any]]
@@ -81,7 +84,8 @@ class RuntimeReporter:
     pending choice is read again later), and a pod cannot write the Model: the operator reads
     it from one Ready pod through the API server. That read may be slow (a pod the API server
     cannot reach times out), so it never runs on the reconcile path: reconciles only ask
-    for it. One report per Model uid and requested runtime; failed reads back off.
+    for it. One report per Model uid and requested runtime; failed reads back off, a pending
+    choice is read again every PENDING_RETRY_S.
     """
 
     def __init__(self, kube: Kube, fetch: FetchMetadata | None = None) -> None:
@@ -91,6 +95,7 @@ class RuntimeReporter:
         self._done: set[tuple[str, str]] = set()
         self._busy: set[tuple[str, str]] = set()
         self._failures: dict[tuple[str, str], tuple[int, float]] = {}
+        self._pending_reads: dict[tuple[str, str], int] = {}
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="modelserve-runtime")
 
     def request(self, model: Model, requested: str, pod_selector: str, reported_by: str) -> None:
@@ -126,7 +131,7 @@ class RuntimeReporter:
         self, key: tuple[str, str], model: Model, pod_selector: str, reported_by: str
     ) -> None:
         meta = model.metadata
-        done = False
+        done = pending = False
         try:
             pods = self.kube.list("v1", "Pod", meta.namespace, pod_selector)
             pod = next((p for p in pods if _ready(p)), None)
@@ -134,6 +139,7 @@ class RuntimeReporter:
                 metadata = self.fetch(
                     meta.namespace, pod["metadata"]["name"], model.spec.model_name
                 )
+                pending = RuntimeParameters.from_metadata(metadata).runtime_pending
                 report = runtime_report(metadata, reported_by, dt.datetime.now(dt.UTC))
                 if report is not None:
                     self.kube.patch_status(
@@ -143,6 +149,9 @@ class RuntimeReporter:
         except Exception as error:  # best effort: the next request tries again
             log.info("runtime of Model %s/%s not read yet: %s", meta.namespace, meta.name, error)
         with self._lock:
+            if pending and self._read_again_soon(key, model, pod_selector, reported_by):
+                return  # still busy: the timer reads it again
+            self._pending_reads.pop(key, None)
             self._busy.discard(key)
             if done:
                 self._done.add(key)
@@ -151,6 +160,29 @@ class RuntimeReporter:
                 failures = self._failures.get(key, (0, 0.0))[0] + 1
                 delay = min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** (failures - 1))
                 self._failures[key] = (failures, time.monotonic() + delay)
+
+    def _read_again_soon(
+        self, key: tuple[str, str], model: Model, pod_selector: str, reported_by: str
+    ) -> bool:
+        """The pod is Ready but still checking ONNX Runtime (runtime auto, seconds to minutes):
+        read it again in PENDING_RETRY_S by itself, as no reconcile may ask before the resync.
+        False once it has been pending for MAX_PENDING_READS reads (then reconciles ask)."""
+        reads = self._pending_reads.get(key, 0) + 1
+        if reads > MAX_PENDING_READS:
+            return False
+        self._pending_reads[key] = reads
+
+        def submit() -> None:
+            try:
+                self._pool.submit(self._read, key, model, pod_selector, reported_by)
+            except RuntimeError:  # stopped meanwhile
+                with self._lock:
+                    self._busy.discard(key)
+
+        timer = threading.Timer(PENDING_RETRY_S, submit)
+        timer.daemon = True
+        timer.start()
+        return True
 
     def stop(self) -> None:
         """Drop reads not started yet; one in progress ends by its own timeout."""

@@ -4,10 +4,12 @@ refusal in its termination message), as written to the Model status."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from modelserve_api import conditions as cond
 from modelserve_api import parse_model
 from modelserve_api.runtime_report import LoadRefusal
+from modelserve_operator.reconcilers import runtime_report as runtime_report_module
 from modelserve_operator.reconcilers.model import refused_load
 from modelserve_operator.reconcilers.observed import observe_deployment, pod_load_refusal
 from modelserve_operator.reconcilers.runtime_report import (
@@ -173,6 +175,37 @@ def test_a_refusal_is_patched_into_status_runtime_unless_already_there():
         # every reconcile sees the crashed pod again: the status already says it
         recorded = _model_with_runtime(patch["runtime"])
         reporter.record_refusal(recorded, REFUSAL, "iris/blue")
+        assert len(kube.patches) == 1
+    finally:
+        reporter.stop()
+
+
+class _OnePodKube(_RecordingKube):
+    def list(self, api_version, kind, namespace, selector) -> list[dict]:
+        ready = {"type": "Ready", "status": "True"}
+        return [{"metadata": {"name": "iris-blue-0"}, "status": {"conditions": [ready]}}]
+
+
+def test_a_pending_choice_is_read_again_by_itself_and_recorded_once_made(monkeypatch):
+    # no reconcile asks again before the resync (minutes): the reporter reads again itself
+    monkeypatch.setattr(runtime_report_module, "PENDING_RETRY_S", 0.01)
+    pending = {"parameters": {"runtime": "sklearn", "runtime_requested": "auto",
+                              "runtime_pending": True}}  # fmt: skip
+    chosen = {"parameters": {"runtime": "onnx", "runtime_requested": "auto"}}
+    answers = [pending, pending, chosen]
+    kube = _OnePodKube()
+    reporter = RuntimeReporter(kube, fetch=lambda *_: answers.pop(0))
+    model = _model_with_runtime(None)
+    try:
+        reporter.request(model, "auto", "selector", "iris/blue")
+        deadline = time.monotonic() + 10
+        while not kube.patches and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ((_, patch),) = kube.patches
+        assert patch["runtime"]["selected"] == "onnx"
+        assert answers == []
+        reporter.request(model, "auto", "selector", "iris/blue")  # done: not read again
+        time.sleep(0.1)
         assert len(kube.patches) == 1
     finally:
         reporter.stop()
