@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 from modelserve_operator.builders.router_config import (
+    Backend,
     RouterConfig,
     render_nginx_config,
 )
@@ -175,6 +176,11 @@ def _make_owned_by_nobody(directory: Path) -> None:
     os.chmod(directory, 0o755)
     for path in [directory, *directory.iterdir()]:
         os.chown(path, NOBODY, NOBODY)
+
+
+def backends(servers: dict[str, ScoringServer], **weights: int) -> list[Backend]:
+    """The named scoring servers as router backends with these traffic weights."""
+    return [Backend(name, servers[name].address, weight) for name, weight in weights.items()]
 
 
 def with_weights(cfg: RouterConfig, weights: dict[str, int]) -> RouterConfig:

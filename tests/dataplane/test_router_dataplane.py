@@ -15,6 +15,7 @@ from dataplane_harness import (
     PRIMARY_KEY,
     SCORE_BODY,
     SECONDARY_KEY,
+    backends,
     free_port,
     wait_until,
     with_weights,
@@ -25,10 +26,6 @@ from urllib3.util.retry import Retry
 
 pytestmark = pytest.mark.nginx
 PIN = "x-modelserve-deployment"
-
-
-def backends(servers, **weights: int) -> list[Backend]:
-    return [Backend(name, servers[name].address, weight) for name, weight in weights.items()]
 
 
 def score(session: requests.Session, url: str, headers: dict | None = None) -> requests.Response:

@@ -12,19 +12,15 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
-from dataplane_harness import PRIMARY_KEY, SECONDARY_KEY, free_port
+from dataplane_harness import PRIMARY_KEY, SECONDARY_KEY, backends, free_port
+from modelserve_operator.builders.router_config import PIN_HEADER as PIN
 from modelserve_operator.builders.router_config import Backend
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 pytestmark = pytest.mark.nginx
-PIN = "x-modelserve-deployment"
 ROWS = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
 DEADLINE_S = 30.0
-
-
-def backends(servers, **weights: int) -> list[Backend]:
-    return [Backend(name, servers[name].address, weight) for name, weight in weights.items()]
 
 
 def start(start_router, servers, **kwargs):
