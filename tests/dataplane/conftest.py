@@ -17,7 +17,7 @@ from dataplane_harness import (
     SECONDARY_KEY,
     Router,
     ScoringServer,
-    free_port,
+    free_ports,
     http_ok,
     port_free_on,
     stop_process,
@@ -135,17 +135,18 @@ def start_router(nginx_binary: str) -> Iterator[Callable[..., Router]]:
         workdirs.append(str(workdir))
         keys_file = workdir / "nginx-keys.conf"
         keys_file.write_text(render_key_map(list(keys)))
+        listen_port, grpc_listen_port = free_ports(2)
         cfg = RouterConfig(
             endpoint="iris",
             backends=tuple(backends),
             mirror=mirror,
             auth_mode=auth_mode,
-            listen_port=free_port(),
+            listen_port=listen_port,
             keys_file=str(keys_file),
             request_timeout_ms=request_timeout_ms,
             runtime_dir=str(workdir),
             max_body_mb=max_body_mb,
-            grpc_listen_port=free_port(),
+            grpc_listen_port=grpc_listen_port,
             backend_grpc_port=backend_grpc_port,
         )
         router = Router(nginx_binary, workdir, cfg)

@@ -44,6 +44,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different free ports (each socket stays bound until all are chosen)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
 def port_free_on(hosts: list[str]) -> int:
     """A port nothing listens on at any of `hosts` (loopback addresses)."""
     for _ in range(100):
@@ -130,6 +139,29 @@ class Router:
         self.cfg = cfg
 
     def start(self) -> None:
+        """Start nginx and wait for /healthz; pick new ports if another socket took ours.
+
+        The ports were free when chosen, but any socket (a client's, even) may take one
+        before nginx binds it; nginx then exits with "Address already in use".
+        """
+        for _ in range(5):
+            offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            self._launch()
+            if self._wait_healthy():
+                return
+            log = self.log_text()[offset:]
+            if self.process.poll() is None or "Address already in use" not in log:
+                raise AssertionError(
+                    f"nginx on {self.url} did not answer /healthz within 20 s "
+                    f"(log {self.log_path}):\n{log[-2000:]}"
+                )
+            listen_port, grpc_listen_port = free_ports(2)
+            self.cfg = replace(self.cfg, listen_port=listen_port, grpc_listen_port=grpc_listen_port)
+            self.url = f"http://127.0.0.1:{self.cfg.listen_port}"
+            self.grpc_target = f"127.0.0.1:{self.cfg.grpc_listen_port}"
+        raise AssertionError(f"nginx found no free port in 5 tries (log {self.log_path})")
+
+    def _launch(self) -> None:
         self._write(self.cfg)
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         _make_owned_by_nobody(self.workdir)
@@ -140,11 +172,16 @@ class Router:
             # The image runs nginx as a non-root user; so do the tests, where they can.
             preexec_fn=_drop_to_nobody if os.geteuid() == 0 else None,
         )
-        wait_until(
-            lambda: self.process.poll() is None and http_ok(f"{self.url}/healthz"),
-            f"nginx on {self.url} to answer /healthz (log: {self.log_path})",
-            timeout=20,
-        )
+
+    def _wait_healthy(self, timeout: float = 20.0) -> bool:
+        """True once /healthz answers; False if nginx exited or the deadline passed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            with contextlib.suppress(requests.RequestException):
+                if http_ok(f"{self.url}/healthz"):
+                    return True
+            time.sleep(0.05)
+        return False
 
     def reload(self, cfg: RouterConfig) -> None:
         """Write the new rendered file and `nginx -s reload`, as the operator's rollout would."""
