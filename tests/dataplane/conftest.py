@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -18,9 +17,10 @@ from dataplane_harness import (
     Router,
     ScoringServer,
     free_ports,
-    http_ok,
+    launch_scoring_server,
     port_free_on,
     stop_process,
+    wait_ready,
     wait_until,
 )
 from modelserve_api.constants import SCORING_GRPC_PORT
@@ -80,35 +80,16 @@ def scoring_servers(
     servers: dict[str, ScoringServer] = {}
     hosts = {"blue": "127.0.0.11", "green": "127.0.0.12", "shadow": "127.0.0.13"}
     grpc_port = port_free_on(list(hosts.values()))
+    settings = {
+        "MODELSERVE_MODEL_NAME": "iris",
+        "MODELSERVE_MODEL_DIR": str(artifact.parent),
+        "MODELSERVE_ARTIFACT_PATH": str(artifact),
+        "MODELSERVE_ARTIFACT_SHA256": sha256,
+    }
     try:
         for name, host in hosts.items():
-            http_port, metrics_port = port_free_on([host]), port_free_on([host])
-            env = {
-                **os.environ,
-                "MODELSERVE_MODEL_NAME": "iris",
-                "MODELSERVE_MODEL_DIR": str(artifact.parent),
-                "MODELSERVE_ARTIFACT_PATH": str(artifact),
-                "MODELSERVE_ARTIFACT_SHA256": sha256,
-                "MODELSERVE_HOST": host,
-                "MODELSERVE_HTTP_PORT": str(http_port),
-                "MODELSERVE_METRICS_PORT": str(metrics_port),
-                "MODELSERVE_GRPC_PORT": str(grpc_port),
-                "MODELSERVE_DEPLOYMENT_NAME": name,
-                "MODELSERVE_LOG_LEVEL": "warning",
-            }
-            log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
-            process = subprocess.Popen(
-                [str(SCORING_CLI), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-            servers[name] = ScoringServer(name, host, http_port, grpc_port, metrics_port, process)
-        for server in servers.values():
-            wait_until(
-                lambda s=server: (
-                    s.process.poll() is None and http_ok(f"http://{s.address}/v2/health/ready")
-                ),
-                f"scoring server {server.name} to be ready (log: {logs / server.name}.log)",
-                timeout=90,
-            )
+            servers[name] = launch_scoring_server(name, host, grpc_port, settings, logs)
+        wait_ready(servers.values())
         yield servers
     finally:
         for server in servers.values():

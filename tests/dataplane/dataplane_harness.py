@@ -9,16 +9,21 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import requests
+from modelserve_api import constants as c
+from modelserve_api import parse_model, parse_online_endpoint
+from modelserve_operator.builders import BuilderSettings, build_scoring_deployment
 from modelserve_operator.builders.router_config import (
     Backend,
     RouterConfig,
     render_nginx_config,
 )
+from modelserve_operator.resolved import ResolvedModel
 
 SCORING_CLI = Path(sys.executable).parent / "modelserve-scoring"
 NOBODY = 65534
@@ -95,15 +100,116 @@ class ScoringServer:
     grpc_port: int
     metrics_port: int
     process: subprocess.Popen
+    log_path: Path
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.http_port}"
 
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def settled_metadata(self, model_name: str, timeout: float = 90.0) -> dict[str, Any]:
+        """The v2 model metadata once the runtime is chosen: under runtime auto a server turns
+        Ready answering with the library and checks ONNX Runtime in the background."""
+        found: dict[str, Any] = {}
+
+        def settled() -> bool:
+            found.update(requests.get(f"{self.url}/v2/models/{model_name}", timeout=5).json())
+            return not found["parameters"].get("runtime_pending")
+
+        wait_until(settled, f"the runtime choice of {self.name} (log {self.log_path})", timeout)
+        return found
+
     def scored_requests(self) -> float:
         """Requests this server answered on /score, read from its own Prometheus metrics."""
         text = requests.get(f"http://{self.host}:{self.metrics_port}/metrics", timeout=5).text
         return sum_request_counter(text, "score")
+
+
+def launch_scoring_server(
+    name: str, host: str, grpc_port: int, settings: dict[str, str], log_dir: Path
+) -> ScoringServer:
+    """Start `modelserve-scoring serve` as deployment `name` on `host` with these MODELSERVE_*
+    settings; its HTTP and metrics ports are chosen here."""
+    http_port, metrics_port = port_free_on([host]), port_free_on([host])
+    env = {
+        **os.environ,
+        **settings,
+        "MODELSERVE_HOST": host,
+        "MODELSERVE_HTTP_PORT": str(http_port),
+        "MODELSERVE_METRICS_PORT": str(metrics_port),
+        "MODELSERVE_GRPC_PORT": str(grpc_port),
+        "MODELSERVE_DEPLOYMENT_NAME": name,
+        "MODELSERVE_LOG_LEVEL": "warning",
+    }
+    log_path = log_dir / f"{name}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
+    process = subprocess.Popen(
+        [str(SCORING_CLI), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    return ScoringServer(name, host, http_port, grpc_port, metrics_port, process, log_path)
+
+
+def wait_ready(servers: Iterable[ScoringServer], timeout: float = 90.0) -> None:
+    """Wait until every server answers /v2/health/ready; a server that exits fails at once."""
+    for server in servers:
+        deadline = time.monotonic() + timeout
+        while not _ready(server):
+            if server.process.poll() is not None:
+                raise AssertionError(
+                    f"scoring server {server.name} exited with {server.process.returncode}:\n"
+                    f"{server.log()[-3000:]}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"scoring server {server.name} was not ready within {timeout:.0f}s "
+                    f"(log {server.log_path})"
+                )
+            time.sleep(0.05)
+
+
+def _ready(server: ScoringServer) -> bool:
+    try:
+        return http_ok(f"{server.url}/v2/health/ready")
+    except requests.RequestException:
+        return False
+
+
+def pod_env(model: dict[str, Any], deployment: str, model_dir: Path) -> dict[str, str]:
+    """The MODELSERVE_* variables the operator gives the scoring pod of `deployment` serving
+    the Model object `model`, with the pod's model directory mapped onto `model_dir`."""
+    spec = model["spec"]
+    endpoint = parse_online_endpoint(
+        {
+            "apiVersion": "modelserve.io/v1alpha1",
+            "kind": "OnlineEndpoint",
+            "metadata": {"name": "boosters", "namespace": "ml", "uid": "oe-uid"},
+            "spec": {
+                "traffic": {deployment: 100},
+                "deployments": [
+                    {
+                        "name": deployment,
+                        "model": {"name": spec["modelName"], "version": spec["version"]},
+                    }
+                ],
+            },
+        }
+    )
+    resolved = ResolvedModel.from_model(parse_model(model))
+    manifest = build_scoring_deployment(
+        endpoint, endpoint.spec.deployments[0], resolved, BuilderSettings()
+    )
+    (container,) = manifest["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"] if e["name"].startswith("MODELSERVE_")}
+    for name, value in env.items():
+        if value == c.MODEL_DIR or value.startswith(c.MODEL_DIR + "/"):
+            env[name] = str(model_dir) + value.removeprefix(c.MODEL_DIR)
+    return env
 
 
 def sum_request_counter(metrics_text: str, route: str) -> float:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
 N_FEATURES = 4
 FEATURES = [f"x{i}" for i in range(N_FEATURES)]
@@ -19,7 +20,7 @@ class SavedModel:
 
     artifact: Path
     sha256: str
-    estimator: LogisticRegression
+    estimator: Any
 
 
 def feature_rows(n_rows: int, seed: int) -> np.ndarray:
@@ -43,3 +44,8 @@ def write_dataset(root: Path, n_files: int, rows_per_file: int = 5) -> dict[str,
         write_csv(root / name, rows)
         written[name] = rows
     return written
+
+
+def batch(*args: str) -> list[str]:
+    """The command line of the batch runner as a process of its own."""
+    return [sys.executable, "-m", "modelserve_scoring.batch", *args]

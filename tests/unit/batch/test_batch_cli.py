@@ -7,14 +7,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pandas as pd
 import xgboost
-from batch_helpers import SavedModel, feature_rows, write_dataset
+from batch_helpers import SavedModel, batch, feature_rows, write_dataset
 from modelserve_scoring.batch import layout
 from modelserve_scoring.batch.cli import main
 from modelserve_scoring.batch.report import MAX_MESSAGE_BYTES, compact
@@ -41,10 +40,6 @@ def run(mini_batch):
         }))
     return pd.concat(frames)
 """
-
-
-def batch(*args: str) -> list[str]:
-    return [sys.executable, "-m", "modelserve_scoring.batch", *args]
 
 
 def run_args(tmp_path: Path, model: SavedModel, index: int, count: int) -> list[str]:
