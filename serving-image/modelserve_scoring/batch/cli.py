@@ -56,6 +56,13 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         "the others are abandoned unwritten and redone by the next try",
     )
     add("--model-dir", type=Path, help="directory holding the single model artifact")
+    add(
+        "--framework",
+        choices=["sklearn", "xgboost", "lightgbm", "custom"],
+        default=os.environ.get("MODELSERVE_FRAMEWORK", "sklearn"),
+        help="the Model's framework: in --model-dir, xgboost also finds *.json/*.ubj files and "
+        "lightgbm *.txt, as the scoring server (default: $MODELSERVE_FRAMEWORK, else sklearn)",
+    )
     add("--artifact-path", type=Path, help="the model artifact (default: found in --model-dir)")
     add("--artifact-sha256", help="expected sha256 of the artifact, checked before unpickling")
     add(
@@ -103,7 +110,7 @@ def _scorer(args: argparse.Namespace) -> Any:
 
     artifact = args.artifact_path
     if artifact is None and args.model_dir is not None:
-        artifact = find_artifact(args.model_dir)
+        artifact = find_artifact(args.model_dir, args.framework)
     require_digest(args.artifact_sha256, args.allow_unverified, str(artifact or "the model"))
     if args.scoring_script is not None:
         from modelserve_scoring.batch.scorers import ScriptScorer
