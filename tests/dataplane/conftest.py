@@ -19,7 +19,7 @@ from dataplane_harness import (
     free_ports,
     launch_scoring_server,
     port_free_on,
-    stop_process,
+    stop_processes,
     wait_ready,
     wait_until,
 )
@@ -92,8 +92,7 @@ def scoring_servers(
         wait_ready(servers.values())
         yield servers
     finally:
-        for server in servers.values():
-            stop_process(server.process)
+        stop_processes(server.process for server in servers.values())
 
 
 @pytest.fixture

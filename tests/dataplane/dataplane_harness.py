@@ -86,6 +86,16 @@ def stop_process(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
+def stop_processes(procs: Iterable[subprocess.Popen]) -> None:
+    """SIGTERM all at once, so their drains overlap; then wait for (or kill) each."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        stop_process(proc)
+
+
 @dataclass
 class ScoringServer:
     """One real `modelserve-scoring serve` process on a loopback address of its own.

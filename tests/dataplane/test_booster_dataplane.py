@@ -21,7 +21,7 @@ from dataplane_harness import (
     backends,
     launch_scoring_server,
     pod_env,
-    stop_process,
+    stop_processes,
     wait_ready,
 )
 from modelserve_operator.builders.router_config import PIN_HEADER
@@ -137,8 +137,7 @@ def booster_servers(
         wait_ready(servers.values())
         yield servers
     finally:
-        for server in servers.values():
-            stop_process(server.process)
+        stop_processes(server.process for server in servers.values())
 
 
 def query_rows(seed: int, missing: bool = False) -> np.ndarray:
