@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from modelserve_scoring.errors import BadRequest, RequestTimeout
+from modelserve_scoring.errors import BadRequest, MissingValuesRefused, RequestTimeout
+from modelserve_scoring.missing import refuses_missing
 from modelserve_scoring.runtime.base import ModelRuntime
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,8 @@ class MicroBatcher:
             try:
                 return [(item, self._predict(item.rows, item.want_predict, item.want_proba))]
             except (ValueError, TypeError) as exc:
+                if refuses_missing(item.rows, exc):  # the data plane names the input
+                    return [(item, MissingValuesRefused(str(exc)))]
                 return [(item, BadRequest(f"the model rejected the input: {exc}"))]
         want_predict = any(item.want_predict for item in batch)
         want_proba = any(item.want_proba for item in batch)

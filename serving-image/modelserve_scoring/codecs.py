@@ -58,6 +58,11 @@ class Inference:
     request_id: str | None = None
     #: gRPC: the inputs came as raw_input_contents, so the outputs go back as raw bytes too
     raw: bool = False
+    #: where the rows came from, for a refusal to name: the field of /score and v1 rows, or
+    #: the names of the v2 input tensors in request order (see input_labels)
+    inputs: tuple[str, ...] = ()
+    #: the rows came in v2 input tensors
+    tensors: bool = False
 
 
 def loads(body: bytes) -> Any:
@@ -91,6 +96,39 @@ def _is_not_number(value: Any) -> bool:
     return isinstance(value, bool) or not isinstance(value, int | float)
 
 
+def _is_not_number_or_null(value: Any) -> bool:
+    return value is not None and _is_not_number(value)
+
+
+def _has_null(data: Any) -> bool:
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif item is None:
+            return True
+    return False
+
+
+#: the exact types of the leaves with_missing takes (bool, an int subclass, is not one)
+_NUMBER_OR_NULL = frozenset({int, float, type(None)})
+
+
+def with_missing(raw: list, arr: np.ndarray) -> np.ndarray | None:
+    """Numbers and nulls (JSON has no NaN) as float64, each null a NaN: a booster's "missing".
+
+    `arr` is numpy's own reading of `raw`, an object array: only a request numpy could not read
+    as numbers pays for this. None when a leaf is not a number or null (a string, a boolean,
+    a list where rows are ragged)."""
+    if not set(map(type, arr.ravel())) <= _NUMBER_OR_NULL:
+        return None
+    try:
+        return np.array(raw, dtype=np.float64)
+    except (ValueError, TypeError):  # a null where a row should be
+        return None
+
+
 def _check_columns(arr: np.ndarray, field: str, shape: ModelShape) -> np.ndarray:
     if arr.ndim != 2:
         raise BadRequest(f"{field} must be a list of rows (a 2-D array), got a {arr.ndim}-D array")
@@ -107,9 +145,15 @@ def _as_numeric_or_object(arr: np.ndarray, raw: Any, field: str, shape: ModelSha
     kind = arr.dtype.kind
     if kind in _NUMERIC_KINDS:
         return arr if arr.dtype == np.float64 else arr.astype(np.float64)
+    if kind == "O":
+        # nulls among numbers are missing values (NaN), whatever the model: a model fit on a
+        # DataFrame of numbers (an XGBoost one, say) refuses object columns
+        filled = with_missing(raw, arr)
+        if filled is not None:
+            return filled
     if shape.accepts_strings and kind in "UO":
         return arr.astype(object)
-    bad = _first(raw, _is_not_number)
+    bad = _first(raw, _is_not_number_or_null)
     raise BadRequest(f"{field} must hold numbers only; found {bad!r} ({type(bad).__name__})")
 
 
@@ -271,13 +315,21 @@ def _check_datatype(
 ) -> None:
     """Refuse data whose kind or range the declared datatype cannot hold (as Triton does)."""
     kind = arr.dtype.kind
+    floats = np_type.kind == "f"
+    if kind == "O" and not floats and _has_null(raw):
+        raise BadRequest(
+            f"{where}: {datatype} tensors cannot hold missing values (null); send missing "
+            "values as null in an FP32 or FP64 tensor"
+        )
     if np_type.kind == "b":
         if kind != "b":
             bad = _first(raw, lambda v: not isinstance(v, bool))
             raise BadRequest(f"{where}: {bad!r} is not a BOOL value; BOOL data are true or false")
         return
     if kind not in _NUMERIC_KINDS or kind == "b" or (may_hold_bools and _first(raw, _is_bool)):
-        bad = _first(raw, lambda v: isinstance(v, bool) or not isinstance(v, int | float))
+        bad = _first(raw, _is_not_number_or_null if floats else _is_not_number)
+        if bad is None:  # numbers and nulls that with_missing could not read: a null row
+            raise BadRequest(f"{where}: null stands for one missing number, not for a row")
         raise BadRequest(
             f"{where}: {bad!r} ({type(bad).__name__}) is not a {datatype} value; "
             f"{datatype} data are numbers"
@@ -383,6 +435,10 @@ def _tensor(
             arr = np.array(raw)
         except ValueError:
             raise BadRequest(f"{field}.data is ragged: nested lists differ in length") from None
+        if arr.dtype.kind == "O" and np_type is not None and np_type.kind == "f":
+            # nulls in a floating-point tensor are missing values (NaN)
+            filled = with_missing(raw, arr)
+            arr = arr if filled is None else filled
         if arr.size != size:
             raise BadRequest(f"{field}.data has {arr.size} elements but shape {dims} needs {size}")
         if np_type is not None:
@@ -430,8 +486,27 @@ def parse_v2(body: bytes, header_length: int | None, shape: ModelShape) -> Infer
     want_predict, want_proba = _requested_outputs(payload)
     request_id = payload.get("id")
     return Inference(
-        rows, want_predict, want_proba, request_id if isinstance(request_id, str) else None
+        rows,
+        want_predict,
+        want_proba,
+        request_id if isinstance(request_id, str) else None,
+        inputs=tuple(name for name, _ in tensors),
+        tensors=True,
     )
+
+
+def input_labels(inference: Inference, shape: ModelShape) -> tuple[str, ...]:
+    """How a refusal names where each column of the rows came from: one label for all columns
+    (a field, or the one tensor of rows), or one per column (the tensor of each feature, in
+    the rows' column order). Built only when a refusal needs it."""
+    if not inference.tensors:
+        return inference.inputs
+    names = inference.inputs
+    labels = [f"inputs[{i}] (input {name!r})" for i, name in enumerate(names)]
+    if len(labels) > 1 and shape.feature_names is not None:
+        by_name = dict(zip(names, labels, strict=True))
+        return tuple(by_name[n] for n in shape.feature_names)
+    return tuple(labels)
 
 
 def rows_from_tensors(tensors: list[tuple[str, np.ndarray]], shape: ModelShape) -> np.ndarray:
@@ -575,8 +650,17 @@ def decode(
     if protocol == "v2_infer":
         return parse_v2(body, header_length, shape)
     parse = parse_score if protocol == "score" else parse_v1
-    rows, want_proba = parse(loads(body), shape, query)
-    return Inference(rows, True, want_proba)
+    payload = loads(body)
+    rows, want_proba = parse(payload, shape, query)
+    return Inference(rows, True, want_proba, inputs=(_rows_field(payload),))
+
+
+def _rows_field(payload: dict) -> str:
+    """The field a parsed /score or v1 body had its rows in (as parse_score, parse_v1 read it)."""
+    for key in ("data", "instances", "inputs"):
+        if key in payload:
+            return key
+    return "input_data" if isinstance(payload.get("input_data"), list) else "input_data.data"
 
 
 def encode(

@@ -13,11 +13,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from modelserve_scoring import codecs
+from modelserve_scoring import codecs, missing
 from modelserve_scoring.decode_pool import DecodePool
 from modelserve_scoring.errors import (
     BadRequest,
     ClientGone,
+    MissingValuesRefused,
     NotReady,
     PayloadTooLarge,
     RequestTimeout,
@@ -291,9 +292,14 @@ class DataPlane:
                 "probabilities were requested but this model has no predict_proba "
                 "(it is a regressor or an estimator without probabilities)"
             )
-        preds, proba = await batcher.submit(
-            inference.rows, inference.want_predict, inference.want_proba, deadline
-        )
+        try:
+            preds, proba = await batcher.submit(
+                inference.rows, inference.want_predict, inference.want_proba, deadline
+            )
+        except MissingValuesRefused as exc:
+            raise BadRequest(
+                missing.refusal_message(inference, service.shape, exc.message)
+            ) from None
         if request_id is None:
             v2_id = inference.request_id
             request_id = v2_id if v2_id and usable_request_id(v2_id) else new_request_id()

@@ -48,6 +48,11 @@ class BadRequest(ScoringError):
     status = 400
 
 
+class MissingValuesRefused(BadRequest):
+    """The rows hold missing values (NaN, JSON null) and the model refused them (400); the
+    message is the model's own, until the data plane names the input (missing.py)."""
+
+
 class NotFound(ScoringError):
     """Unknown model, version or route (404)."""
 

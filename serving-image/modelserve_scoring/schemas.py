@@ -10,9 +10,11 @@ from modelserve_api.model import DATATYPES as Datatype
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 Scalar = float | int | bool | str
-#: a tensor's data: flat, or nested as deep as its shape (row-major)
-TensorData = list[Scalar] | list[list[Scalar]]
-#: rows of features: numbers, or text for a model fit on a DataFrame with text columns
+#: a tensor's data: flat, or nested as deep as its shape (row-major); null is a missing value
+#: (NaN) in a floating-point tensor
+TensorData = list[Scalar | None] | list[list[Scalar | None]]
+#: rows of features: numbers (null: a missing value, NaN), or text for a model fit on a
+#: DataFrame with text columns
 Rows = list[list[float | str | None]]
 
 

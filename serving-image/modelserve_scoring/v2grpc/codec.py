@@ -162,7 +162,15 @@ def parse_request(body: bytes, shape: ModelShape) -> Inference:
         probabilities = _parameter(request.parameters["probabilities"])
     names = [output.name for output in request.outputs]
     want_predict, want_proba = requested_outputs(names, probabilities)
-    return Inference(rows, want_predict, want_proba, request.id or None, raw=bool(raw))
+    return Inference(
+        rows,
+        want_predict,
+        want_proba,
+        request.id or None,
+        raw=bool(raw),
+        inputs=tuple(name for name, _ in tensors),
+        tensors=True,
+    )
 
 
 def _raw_bytes(arr: np.ndarray) -> bytes:

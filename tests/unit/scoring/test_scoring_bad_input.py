@@ -37,7 +37,7 @@ CASES = [
     ("string-in-score", "/score", {"data": [[5.1, "wide", 1.4, 0.2]]}, 400,
      ["data", "numbers", "'wide'"]),
     ("null-in-v1", "/v1/models/iris:predict", {"instances": [[5.1, None, 1.4, 0.2]]}, 400,
-     ["instances"]),
+     ["instances row 0, column 1", "does not accept missing values"]),
     ("string-in-v2", "/v2/models/iris/infer", v2([["a", "b", "c", "d"]]), 400,
      ["inputs[0].data", "FP64", "'a'"]),
     ("unknown-v2-datatype", "/v2/models/iris/infer", v2([GOOD_ROW], datatype="FP128"), 400,
