@@ -344,8 +344,8 @@ class RuntimeStatus(ApiModel):
     load_refused_reason: str = Field(
         default="",
         description="The refusal as a code, the Degraded condition's reason (for example "
-        "LibraryVersionMismatch, ArtifactNotFound or ArtifactDigestMismatch); empty with "
-        "loadRefused, or when an older operator recorded a library version refusal.",
+        "LibraryVersionMismatch, ArtifactNotFound or ArtifactDigestMismatch); empty when "
+        "loadRefused is, or when an older operator recorded a library version refusal.",
     )
     reported_by: str = Field(
         default="",

@@ -113,8 +113,11 @@ def fetch_s3(uri: str, expected_sha256: str, dest_dir: Path) -> Path:
                     f"cannot fetch {where}: no AWS credentials were found (set "
                     "artifact.s3.credentialsSecret or roleARN, or give the pod an identity)",
                 ) from exc
-            except botocore.exceptions.HTTPClientError as exc:
-                # connection refused or reset, unknown host, TLS failure, timeouts: after retries
+            except (
+                botocore.exceptions.ConnectionError,
+                botocore.exceptions.HTTPClientError,
+            ) as exc:
+                # refused or reset, unknown host, TLS failure, timeouts: after the retries
                 raise ArtifactRefused(
                     c.REFUSED_ARTIFACT_UNREACHABLE, f"cannot reach {where}: {exc}"
                 ) from exc
