@@ -88,3 +88,8 @@ REFUSED_ARTIFACT_UNREACHABLE = "ArtifactUnreachable"
 REFUSED_ARTIFACT_DIGEST_MISMATCH = "ArtifactDigestMismatch"
 # any other answer of the store, once retries are spent (wrong region, 5xx)
 REFUSED_ARTIFACT_FETCH_FAILED = "ArtifactFetchFailed"
+
+# Environment of the fetch init container for s3:// artifacts, set by the operator's builder
+# and read by `modelserve-scoring fetch`: the store's endpoint and its addressing style.
+S3_ENDPOINT_ENV = "MODELSERVE_S3_ENDPOINT_URL"
+S3_ADDRESSING_ENV = "MODELSERVE_S3_ADDRESSING_STYLE"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,6 @@ from modelserve_api import constants as c
 from modelserve_scoring.artifact import check_digest
 from modelserve_scoring.errors import ArtifactError, ArtifactRefused
 
-#: endpoint of an S3-compatible store; unset, boto's AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL
-ENDPOINT_ENV = "MODELSERVE_S3_ENDPOINT_URL"
-#: auto, path or virtual
-ADDRESSING_ENV = "MODELSERVE_S3_ADDRESSING_STYLE"
 ADDRESSING_STYLES = ("auto", "path", "virtual")
 # Standard retry mode backs off with jitter (at most 1 + 2 + 4 s here) and retries throttling,
 # 5xx answers and failed connections; a closed port then fails within seconds, a silent host
@@ -62,12 +59,12 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def s3_client(environ: dict[str, str] | None = None) -> Any:
+def s3_client(environ: Mapping[str, str] | None = None) -> Any:
     """An S3 client configured from the fetch container's environment."""
     env = os.environ if environ is None else environ
-    style = env.get(ADDRESSING_ENV) or "auto"
+    style = env.get(c.S3_ADDRESSING_ENV) or "auto"
     if style not in ADDRESSING_STYLES:
-        raise ArtifactError(f"{ADDRESSING_ENV} is {style!r}; use one of auto, path, virtual")
+        raise ArtifactError(f"{c.S3_ADDRESSING_ENV} is {style!r}; use one of auto, path, virtual")
     config = botocore.config.Config(
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
@@ -77,7 +74,7 @@ def s3_client(environ: dict[str, str] | None = None) -> Any:
     return boto3.session.Session().client(
         "s3",
         # None lets boto apply AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, or AWS's own endpoint
-        endpoint_url=env.get(ENDPOINT_ENV) or None,
+        endpoint_url=env.get(c.S3_ENDPOINT_ENV) or None,
         region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
         config=config,
     )

@@ -22,9 +22,6 @@ S3_TOKEN_FILE = "token"
 S3_TOKEN_AUDIENCE = "sts.amazonaws.com"
 # An hour, as EKS's own injection uses; the kubelet renews it at 80 % of its life.
 S3_TOKEN_EXPIRY_S = 3600
-# Environment of the fetch container that `modelserve-scoring fetch` reads for s3://.
-S3_ENDPOINT_ENV = "MODELSERVE_S3_ENDPOINT_URL"
-S3_ADDRESSING_ENV = "MODELSERVE_S3_ADDRESSING_STYLE"
 S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
@@ -105,9 +102,9 @@ def _s3_source(uri: str, key: str, s3: S3Access | None) -> ArtifactSource:
     if s3 is None:
         # the pod's own AWS environment and identity apply (EKS's injection, say)
         return ArtifactSource(fetch_uri=uri, file_name=name)
-    env: list[dict[str, Any]] = [{"name": S3_ADDRESSING_ENV, "value": s3.addressing_style}]
+    env: list[dict[str, Any]] = [{"name": c.S3_ADDRESSING_ENV, "value": s3.addressing_style}]
     if s3.endpoint_url:
-        env.append({"name": S3_ENDPOINT_ENV, "value": s3.endpoint_url})
+        env.append({"name": c.S3_ENDPOINT_ENV, "value": s3.endpoint_url})
     if s3.region:
         env.append({"name": "AWS_REGION", "value": s3.region})
     volumes: list[dict[str, Any]] = []
