@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every test tier from a clean checkout: the newcomer path (the README's first
-# command), lint, unit, data plane, integration (a real control plane) and end-to-end
-# (real pods on a real node).
+# command), lint, unit, data plane, storage (a real S3 store on loopback), integration
+# (a real control plane) and end-to-end (real pods on a real node).
 #
 # Installs and starts what the tiers need; warm machines reuse the caches under
 # ~/.cache/modelserve. Extra arguments go to pytest. A timing table closes the run.
@@ -38,8 +38,10 @@ phase "setup" ./hack/setup.sh
 phase "docker engine" ./hack/docker.sh
 phase "images" ./images/build.sh all
 phase "local cluster" .venv/bin/modelserve-cluster up --with-node
-# Test-only tools built from Go modules (kstatus: the GitOps health verdict, from cli-utils).
-phase "test tools" ./hack/tools/build.sh kstatus
+# Test-only tools built from Go modules (kstatus: the GitOps health verdict, from cli-utils;
+# seaweedfs: the real S3-compatible store tests/storage starts on loopback). Built here so
+# pytest only reads the cache: weed's first build takes minutes.
+phase "test tools" bash -c './hack/tools/build.sh kstatus && ./hack/tools/build.sh seaweedfs'
 phase "ruff" bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check .'
 
 set +e

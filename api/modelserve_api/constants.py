@@ -77,3 +77,19 @@ MAX_DEPLOYMENT_NAME = 22
 # leaves these variables out for them, so such pods' templates stay as they were.
 DEFAULT_FRAMEWORK = "sklearn"
 DEFAULT_LIBRARY_VERSION_POLICY = "warn"
+
+# Reasons of a pod's refusal line (runtime_report.LoadRefusal), which become the Model's
+# Degraded reason. Plain strings here: the fetch init container names them without pydantic.
+REFUSED_LIBRARY_VERSION = "LibraryVersionMismatch"
+REFUSED_ARTIFACT_NOT_FOUND = "ArtifactNotFound"
+REFUSED_BUCKET_NOT_FOUND = "BucketNotFound"
+REFUSED_ARTIFACT_ACCESS_DENIED = "ArtifactAccessDenied"
+REFUSED_ARTIFACT_UNREACHABLE = "ArtifactUnreachable"
+REFUSED_ARTIFACT_DIGEST_MISMATCH = "ArtifactDigestMismatch"
+# any other answer of the store, once retries are spent (wrong region, 5xx)
+REFUSED_ARTIFACT_FETCH_FAILED = "ArtifactFetchFailed"
+
+# Environment of the fetch init container for s3:// artifacts, set by the operator's builder
+# and read by `modelserve-scoring fetch`: the store's endpoint and its addressing style.
+S3_ENDPOINT_ENV = "MODELSERVE_S3_ENDPOINT_URL"
+S3_ADDRESSING_ENV = "MODELSERVE_S3_ADDRESSING_STYLE"

@@ -2,8 +2,9 @@
 
 The scoring server puts these keys into the ``parameters`` of ``GET /v2/models/<name>``
 (snake_case, as v2 parameters are); the operator copies them into ``Model.status.runtime``.
-A pod that refuses a model (library version skew under policy strict) prints one
-``REFUSAL_PREFIX`` line before it exits, which the operator finds in its termination message.
+A pod that refuses a model (library version skew under policy strict, or an artifact its
+fetch init container could not get or verify) prints one ``REFUSAL_PREFIX`` line before it
+exits, which the operator finds in its termination message.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 # tool's sources, so a warm machine returns at once and an edited tool is rebuilt.
 # A directory with Go files is built as a program (kstatus); one with only a go.mod builds
 # the `tool` its go.mod names, at the version it pins (ghz).
-# Usage: hack/tools/build.sh kstatus | ghz
+# Usage: hack/tools/build.sh kstatus | ghz | seaweedfs
 set -euo pipefail
 name="${1:?usage: $0 <tool>}"
 source_dir="$(cd "$(dirname "$0")" && pwd)/$name"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelserve_api import Model
+from modelserve_api.model import S3Access
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class ResolvedModel:
     artifact_sha256: str
     # strict | warn: what a scoring or batch pod does with library-version skew at load
     library_version_policy: str = "warn"
+    # endpoint, region and credentials of an s3:// artifact
+    artifact_s3: S3Access | None = None
 
     @classmethod
     def from_model(cls, model: Model) -> ResolvedModel:
@@ -38,4 +41,5 @@ class ResolvedModel:
             artifact_uri=spec.artifact.uri,
             artifact_sha256=sha256.lower(),
             library_version_policy=spec.library_version_policy,
+            artifact_s3=spec.artifact.s3,
         )

@@ -7,12 +7,15 @@ import hmac
 import os
 import shutil
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelserve_scoring.errors import ArtifactError
+from modelserve_api import constants as c
+
+from modelserve_scoring.errors import ArtifactError, ArtifactRefused
 
 ARTIFACT_SUFFIXES = (".joblib", ".pkl", ".pickle")
 #: native model files a framework's artifact may also be (besides its joblib'd wrapper)
@@ -30,11 +33,12 @@ def sha256_hex(data: bytes) -> str:
 def check_digest(actual: str, expected: str, where: str) -> None:
     """Raise ArtifactError unless the digests match (case-insensitive, constant time)."""
     expected = expected.strip().lower().removeprefix("sha256:")
-    if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
+    if len(expected) != 64 or any(ch not in "0123456789abcdef" for ch in expected):
         raise ArtifactError(f"artifact sha256 {expected!r} is not 64 hex digits")
     if not hmac.compare_digest(actual, expected):
-        raise ArtifactError(
-            f"sha256 mismatch for {where}: expected {expected}, got {actual}; refusing to load it"
+        raise ArtifactRefused(
+            c.REFUSED_ARTIFACT_DIGEST_MISMATCH,
+            f"sha256 mismatch for {where}: expected {expected}, got {actual}; refusing to load it",
         )
 
 
@@ -120,6 +124,11 @@ def fetch_artifact(
     """
     parsed = urllib.parse.urlparse(uri)
     source_dir: Path | None = None
+    if parsed.scheme == "s3":
+        # boto3 is imported only here: the server never pays for it
+        from modelserve_scoring.s3 import fetch_s3
+
+        return fetch_s3(uri, expected_sha256, dest_dir)
     if parsed.scheme in ("http", "https"):
         name = Path(urllib.parse.unquote(parsed.path)).name
         opener = lambda: urllib.request.urlopen(uri, timeout=timeout_s)  # noqa: E731
@@ -136,7 +145,7 @@ def fetch_artifact(
     else:
         raise ArtifactError(
             f"unsupported artifact URI scheme {parsed.scheme!r} in {uri}; "
-            "use http(s)://, file:// or a local path"
+            "use s3://, http(s)://, file:// or a local path"
         )
     if not name:
         raise ArtifactError(f"artifact URI {uri} does not end in a file name")
@@ -150,6 +159,12 @@ def fetch_artifact(
                     while chunk := src.read(_CHUNK):
                         digest.update(chunk)
                         out.write(chunk)
+            except urllib.error.HTTPError as exc:
+                raise _http_refusal(uri, exc) from exc
+            except urllib.error.URLError as exc:
+                raise ArtifactRefused(
+                    c.REFUSED_ARTIFACT_UNREACHABLE, f"cannot reach {uri}: {exc.reason}"
+                ) from exc
             except OSError as exc:
                 raise ArtifactError(f"cannot fetch {uri}: {exc}") from exc
         check_digest(digest.hexdigest(), expected_sha256, uri)
@@ -161,3 +176,14 @@ def fetch_artifact(
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
+
+
+def _http_refusal(uri: str, error: urllib.error.HTTPError) -> ArtifactError:
+    """A named refusal for the answers a wrong URL or missing permission gives."""
+    if error.code in (404, 410):
+        return ArtifactRefused(c.REFUSED_ARTIFACT_NOT_FOUND, f"{uri} answered HTTP {error.code}")
+    if error.code in (401, 403):
+        return ArtifactRefused(
+            c.REFUSED_ARTIFACT_ACCESS_DENIED, f"{uri} answered HTTP {error.code}"
+        )
+    return ArtifactError(f"cannot fetch {uri}: HTTP {error.code} {error.reason}")

@@ -13,6 +13,7 @@ from modelserve_scoring.errors import ArtifactError
 # What a pod runs starts sooner when the parser holds only its command: `fetch` (every scoring
 # pod's init container) then skips pydantic-settings, and `serve` the batch and train commands.
 _FAST_COMMANDS = ("serve", "fetch")
+_MAX_REFUSAL_MESSAGE = 1200
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +63,12 @@ def _add_fetch_command(commands: Any) -> None:
     fetch = commands.add_parser(
         "fetch", help="download or copy an artifact into a directory and verify its sha256"
     )
-    fetch.add_argument("--uri", required=True, help="http(s)://, file:// or a local path")
+    fetch.add_argument(
+        "--uri",
+        required=True,
+        help="s3://bucket/key (settings from MODELSERVE_S3_* and AWS_* variables), http(s)://, "
+        "file:// or a local path",
+    )
     fetch.add_argument("--sha256", required=True, help="expected sha256 (hex)")
     fetch.add_argument("--dest", required=True, type=Path, help="directory to write it into")
     fetch.add_argument(
@@ -73,6 +79,17 @@ def _add_fetch_command(commands: Any) -> None:
         help="a file next to a local artifact to copy too when present (e.g. baseline.json); "
         "repeatable",
     )
+
+
+def _print_refusal(reason: str, message: str) -> None:
+    """The refusal line the operator reads from the fetch container's termination message."""
+    # pydantic only on this path: a fetch that succeeds starts no faster without it
+    from modelserve_api.runtime_report import LoadRefusal
+
+    # The kubelet keeps the last 2 KiB of the log: the line must fit whole, and comes last.
+    if len(message) > _MAX_REFUSAL_MESSAGE:
+        message = message[: _MAX_REFUSAL_MESSAGE - 3] + "..."
+    print(LoadRefusal(reason=reason, message=message).line(), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,7 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             path = fetch_artifact(args.uri, args.sha256, args.dest, args.optional_file)
         except ArtifactError as exc:
-            print(f"modelserve-scoring fetch: {exc}", file=sys.stderr)
+            print(f"modelserve-scoring fetch: {exc}", file=sys.stderr, flush=True)
+            reason = getattr(exc, "reason", None)
+            if reason is not None:
+                _print_refusal(reason, str(exc))
             return 1
         print(f"fetched {args.uri} to {path} (sha256 verified)")
         return 0

@@ -130,3 +130,12 @@ class RequestTimeout(ScoringError):
 
 class ArtifactError(Exception):
     """The artifact is missing, ambiguous or fails its digest check; the server must not load it."""
+
+
+class ArtifactRefused(ArtifactError):
+    """An artifact fetch could not get or trust; `reason` names the problem as a code (the
+    Model's Degraded reason, e.g. ArtifactNotFound) and the message says where and why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -205,6 +205,51 @@ INVALID = [
         "spec.artifact.uri",
         "..",
     ),
+    (
+        "s3-settings-without-s3-uri",
+        model(
+            artifact={
+                "uri": "https://example.com/iris/model.joblib",
+                "sha256": SHA,
+                "s3": {"region": "eu-west-1"},
+            }
+        ),
+        "spec.artifact.s3",
+        "only allowed with an s3:// artifact.uri",
+    ),
+    (
+        "s3-secret-and-role",
+        model(
+            artifact={
+                "uri": "s3://models/iris/model.joblib",
+                "sha256": SHA,
+                "s3": {
+                    "credentialsSecret": "reader",
+                    "roleARN": "arn:aws:iam::123456789012:role/reader",
+                },
+            }
+        ),
+        "spec.artifact.s3",
+        "not both",
+    ),
+    (
+        "s3-endpoint-with-credentials",
+        model(
+            artifact={
+                "uri": "s3://models/iris/model.joblib",
+                "sha256": SHA,
+                "s3": {"endpointURL": "https://key:secret@minio.example.com"},
+            }
+        ),
+        "spec.artifact.s3.endpointURL",
+        "",
+    ),
+    (
+        "s3-bucket-upper-case",
+        model(artifact={"uri": "s3://Models/iris/model.joblib", "sha256": SHA}),
+        "spec.artifact.uri",
+        "",
+    ),
     ("version-latest", model(version="latest"), "spec.version", "reserved"),
     ("framework", model(framework="torch"), "spec.framework", "Unsupported value"),
     ("mini-batch", batch(settings={"miniBatchSize": 0}), "spec.settings.miniBatchSize", ""),
@@ -256,6 +301,22 @@ def test_api_server_refuses_invalid_object(crds, namespace, body, field, fragmen
         pytest.param(
             model(artifact={"uri": "https://example.com/iris/model.joblib", "sha256": SHA.upper()}),
             id="model-https",
+        ),
+        pytest.param(model(artifact={"uri": "s3://b1c/k", "sha256": SHA}), id="model-s3"),
+        pytest.param(
+            model(
+                artifact={
+                    "uri": "s3://models-prod/churn/3/model.joblib",
+                    "sha256": SHA,
+                    "s3": {
+                        "endpointURL": "http://seaweedfs.storage.svc:8333",
+                        "region": "us-east-1",
+                        "addressingStyle": "path",
+                        "credentialsSecret": "churn-s3-reader",
+                    },
+                }
+            ),
+            id="model-s3-settings",
         ),
     ],
 )

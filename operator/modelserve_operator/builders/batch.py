@@ -89,7 +89,7 @@ def _runner_pod(
 ) -> dict[str, Any]:
     spec = batch.spec
     run = spec.settings
-    source = artifact_source(model.artifact_uri)
+    source = artifact_source(model.artifact_uri, model.artifact_s3)
     image = settings.scoring_image
     volumes: list[dict[str, Any]] = [
         {"name": MODEL_VOLUME, "emptyDir": {}},

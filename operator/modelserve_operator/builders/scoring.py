@@ -118,7 +118,7 @@ def build_scoring_deployment(
     """
     name = child_name(endpoint.metadata.name, deployment.name)
     labels = scoring_labels(endpoint.metadata.name, deployment.name, model)
-    source = artifact_source(model.artifact_uri)
+    source = artifact_source(model.artifact_uri, model.artifact_s3)
     artifact_path = posixpath.join(c.MODEL_DIR, source.file_name)
     image = deployment.image or settings.scoring_image
 
@@ -154,9 +154,6 @@ def build_scoring_deployment(
         _resources(deployment),
         container_security_context(),
     )
-    # The last log lines become the termination message: a digest mismatch is then
-    # named in the endpoint's Degraded condition.
-    fetch["terminationMessagePolicy"] = "FallbackToLogsOnError"
     server = {
         "name": "scoring",
         # The last log lines become the termination message: a digest mismatch or a

@@ -44,7 +44,8 @@ def refused_load(model: Model, summary: cond.Summary) -> cond.Summary:
     if summary.state != "ready" or runtime is None or not runtime.load_refused:
         return summary
     return cond.failed(
-        "LibraryVersionMismatch",
+        # a refusal recorded before reasons were recorded was a library version one
+        runtime.load_refused_reason or c.REFUSED_LIBRARY_VERSION,
         f"scoring pods of {runtime.reported_by or 'an endpoint'} refuse to load this model: "
         f"{runtime.load_refused}",
     )

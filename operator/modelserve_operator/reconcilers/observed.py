@@ -45,7 +45,8 @@ class DeploymentObservation:
     failure: str | None = None
     # A pod the scheduler could not place, and why (waiting, not failed: room may appear).
     unschedulable: str | None = None
-    # A scoring pod that refused its model (library-version skew under policy strict).
+    # A scoring pod that refused its model (library-version skew under policy strict), or
+    # whose fetch refused its artifact (not found, access denied, digest mismatch, ...).
     load_refusal: LoadRefusal | None = None
 
     @property
@@ -149,9 +150,15 @@ def pod_failure(pods: list[dict[str, Any]]) -> str | None:
 
 
 def pod_load_refusal(pods: list[dict[str, Any]]) -> LoadRefusal | None:
-    """The refusal line a container printed before exiting, from its termination message."""
+    """The refusal line a container printed before exiting, from its termination message.
+
+    The fetch init container refuses an artifact it cannot get or verify, the scoring
+    container one it will not load; init containers come first, as they run first.
+    """
     for pod in sorted(pods, key=lambda p: p.get("metadata", {}).get("name", "")):
-        for container in pod.get("status", {}).get("containerStatuses", []):
+        status = pod.get("status", {})
+        statuses = status.get("initContainerStatuses", []) + status.get("containerStatuses", [])
+        for container in statuses:
             # the current state while it is down, the last one once it is back off waiting
             for terminated in (
                 container.get("state", {}).get("terminated"),

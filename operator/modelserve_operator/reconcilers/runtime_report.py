@@ -59,6 +59,7 @@ def runtime_report(
         library_version_mismatch=parameters.library_version_mismatch or "",
         # a pod that loaded it clears an earlier refusal (a newer image, say)
         load_refused="",
+        load_refused_reason="",
         reported_by=reported_by,
         observed_at=cond.format_time(now),
     ).to_wire()
@@ -69,8 +70,12 @@ def refusal_report(refusal: LoadRefusal, reported_by: str, now: dt.datetime) -> 
     return RuntimeStatus(
         library_versions=refusal.library_versions,
         serving_library_versions=refusal.serving_library_versions,
-        library_version_mismatch=refusal.message,
+        # only a version refusal is a mismatch; a fetch refusal (the artifact) is not
+        library_version_mismatch=refusal.message
+        if refusal.reason == c.REFUSED_LIBRARY_VERSION
+        else "",
         load_refused=refusal.message,
+        load_refused_reason=refusal.reason,
         reported_by=reported_by,
         observed_at=cond.format_time(now),
     ).to_wire()
@@ -116,7 +121,11 @@ class RuntimeReporter:
         status, not memory, decides: a refusal cleared by hand and met again is recorded again).
         """
         runtime = model.status.runtime
-        if runtime is not None and runtime.load_refused == refusal.message:
+        if (
+            runtime is not None
+            and runtime.load_refused == refusal.message
+            and runtime.load_refused_reason == refusal.reason
+        ):
             return
         meta = model.metadata
         with self._lock:

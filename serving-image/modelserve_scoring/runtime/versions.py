@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from modelserve_api import constants as c
 from modelserve_api.runtime_report import LoadRefusal
 
 from modelserve_scoring.errors import ArtifactError
@@ -45,7 +46,7 @@ class LibraryVersionError(ArtifactError):
 def refusal_line(error: LibraryVersionError) -> str:
     """The machine-readable line printed before exiting, for the operator to find."""
     return LoadRefusal(
-        reason="LibraryVersionMismatch",
+        reason=c.REFUSED_LIBRARY_VERSION,
         message=str(error),
         library_versions=error.recorded,
         serving_library_versions=error.serving,

@@ -39,6 +39,7 @@ def test_a_fallback_to_scikit_learn_is_reported_with_its_reason():
         "reason": "classes differ on 3 of 100000 rows",
         "libraryVersionMismatch": "",
         "loadRefused": "",
+        "loadRefusedReason": "",
         "reportedBy": "iris/blue",
         "observedAt": "2026-11-28T02:00:00Z",
     }
@@ -125,6 +126,62 @@ def test_other_crashes_are_no_refusal():
     assert pod_load_refusal([{"metadata": {"name": "p"}, "status": {}}]) is None
 
 
+FETCH_REFUSAL = LoadRefusal(
+    reason="ArtifactNotFound",
+    message="cannot fetch s3://models/iris/model.joblib (endpoint http://127.0.0.1:8333): "
+    "the store answered NoSuchKey (HTTP 404): The specified key does not exist.",
+)
+
+
+def _pod_with_failed_fetch(message: str) -> dict:
+    """A pod whose fetch init container exited with `message` and is backing off."""
+    terminated = {"exitCode": 1, "reason": "Error", "message": message}
+    return {
+        "metadata": {"name": "iris-blue-def"},
+        "status": {
+            "phase": "Pending",
+            "initContainerStatuses": [
+                {
+                    "name": "fetch-model",
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": terminated},
+                }
+            ],
+            "containerStatuses": [
+                {"name": "scoring", "state": {"waiting": {"reason": "PodInitializing"}}}
+            ],
+        },
+    }
+
+
+def test_a_refusal_is_read_from_a_failed_fetch_init_container():
+    tail = "modelserve-scoring fetch: cannot fetch ...\n" + FETCH_REFUSAL.line() + "\n"
+    assert pod_load_refusal([_pod_with_failed_fetch(tail)]) == FETCH_REFUSAL
+    deployment = {"metadata": {"generation": 1}, "spec": {"replicas": 1}, "status": {}}
+    observation = observe_deployment(deployment, [_pod_with_failed_fetch(tail)])
+    assert observation.load_refusal == FETCH_REFUSAL
+
+
+def test_a_fetch_refusal_degrades_the_model_under_its_own_reason():
+    report = refusal_report(FETCH_REFUSAL, "iris/blue", NOW)
+    # the artifact is missing: no library version is in question
+    assert report["libraryVersionMismatch"] == ""
+    assert report["loadRefusedReason"] == "ArtifactNotFound"
+    summary = refused_load(
+        _model_with_runtime(report), cond.ready("ArtifactReferenced", "downloaded by each pod")
+    )
+    assert summary.state == "failed"
+    assert summary.reason == "ArtifactNotFound"
+    assert "s3://models/iris/model.joblib" in summary.message and "NoSuchKey" in summary.message
+
+
+def test_a_refusal_recorded_without_a_reason_is_a_library_version_one():
+    # what an operator recorded before refusals carried their reason into the status
+    recorded = {"loadRefused": REFUSAL.message, "reportedBy": "iris/blue"}
+    summary = refused_load(_model_with_runtime(recorded), cond.ready("ArtifactReferenced", "ok"))
+    assert summary.reason == "LibraryVersionMismatch"
+
+
 def _model_with_runtime(runtime: dict | None):
     body = model_body()
     if runtime is not None:
@@ -176,6 +233,9 @@ def test_a_refusal_is_patched_into_status_runtime_unless_already_there():
         recorded = _model_with_runtime(patch["runtime"])
         reporter.record_refusal(recorded, REFUSAL, "iris/blue")
         assert len(kube.patches) == 1
+        # a different refusal of the same pods (now the fetch's) is recorded
+        reporter.record_refusal(recorded, FETCH_REFUSAL, "iris/blue")
+        assert kube.patches[-1][1]["runtime"]["loadRefusedReason"] == "ArtifactNotFound"
     finally:
         reporter.stop()
 

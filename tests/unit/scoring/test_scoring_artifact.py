@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import socket
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from modelserve_api.runtime_report import LoadRefusal
 from modelserve_scoring.artifact import find_artifact
 from modelserve_scoring.errors import ArtifactError
 from scoring_helpers import SCORING_CLI
@@ -42,6 +44,14 @@ def http_server(iris_classifier):
     server.server_close()
 
 
+@pytest.fixture
+def closed_port():
+    """A loopback port nothing listens on (bound, then closed again)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.mark.parametrize("form", ["path", "file-uri", "http"])
 def test_fetch_copies_and_verifies(form, tmp_path, iris_classifier, http_server):
     uri = {
@@ -62,13 +72,27 @@ def test_fetch_refuses_a_wrong_digest(form, tmp_path, iris_classifier, http_serv
     assert result.returncode == 1
     assert "sha256 mismatch" in result.stderr and iris_classifier.sha256 in result.stderr
     assert list((tmp_path / "dest").iterdir()) == [], "nothing may be left behind"
+    # the operator finds this line in the init container's termination message
+    refusal = LoadRefusal.from_termination_message(result.stdout)
+    assert refusal is not None and refusal.reason == "ArtifactDigestMismatch"
+
+
+def test_fetch_refuses_an_unreachable_server(tmp_path, iris_classifier, closed_port):
+    result = fetch(f"http://127.0.0.1:{closed_port}/model.joblib", iris_classifier.sha256, tmp_path)
+    assert result.returncode == 1
+    refusal = LoadRefusal.from_termination_message(result.stdout)
+    assert refusal is not None and refusal.reason == "ArtifactUnreachable"
+    assert f"127.0.0.1:{closed_port}" in refusal.message
 
 
 def test_fetch_names_what_is_wrong(tmp_path, iris_classifier, http_server):
     missing = fetch(http_server + "/absent.joblib", iris_classifier.sha256, tmp_path)
     assert missing.returncode == 1 and "404" in missing.stderr
-    scheme = fetch("s3://bucket/model.joblib", iris_classifier.sha256, tmp_path)
-    assert scheme.returncode == 1 and "unsupported artifact URI scheme 's3'" in scheme.stderr
+    refusal = LoadRefusal.from_termination_message(missing.stdout + missing.stderr)
+    assert refusal is not None and refusal.reason == "ArtifactNotFound"
+    assert "/absent.joblib" in refusal.message
+    scheme = fetch("gs://bucket/model.joblib", iris_classifier.sha256, tmp_path)
+    assert scheme.returncode == 1 and "unsupported artifact URI scheme 'gs'" in scheme.stderr
     not_hex = fetch(str(iris_classifier.artifact), "xyz", tmp_path)
     assert not_hex.returncode == 1 and "not 64 hex digits" in not_hex.stderr
 
@@ -109,16 +133,18 @@ def test_serve_help_lists_every_setting():
 
 def test_fetch_and_serve_skip_what_they_do_not_use(iris_classifier, tmp_path):
     """Every scoring pod runs `fetch`, then `serve`: neither imports another command's code
-    (pydantic-settings for fetch; the batch and train commands for either)."""
+    (pydantic-settings for fetch; the batch and train commands for either; boto3 unless the
+    artifact is on s3://)."""
     script = textwrap.dedent(
         f"""
         import sys
         from modelserve_scoring import cli
         cli.main(["fetch", "--uri", {str(iris_classifier.artifact)!r},
                   "--sha256", {iris_classifier.sha256!r}, "--dest", {str(tmp_path)!r}])
-        fetch = [m for m in ("pydantic_settings", "modelserve_scoring.train") if m in sys.modules]
+        fetch = [m for m in ("pydantic_settings", "modelserve_scoring.train", "boto3")
+                 if m in sys.modules]
         cli.build_parser("serve").parse_args(["serve"])
-        serve = [m for m in ("modelserve_scoring.train", "modelserve_scoring.batch")
+        serve = [m for m in ("modelserve_scoring.train", "modelserve_scoring.batch", "boto3")
                  if m in sys.modules]
         print(fetch, serve)
         """
