@@ -10,8 +10,9 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from modelserve_api import constants as c
 
@@ -149,29 +150,47 @@ def fetch_artifact(
         )
     if not name:
         raise ArtifactError(f"artifact URI {uri} does not end in a file name")
+    try:
+        final = write_verified(_read_chunks(opener), expected_sha256, dest_dir, name, uri)
+    except urllib.error.HTTPError as exc:
+        raise _http_refusal(uri, exc) from exc
+    except urllib.error.URLError as exc:
+        raise ArtifactRefused(
+            c.REFUSED_ARTIFACT_UNREACHABLE, f"cannot reach {uri}: {exc.reason}"
+        ) from exc
+    except OSError as exc:
+        raise ArtifactError(f"cannot fetch {uri}: {exc}") from exc
+    if source_dir is not None:
+        copy_optional_files(source_dir, optional_files, dest_dir)
+    return final
+
+
+def _read_chunks(opener: Callable[[], BinaryIO]) -> Iterator[bytes]:
+    with opener() as src:
+        while chunk := src.read(_CHUNK):
+            yield chunk
+
+
+def write_verified(
+    chunks: Iterable[bytes], expected_sha256: str, dest_dir: Path, name: str, where: str
+) -> Path:
+    """Write `chunks` to a temporary file in dest_dir while hashing them; the file is named
+    `name` only once its sha256 matches, and nothing is left behind on any failure.
+
+    Errors of the source (raised while iterating `chunks`) reach the caller unchanged, so
+    each source names its own failures.
+    """
     dest_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(prefix=".fetch-", dir=dest_dir)
     try:
         with os.fdopen(fd, "wb") as out:
-            try:
-                with opener() as src:
-                    while chunk := src.read(_CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-            except urllib.error.HTTPError as exc:
-                raise _http_refusal(uri, exc) from exc
-            except urllib.error.URLError as exc:
-                raise ArtifactRefused(
-                    c.REFUSED_ARTIFACT_UNREACHABLE, f"cannot reach {uri}: {exc.reason}"
-                ) from exc
-            except OSError as exc:
-                raise ArtifactError(f"cannot fetch {uri}: {exc}") from exc
-        check_digest(digest.hexdigest(), expected_sha256, uri)
+            for chunk in chunks:
+                digest.update(chunk)
+                out.write(chunk)
+        check_digest(digest.hexdigest(), expected_sha256, where)
         final = dest_dir / name
-        shutil.move(tmp_name, final)
-        if source_dir is not None:
-            copy_optional_files(source_dir, optional_files, dest_dir)
+        os.replace(tmp_name, final)
         return final
     finally:
         if os.path.exists(tmp_name):

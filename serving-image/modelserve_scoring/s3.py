@@ -6,10 +6,8 @@ boto3. The settings come from the environment the operator gives the fetch init 
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import botocore.config
 import botocore.exceptions
 from modelserve_api import constants as c
 
-from modelserve_scoring.artifact import check_digest
+from modelserve_scoring.artifact import write_verified
 from modelserve_scoring.errors import ArtifactError, ArtifactRefused
 
 ADDRESSING_STYLES = ("auto", "path", "virtual")
@@ -92,43 +90,34 @@ def fetch_s3(uri: str, expected_sha256: str, dest_dir: Path) -> Path:
         raise ArtifactError(f"artifact URI {uri} does not end in a file name")
     client = s3_client()
     where = f"{uri} (endpoint {client.meta.endpoint_url})"
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=".fetch-", dir=dest_dir)
     try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                body = client.get_object(Bucket=bucket, Key=key)["Body"]
-                for chunk in body.iter_chunks(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-            except botocore.exceptions.ClientError as exc:
-                raise _server_refusal(where, exc) from exc
-            except botocore.exceptions.NoCredentialsError as exc:
-                raise ArtifactRefused(
-                    c.REFUSED_ARTIFACT_ACCESS_DENIED,
-                    f"cannot fetch {where}: no AWS credentials were found (set "
-                    "artifact.s3.credentialsSecret or roleARN, or give the pod an identity)",
-                ) from exc
-            except (
-                botocore.exceptions.ConnectionError,
-                botocore.exceptions.HTTPClientError,
-            ) as exc:
-                # refused or reset, unknown host, TLS failure, timeouts: after the retries
-                raise ArtifactRefused(
-                    c.REFUSED_ARTIFACT_UNREACHABLE, f"cannot reach {where}: {exc}"
-                ) from exc
-            except botocore.exceptions.BotoCoreError as exc:
-                raise ArtifactRefused(
-                    c.REFUSED_ARTIFACT_FETCH_FAILED, f"cannot fetch {where}: {exc}"
-                ) from exc
-        check_digest(digest.hexdigest(), expected_sha256, uri)
-        final = dest_dir / name
-        os.replace(tmp_name, final)
-        return final
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+        chunks = _object_chunks(client, bucket, key)
+        return write_verified(chunks, expected_sha256, dest_dir, name, uri)
+    except botocore.exceptions.ClientError as exc:
+        raise _server_refusal(where, exc) from exc
+    except botocore.exceptions.NoCredentialsError as exc:
+        raise ArtifactRefused(
+            c.REFUSED_ARTIFACT_ACCESS_DENIED,
+            f"cannot fetch {where}: no AWS credentials were found (set "
+            "artifact.s3.credentialsSecret or roleARN, or give the pod an identity)",
+        ) from exc
+    except (
+        botocore.exceptions.ConnectionError,
+        botocore.exceptions.HTTPClientError,
+    ) as exc:
+        # refused or reset, unknown host, TLS failure, timeouts: after the retries
+        raise ArtifactRefused(
+            c.REFUSED_ARTIFACT_UNREACHABLE, f"cannot reach {where}: {exc}"
+        ) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise ArtifactRefused(
+            c.REFUSED_ARTIFACT_FETCH_FAILED, f"cannot fetch {where}: {exc}"
+        ) from exc
+
+
+def _object_chunks(client: Any, bucket: str, key: str) -> Iterator[bytes]:
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    yield from body.iter_chunks(_CHUNK)
 
 
 def _server_refusal(where: str, error: botocore.exceptions.ClientError) -> ArtifactRefused:
