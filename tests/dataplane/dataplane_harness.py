@@ -24,6 +24,7 @@ from modelserve_operator.builders.router_config import (
     render_nginx_config,
 )
 from modelserve_operator.resolved import ResolvedModel
+from ports import free_port, free_ports
 
 SCORING_CLI = Path(sys.executable).parent / "modelserve-scoring"
 NOBODY = 65534
@@ -41,21 +42,6 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) 
                 return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` different free ports (each socket stays bound until all are chosen)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
 
 
 def port_free_on(hosts: list[str]) -> int:

@@ -6,12 +6,10 @@ hack/tools/seaweedfs/go.mod), so the tests talk to a server no one here wrote.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -20,11 +18,11 @@ from pathlib import Path
 import pytest
 from botocore.client import BaseClient, Config
 from botocore.exceptions import BotoCoreError, ClientError
+from ports import LOOPBACK, free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "hack" / "tools" / "build.sh"
 BINARY_ENV = "MODELSERVE_SEAWEEDFS_BIN"
-LOOPBACK = "127.0.0.1"
 REGION = "us-east-1"
 # The bucket the read-only identity may read and list; every other bucket is refused to it.
 READER_BUCKET = "reader-models"
@@ -98,15 +96,6 @@ def weed_binary() -> str:
             f"or point {BINARY_ENV} at a built weed.\n{built.stderr[-3000:]}"
         )
     return built.stdout.strip().splitlines()[-1]
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` different free loopback ports (each socket stays bound until all are chosen)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind((LOOPBACK, 0))
-        return [sock.getsockname()[1] for sock in socks]
 
 
 def identities_config(
