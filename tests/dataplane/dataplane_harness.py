@@ -44,10 +44,14 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) 
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def port_free_on(hosts: list[str]) -> int:
-    """A port nothing listens on at any of `hosts` (loopback addresses)."""
+def port_free_on(hosts: list[str], avoid: Iterable[int] = ()) -> int:
+    """A port nothing listens on at any of `hosts` (loopback addresses), none of `avoid`
+    (ports already given to a server that has not bound them yet)."""
+    avoid = set(avoid)
     for _ in range(100):
         port = free_port()
+        if port in avoid:
+            continue
         try:
             for host in hosts:
                 with socket.socket() as sock:
@@ -132,7 +136,8 @@ def launch_scoring_server(
 ) -> ScoringServer:
     """Start `modelserve-scoring serve` as deployment `name` on `host` with these MODELSERVE_*
     settings; its HTTP and metrics ports are chosen here."""
-    http_port, metrics_port = port_free_on([host]), port_free_on([host])
+    http_port = port_free_on([host], avoid=[grpc_port])
+    metrics_port = port_free_on([host], avoid=[grpc_port, http_port])
     env = {
         **os.environ,
         **settings,
