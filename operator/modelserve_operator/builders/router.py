@@ -105,7 +105,7 @@ def build_router_deployment(
         "kind": "Deployment",
         "metadata": object_meta(name, endpoint.metadata.namespace, labels),
         "spec": {
-            "replicas": 1,
+            "replicas": endpoint.spec.router.replicas,
             "revisionHistoryLimit": 3,
             "selector": {"matchLabels": router_selector(name)},
             "strategy": {
@@ -122,8 +122,51 @@ def build_router_deployment(
                     terminationGracePeriodSeconds=settings.termination_grace_period_seconds,
                     containers=[container],
                     volumes=volumes,
+                    **_spread(endpoint),
                 ),
             },
+        },
+    }
+
+
+def _spread(endpoint: OnlineEndpoint) -> dict[str, Any]:
+    """Several router pods go to different nodes where the cluster has them.
+
+    ScheduleAnyway: on a one-node cluster they share it rather than wait. A single router
+    gets no constraint, so its pod template stays what it was before the field existed and
+    an operator upgrade rolls no router.
+    """
+    if endpoint.spec.router.replicas < 2:
+        return {}
+    return {
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": router_selector(endpoint.metadata.name)},
+            }
+        ]
+    }
+
+
+def build_router_pdb(endpoint: OnlineEndpoint) -> dict[str, Any]:
+    """policy/v1 PodDisruptionBudget: a drain or eviction takes one router pod at a time.
+
+    maxUnavailable, as for scoring pods (builders/scoring.py): a single router does not
+    block a node drain, and with two or more the others keep answering.
+    """
+    name = endpoint.metadata.name
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        # Named after the endpoint, like the router's Deployment and Service: a scoring
+        # deployment's PDB is "<endpoint>-<deployment>", so the two can never clash.
+        "metadata": object_meta(name, endpoint.metadata.namespace, _router_labels(endpoint)),
+        "spec": {
+            "maxUnavailable": 1,
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            "selector": {"matchLabels": router_selector(name)},
         },
     }
 
