@@ -432,7 +432,7 @@ def test_builder_manifests_pass_server_side_validation(crds, namespace):
                 "scoringScript": {"configMap": "score"},
                 "env": [{"name": "OMP_NUM_THREADS", "value": "1"}],
             },
-        ]
+        ],
     )
     body["metadata"]["namespace"] = namespace
     parsed = parse_online_endpoint(body)
