@@ -15,8 +15,6 @@ last apply. Usage: `.venv/bin/python bench/operator.py [--endpoints 200] [--sing
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import io
 import os
 import socket
@@ -30,6 +28,7 @@ from pathlib import Path
 
 import joblib
 from kubernetes import client, config
+from modelserve_client.artifacts import configmap_registration
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -113,27 +112,9 @@ def model_objects(namespace: str) -> tuple[dict, dict]:
     x, y = load_iris(return_X_y=True)
     buffer = io.BytesIO()
     joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
-    artifact = buffer.getvalue()
-    config_map = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "iris-artifact", "namespace": namespace},
-        "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
-    }
-    model = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Model",
-        "metadata": {"name": "iris-1", "namespace": namespace},
-        "spec": {
-            "modelName": "iris",
-            "version": "1",
-            "framework": "sklearn",
-            "artifact": {
-                "uri": "configmap://iris-artifact/model.joblib",
-                "sha256": hashlib.sha256(artifact).hexdigest(),
-            },
-        },
-    }
+    config_map, model = configmap_registration(buffer.getvalue(), "iris", "1")
+    for manifest in (config_map, model):
+        manifest["metadata"]["namespace"] = namespace
     return config_map, model
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import io
 import json
 import os
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import joblib
 import yaml
+from modelserve_client.artifacts import configmap_registration
 from modelserve_client.pods import IMAGE_MISSING, PodProblem, pod_problems
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -305,30 +305,12 @@ def sample_model() -> list[dict]:
     x, y = load_iris(return_X_y=True)
     buffer = io.BytesIO()
     joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
-    artifact = buffer.getvalue()
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "iris-1-artifact"},
-            "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
-        },
-        {
-            "apiVersion": "modelserve.io/v1alpha1",
-            "kind": "Model",
-            "metadata": {"name": "iris-1"},
-            "spec": {
-                "modelName": "iris",
-                "version": "1",
-                "framework": "sklearn",
-                "description": "Logistic regression on the iris data set (walk-through).",
-                "artifact": {
-                    "uri": "configmap://iris-1-artifact/model.joblib",
-                    "sha256": hashlib.sha256(artifact).hexdigest(),
-                },
-            },
-        },
-    ]
+    return configmap_registration(
+        buffer.getvalue(),
+        "iris",
+        "1",
+        description="Logistic regression on the iris data set (walk-through).",
+    )
 
 
 def serve_example(cluster: Cluster, namespace: str) -> None:

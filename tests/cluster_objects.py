@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import ipaddress
 import json
 from pathlib import Path
 
 from modelserve_api.conditions import object_condition
+from modelserve_client.artifacts import configmap_registration
 from modelserve_cluster.layout import SERVICE_CIDR
 
 MODELS_CLAIM = "models"
@@ -66,29 +65,6 @@ def volume_and_claim(namespace: str, volume: str, path: Path) -> list[dict]:
     ]
 
 
-def configmap_model(
-    artifact: bytes, config_map: str = "iris-1-artifact", version: str = "1"
-) -> list[dict]:
-    """What `modelserve model register` makes of a file: its ConfigMap and Model iris-<version>."""
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": config_map},
-            "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
-        },
-        {
-            "apiVersion": "modelserve.io/v1alpha1",
-            "kind": "Model",
-            "metadata": {"name": f"iris-{version}"},
-            "spec": {
-                "modelName": "iris",
-                "version": version,
-                "framework": "sklearn",
-                "artifact": {
-                    "uri": f"configmap://{config_map}/model.joblib",
-                    "sha256": hashlib.sha256(artifact).hexdigest(),
-                },
-            },
-        },
-    ]
+def configmap_model(artifact: bytes, version: str = "1") -> list[dict]:
+    """The ConfigMap and Model iris-<version> that `modelserve model register` makes of a file."""
+    return configmap_registration(artifact, "iris", version)

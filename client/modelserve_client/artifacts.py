@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import posixpath
 import re
@@ -211,6 +212,30 @@ def build_artifact_configmap(
         "metadata": {"name": plan.target, "labels": model_labels(name, version)},
         "binaryData": {plan.inner_path: payload_b64},
     }
+
+
+def configmap_registration(
+    payload: bytes,
+    name: str,
+    version: str,
+    file_name: str = "model.joblib",
+    framework: str = "sklearn",
+    description: str | None = None,
+) -> list[dict[str, Any]]:
+    """The ConfigMap and Model that `modelserve model register` makes of a small file's bytes.
+
+    Pure, so that the walk-through, the benchmarks and the tests register their sample models
+    exactly as the product does, instead of writing the manifests again by hand.
+    """
+    check_model_name(name)
+    check_version(version)
+    check_framework(framework)
+    artifact = ArtifactFile(Path(file_name), len(payload), hashlib.sha256(payload).hexdigest())
+    plan = plan_artifact(artifact, name, version)
+    return [
+        build_artifact_configmap(plan, base64.b64encode(payload).decode(), name, version),
+        build_model(name, version, plan, artifact.sha256, framework, description),
+    ]
 
 
 def owner_reference(model: dict[str, Any]) -> dict[str, Any]:

@@ -7,9 +7,7 @@ exactly where the pods wrote it.
 
 from __future__ import annotations
 
-import base64
 import csv
-import hashlib
 import io
 import json
 import os
@@ -29,6 +27,7 @@ import pandas as pd
 import pytest
 import yaml
 from cluster_objects import condition
+from modelserve_client.artifacts import configmap_registration
 from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
 from sklearn.datasets import load_iris
@@ -225,29 +224,7 @@ def register_model(site: Site, model: LogisticRegression) -> None:
     """Model iris version 1, its artifact in a ConfigMap with the artifact's sha256."""
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
-    artifact = buffer.getvalue()
-    site.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "iris-artifact"},
-            "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
-        },
-        {
-            "apiVersion": "modelserve.io/v1alpha1",
-            "kind": "Model",
-            "metadata": {"name": "iris-1"},
-            "spec": {
-                "modelName": "iris",
-                "version": "1",
-                "framework": "sklearn",
-                "artifact": {
-                    "uri": "configmap://iris-artifact/model.joblib",
-                    "sha256": hashlib.sha256(artifact).hexdigest(),
-                },
-            },
-        },
-    )
+    site.apply(*configmap_registration(buffer.getvalue(), "iris", "1"))
     wait_for(
         lambda: condition(site.get("model", "iris-1"), "Ready").get("status") == "True",
         "Model iris-1 Ready",

@@ -7,7 +7,6 @@ cores); each test applies the whole spec it needs, so it depends on no other tes
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import re
@@ -25,6 +24,7 @@ import yaml
 from cluster_objects import condition
 from endpoint_traffic import EndpointClient, SteadyLoad
 from modelserve_api.constants import ROUTER_GRPC_PORT
+from modelserve_client.artifacts import configmap_registration
 from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
 from polling import wait_for
@@ -106,28 +106,9 @@ class Site(NamespaceSite):
         return json.loads(self.kubectl("get", "pods", "-l", selector, "-o", "json").stdout)["items"]
 
     def register_model(self, version: str, artifact: bytes) -> None:
-        """A Model whose artifact lives in a ConfigMap, with the artifact's true sha256."""
-        config_map = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": f"{MODEL_NAME}-artifact-{version}"},
-            "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
-        }
-        model = {
-            "apiVersion": "modelserve.io/v1alpha1",
-            "kind": "Model",
-            "metadata": {"name": f"{MODEL_NAME}-{version}"},
-            "spec": {
-                "modelName": MODEL_NAME,
-                "version": version,
-                "framework": "sklearn",
-                "libraryVersionPolicy": "strict" if version == STRICT_VERSION else "warn",
-                "artifact": {
-                    "uri": f"configmap://{MODEL_NAME}-artifact-{version}/model.joblib",
-                    "sha256": hashlib.sha256(artifact).hexdigest(),
-                },
-            },
-        }
+        """Model iris-<version> and its ConfigMap, as `modelserve model register` makes them."""
+        config_map, model = configmap_registration(artifact, MODEL_NAME, version)
+        model["spec"]["libraryVersionPolicy"] = "strict" if version == STRICT_VERSION else "warn"
         self.kubectl("apply", "-f", "-", input_text=yaml.safe_dump_all([config_map, model]))
 
     def apply_endpoint(

@@ -101,7 +101,7 @@ def iris_model(version: str, c: float) -> list[dict[str, Any]]:
     x, y = load_iris(return_X_y=True)
     buffer = io.BytesIO()
     joblib.dump(LogisticRegression(C=c, max_iter=500).fit(x, y), buffer)
-    return configmap_model(buffer.getvalue(), f"iris-{version}-artifact", version)
+    return configmap_model(buffer.getvalue(), version)
 
 
 def iris_endpoint(version: str) -> dict[str, Any]:

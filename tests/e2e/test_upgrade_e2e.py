@@ -80,7 +80,7 @@ def model_objects(version: str, policy: str | None = None) -> list[dict]:
     x, y = load_iris(return_X_y=True)
     buffer = io.BytesIO()
     joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
-    objects = configmap_model(buffer.getvalue(), f"iris-{version}-artifact", version)
+    objects = configmap_model(buffer.getvalue(), version)
     if policy:
         objects[1]["spec"][NEW_FIELD] = policy
     return objects

@@ -10,8 +10,6 @@ patches, Events and the liveness probe.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 import socket
@@ -22,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cluster_objects import condition, get
+from cluster_objects import condition, configmap_model, get
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "modelserve"
@@ -154,10 +152,6 @@ def operator_as_chart_account(cluster, crds, namespace, monkeypatch, tmp_path) -
     assert forbidden == [], "\n".join(forbidden)
 
 
-def sha(payload: bytes) -> str:
-    return hashlib.sha256(payload).hexdigest()
-
-
 def model(name: str, version: str, uri: str, sha256: str) -> dict:
     return {
         "apiVersion": "modelserve.io/v1alpha1",
@@ -220,13 +214,7 @@ def test_the_charts_namespaced_rbac_is_enough_for_the_whole_operator(
     apply(
         cluster,
         namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "iris-artifact"},
-            "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
-        },
-        model("iris-1", "1", "configmap://iris-artifact/model.joblib", sha(artifact)),
+        *configmap_model(artifact),
         # A pvc:// artifact whose claim does not exist: the operator must be allowed to look.
         model("remote-1", "1", "pvc://missing-claim/model.joblib", "0" * 64),
     )

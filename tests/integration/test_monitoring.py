@@ -9,8 +9,6 @@ tests/e2e/test_lifecycle_e2e.py runs the loop with real scoring pods.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from cluster_objects import condition, get
+from modelserve_client.artifacts import configmap_registration
 
 TEMPLATE = {
     "task": "classification",
@@ -110,31 +109,12 @@ def events(cluster, namespace: str, name: str) -> list[dict]:
 
 
 def configmap_model(artifact: bytes, version: str, labels: dict | None = None, **annotations):
-    cm = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": f"iris-artifact-{version}"},
-        "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
-    }
-    model = {
-        "apiVersion": "modelserve.io/v1alpha1",
-        "kind": "Model",
-        "metadata": {
-            "name": f"iris-{version}",
-            "labels": labels or {},
-            "annotations": annotations,
-        },
-        "spec": {
-            "modelName": "iris",
-            "version": version,
-            "framework": "sklearn",
-            "artifact": {
-                "uri": f"configmap://iris-artifact-{version}/model.joblib",
-                "sha256": hashlib.sha256(artifact).hexdigest(),
-            },
-        },
-    }
-    return cm, model
+    """Model iris-<version> and its ConfigMap as `modelserve model register` makes them, with
+    the extra labels and annotations the operator gives a version it retrained."""
+    config_map, model = configmap_registration(artifact, "iris", version)
+    model["metadata"]["labels"].update(labels or {})
+    model["metadata"]["annotations"] = annotations
+    return config_map, model
 
 
 def endpoint(monitoring: dict) -> dict:

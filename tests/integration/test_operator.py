@@ -8,7 +8,7 @@ import json
 import textwrap
 
 import yaml
-from cluster_objects import condition, get
+from cluster_objects import condition, configmap_model, get
 from kstatus import kstatus
 from modelserve_api import Model
 from modelserve_api.crdgen import schema_digest
@@ -21,41 +21,12 @@ def apply(cluster, namespace: str, manifest: str) -> None:
 def register_model(
     cluster, namespace: str, artifact: bytes, version: str, sha256: str | None = None
 ) -> None:
-    """A Model whose artifact is in a ConfigMap (how small artifacts are stored)."""
-    cm_name = f"iris-artifact-{version}"
-    cluster.kubectl(
-        "apply",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input_text=yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": cm_name},
-                "binaryData": {"model.joblib": base64.b64encode(artifact).decode()},
-            }
-        ),
-    )
-    digest = sha256 or hashlib.sha256(artifact).hexdigest()
-    apply(
-        cluster,
-        namespace,
-        f"""
-        apiVersion: modelserve.io/v1alpha1
-        kind: Model
-        metadata:
-          name: iris-{version}
-        spec:
-          modelName: iris
-          version: "{version}"
-          framework: sklearn
-          artifact:
-            uri: configmap://{cm_name}/model.joblib
-            sha256: "{digest}"
-        """,
-    )
+    """Model iris-<version> and its ConfigMap as `modelserve model register` makes them;
+    `sha256` replaces the file's true digest (to make a mismatch)."""
+    objects = configmap_model(artifact, version)
+    if sha256 is not None:
+        objects[1]["spec"]["artifact"]["sha256"] = sha256
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump_all(objects))
 
 
 def endpoint_manifest(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 
@@ -117,6 +118,29 @@ def test_the_artifact_configmap_holds_the_bytes_under_the_planned_key():
     config_map = artifacts.build_artifact_configmap(plan, "AAEC", "iris", "3")
     assert config_map["metadata"]["name"] == "iris-3-artifact"
     assert config_map["binaryData"] == {"model.joblib": "AAEC"}
+
+
+def test_registering_bytes_gives_the_configmap_and_model_a_file_registration_would(tmp_path):
+    payload = bytes(range(256)) * 4
+    config_map, model = artifacts.configmap_registration(payload, "churn", "2", "m.pkl", "xgboost")
+    assert base64.b64decode(config_map["binaryData"]["m.pkl"]) == payload
+    file = tmp_path / "m.pkl"
+    file.write_bytes(payload)
+    plan = artifacts.plan_artifact(artifacts.read_artifact(file), "churn", "2")
+    digest = hashlib.sha256(payload).hexdigest()
+    assert model == artifacts.build_model("churn", "2", plan, digest, "xgboost")
+    assert config_map == artifacts.build_artifact_configmap(
+        plan, config_map["binaryData"]["m.pkl"], "churn", "2"
+    )
+
+
+def test_registering_bytes_refuses_what_the_command_refuses():
+    with pytest.raises(ModelserveError, match="not a DNS label"):
+        artifacts.configmap_registration(b"x", "Churn Model", "1")
+    with pytest.raises(ModelserveError, match="version 'latest' is reserved"):
+        artifacts.configmap_registration(b"x", "churn", "latest")
+    with pytest.raises(ModelserveError, match="--pvc CLAIM"):
+        artifacts.configmap_registration(b"x" * (artifacts.CONFIGMAP_LIMIT_BYTES + 1), "c", "1")
 
 
 def test_pairs_parse_and_an_item_without_equals_names_the_option():
