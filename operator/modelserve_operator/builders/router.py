@@ -13,6 +13,7 @@ from .common import (
     common_labels,
     container_security_context,
     content_hash,
+    disruption_budget,
     hardened_pod_spec,
     keys_secret_name,
     object_meta,
@@ -151,24 +152,15 @@ def _spread(endpoint: OnlineEndpoint) -> dict[str, Any]:
 
 
 def build_router_pdb(endpoint: OnlineEndpoint) -> dict[str, Any]:
-    """policy/v1 PodDisruptionBudget: a drain or eviction takes one router pod at a time.
+    """The router's PodDisruptionBudget: a drain evicts one router pod at a time.
 
-    maxUnavailable, as for scoring pods (builders/scoring.py): a single router does not
-    block a node drain, and with two or more the others keep answering.
+    Named after the endpoint, like the router's Deployment and Service: a scoring
+    deployment's budget is "<endpoint>-<deployment>", so the two never clash.
     """
     name = endpoint.metadata.name
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        # Named after the endpoint, like the router's Deployment and Service: a scoring
-        # deployment's PDB is "<endpoint>-<deployment>", so the two can never clash.
-        "metadata": object_meta(name, endpoint.metadata.namespace, _router_labels(endpoint)),
-        "spec": {
-            "maxUnavailable": 1,
-            "unhealthyPodEvictionPolicy": "AlwaysAllow",
-            "selector": {"matchLabels": router_selector(name)},
-        },
-    }
+    return disruption_budget(
+        name, endpoint.metadata.namespace, _router_labels(endpoint), router_selector(name)
+    )
 
 
 def build_router_service(endpoint: OnlineEndpoint) -> dict[str, Any]:
