@@ -239,6 +239,20 @@ class ServiceMonitor(ApiModel):
     enabled: bool = Field(default=False, description="Whether to create the ServiceMonitor.")
 
 
+class Router(ApiModel):
+    """The endpoint's front door: the nginx pods behind its Service."""
+
+    replicas: int = Field(
+        default=1,
+        description="Router pods. With two or more, the endpoint keeps answering while one "
+        "is replaced, evicted or restarted (a disruption budget lets one go at a time, and "
+        "the pods are spread over nodes where there are several); with one, the endpoint's "
+        "front door is a single pod.",
+        ge=1,
+        le=10,
+    )
+
+
 _IN_DEPLOYMENTS = "has(self.deployments) && self.deployments.exists(d, d.name == k)"
 
 
@@ -314,6 +328,7 @@ class OnlineEndpointSpec(ApiModel):
         max_length=16,
         json_schema_extra=kube(list_type="map", list_map_keys=["name"]),
     )
+    router: Router = Field(default_factory=Router)
     service_monitor: ServiceMonitor = Field(default_factory=ServiceMonitor)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     network: EndpointNetwork = Field(default_factory=EndpointNetwork)

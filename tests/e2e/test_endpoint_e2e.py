@@ -96,6 +96,9 @@ def _dump_as_old_sklearn(estimator: LogisticRegression) -> bytes:
         LogisticRegression.__getstate__ = own_getstate
 
 
+ROUTER_SELECTOR = f"app.kubernetes.io/component=router,modelserve.io/endpoint={ENDPOINT}"
+
+
 class Site(NamespaceSite):
     """The namespace the operator watches: apply an endpoint, read it, call it."""
 
@@ -113,6 +116,7 @@ class Site(NamespaceSite):
         deployments: dict[str, dict],
         traffic: dict[str, int],
         mirror: dict[str, int] | None = None,
+        router: dict[str, Any] | None = None,
     ) -> None:
         spec: dict[str, Any] = {
             "authMode": "key",
@@ -121,6 +125,8 @@ class Site(NamespaceSite):
         }
         if mirror:
             spec["mirrorTraffic"] = mirror
+        if router:
+            spec["router"] = router
         endpoint = {
             "apiVersion": "modelserve.io/v1alpha1",
             "kind": "OnlineEndpoint",
@@ -149,17 +155,16 @@ class Site(NamespaceSite):
             print(self.kubectl("get", "deploy,pods,hpa", "-o", "wide", check=False).stdout)
             raise
 
-    def wait_ready(self, timeout: float = POD_START_S) -> dict:
-        """Ready, then only one router pod left: a replaced router may still answer for ~10 s."""
+    def wait_ready(self, timeout: float = POD_START_S, routers: int = 1) -> dict:
+        """Ready, then only `routers` router pods left: a replaced one may answer for ~10 s."""
         endpoint = self.wait_endpoint(
             lambda e: condition(e, "Ready").get("status") == "True",
             f"endpoint {ENDPOINT} Ready",
             timeout,
         )
-        selector = f"app.kubernetes.io/component=router,modelserve.io/endpoint={ENDPOINT}"
         wait_for(
-            lambda: len(self.pods(selector)) == 1,
-            "the replaced router pod to be gone",
+            lambda: len(self.pods(ROUTER_SELECTOR)) == routers,
+            "the replaced router pods to be gone",
             timeout=120,
         )
         return endpoint
@@ -477,7 +482,7 @@ def test_router_replaced_three_times_under_keep_alive_load_fails_no_request(
     )
     site.wait_ready()
     client = site.client()
-    router_selector = f"app.kubernetes.io/component=router,modelserve.io/endpoint={ENDPOINT}"
+    router_selector = ROUTER_SELECTOR
     routers_seen = {p["metadata"]["name"] for p in site.pods(router_selector)}
 
     with SteadyLoad(
@@ -537,6 +542,49 @@ def test_router_replaced_three_times_under_keep_alive_load_fails_no_request(
         f"{len(report.failures)} of {report.sent} failed: {report.failures[:3]}"
     )
     assert report.served_by["blue"] > 0 and report.served_by["green"] > 0
+
+
+def test_with_two_routers_a_deleted_router_pod_fails_no_request(site: Site, models: TrainedModels):
+    # One router pod is the endpoint's whole front door. With spec.router.replicas 2 the
+    # Service goes on sending to the other while the deleted one drains and a new one starts.
+    site.apply_endpoint({"blue": deployment("1")}, {"blue": 100}, router={"replicas": 2})
+    site.wait_ready(routers=2)
+    budget = site.get("poddisruptionbudget", ENDPOINT)
+    assert budget and budget["spec"]["maxUnavailable"] == 1, budget
+    client = site.client()
+    before = {p["metadata"]["name"] for p in site.pods(ROUTER_SELECTOR)}
+
+    with SteadyLoad(
+        lambda s: client.score(models.rows[:1], session=s), workers=2, max_seconds=300
+    ) as load:
+        wait_for(lambda: load.snapshot().sent >= 20, "the load to start", timeout=60)
+        victim = sorted(before)[0]
+        site.kubectl("delete", "pod", victim, "--wait=false")
+
+        def replaced() -> bool:
+            ready = {
+                p["metadata"]["name"]
+                for p in site.pods(ROUTER_SELECTOR)
+                if not p["metadata"].get("deletionTimestamp")
+                and condition(p, "Ready").get("status") == "True"
+            }
+            return len(ready) == 2 and victim not in ready
+
+        wait_for(replaced, "a new router pod Ready in place of the deleted one", POD_START_S)
+        wait_for(lambda: victim not in names(site.pods(ROUTER_SELECTOR)), "it to be gone", 120)
+        sent = load.snapshot().sent
+        wait_for(lambda: load.snapshot().sent >= sent + 20, "calls after the replacement", 60)
+    report = load.stop()
+
+    print(f"a router pod of two deleted under load: {report.sent} calls")
+    assert report.failures == [], (
+        f"{len(report.failures)} of {report.sent} failed: {report.failures[:3]}"
+    )
+    assert report.served_by["blue"] == report.sent
+
+
+def names(objects: list[dict]) -> set[str]:
+    return {o["metadata"]["name"] for o in objects}
 
 
 def test_hpa_scales_the_deployment_up_under_load(site: Site, models: TrainedModels):

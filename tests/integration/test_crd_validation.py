@@ -161,6 +161,8 @@ INVALID = [
         "spec.deployments[0].requestSettings.requestTimeoutMs",
         "",
     ),
+    ("router-replicas-0", endpoint(router={"replicas": 0}), "spec.router.replicas", ""),
+    ("router-replicas-11", endpoint(router={"replicas": 11}), "spec.router.replicas", ""),
     (
         "autoscale-bounds",
         endpoint(
@@ -293,6 +295,7 @@ def test_api_server_refuses_invalid_object(crds, namespace, body, field, fragmen
             id="endpoint-mirror",
         ),
         pytest.param(endpoint(traffic={"blue": 0, "green": 0}), id="endpoint-zero-traffic"),
+        pytest.param(endpoint(router={"replicas": 3}), id="endpoint-three-routers"),
         pytest.param(batch(), id="batch"),
         pytest.param(
             model(artifact={"uri": "configmap://iris-model/model.joblib", "sha256": SHA}),
@@ -411,6 +414,7 @@ def test_builder_manifests_pass_server_side_validation(crds, namespace):
         build_pdb,
         build_router_configmap,
         build_router_deployment,
+        build_router_pdb,
         build_router_service,
         build_scoring_deployment,
         build_scoring_service,
@@ -418,6 +422,7 @@ def test_builder_manifests_pass_server_side_validation(crds, namespace):
     from modelserve_operator.resolved import ResolvedModel
 
     body = endpoint(
+        router={"replicas": 2},
         deployments=[
             {"name": "blue", "model": {"name": "iris", "version": "1"}, "instanceCount": 2},
             {
@@ -427,7 +432,7 @@ def test_builder_manifests_pass_server_side_validation(crds, namespace):
                 "scoringScript": {"configMap": "score"},
                 "env": [{"name": "OMP_NUM_THREADS", "value": "1"}],
             },
-        ]
+        ],
     )
     body["metadata"]["namespace"] = namespace
     parsed = parse_online_endpoint(body)
@@ -436,6 +441,7 @@ def test_builder_manifests_pass_server_side_validation(crds, namespace):
     manifests = [
         build_router_deployment(parsed, "0123abcd", settings),
         build_router_service(parsed),
+        build_router_pdb(parsed),
         build_router_configmap(parsed, "events {}\n"),
         build_keys_secret(parsed, "primary", "secondary", "map {}\n"),
     ]

@@ -176,3 +176,25 @@ def container_security_context() -> dict[str, Any]:
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+def disruption_budget(
+    name: str, namespace: str, labels: dict[str, str], selector: dict[str, str]
+) -> dict[str, Any]:
+    """policy/v1 PodDisruptionBudget allowing one voluntary eviction at a time.
+
+    ``maxUnavailable: 1`` rather than ``minAvailable: 1``: with a single replica
+    minAvailable would forbid every eviction and a node drain would hang forever,
+    while maxUnavailable still lets it go; with more replicas the rest keep serving.
+    Unhealthy pods may always be evicted so a crash-looping pod never blocks a drain.
+    """
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": object_meta(name, namespace, labels),
+        "spec": {
+            "maxUnavailable": 1,
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            "selector": {"matchLabels": selector},
+        },
+    }

@@ -13,6 +13,7 @@ from .common import (
     common_labels,
     container_security_context,
     content_hash,
+    disruption_budget,
     hardened_pod_spec,
     keys_secret_name,
     object_meta,
@@ -105,7 +106,7 @@ def build_router_deployment(
         "kind": "Deployment",
         "metadata": object_meta(name, endpoint.metadata.namespace, labels),
         "spec": {
-            "replicas": 1,
+            "replicas": endpoint.spec.router.replicas,
             "revisionHistoryLimit": 3,
             "selector": {"matchLabels": router_selector(name)},
             "strategy": {
@@ -122,10 +123,44 @@ def build_router_deployment(
                     terminationGracePeriodSeconds=settings.termination_grace_period_seconds,
                     containers=[container],
                     volumes=volumes,
+                    **_spread(endpoint),
                 ),
             },
         },
     }
+
+
+def _spread(endpoint: OnlineEndpoint) -> dict[str, Any]:
+    """Several router pods go to different nodes where the cluster has them.
+
+    ScheduleAnyway: on a one-node cluster they share it rather than wait. A single router
+    gets no constraint, so its pod template stays what it was before the field existed and
+    an operator upgrade rolls no router.
+    """
+    if endpoint.spec.router.replicas < 2:
+        return {}
+    return {
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": router_selector(endpoint.metadata.name)},
+            }
+        ]
+    }
+
+
+def build_router_pdb(endpoint: OnlineEndpoint) -> dict[str, Any]:
+    """The router's PodDisruptionBudget: a drain evicts one router pod at a time.
+
+    Named after the endpoint, like the router's Deployment and Service: a scoring
+    deployment's budget is "<endpoint>-<deployment>", so the two never clash.
+    """
+    name = endpoint.metadata.name
+    return disruption_budget(
+        name, endpoint.metadata.namespace, _router_labels(endpoint), router_selector(name)
+    )
 
 
 def build_router_service(endpoint: OnlineEndpoint) -> dict[str, Any]:

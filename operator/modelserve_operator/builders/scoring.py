@@ -15,6 +15,7 @@ from .common import (
     child_name,
     common_labels,
     container_security_context,
+    disruption_budget,
     hardened_pod_spec,
     object_meta,
     scoring_selector,
@@ -304,25 +305,10 @@ def build_hpa(
 def build_pdb(
     endpoint: OnlineEndpoint, deployment: EndpointDeployment, model: ResolvedModel
 ) -> dict[str, Any]:
-    """policy/v1 PodDisruptionBudget allowing one voluntary eviction at a time.
-
-    ``maxUnavailable: 1`` rather than ``minAvailable: 1``: with a single replica
-    minAvailable would forbid every eviction and a node drain would hang forever,
-    while maxUnavailable still lets it go; with more replicas the rest keep serving.
-    Unhealthy pods may always be evicted so a crash-looping pod never blocks a drain.
-    """
-    name = child_name(endpoint.metadata.name, deployment.name)
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": object_meta(
-            name,
-            endpoint.metadata.namespace,
-            scoring_labels(endpoint.metadata.name, deployment.name, model),
-        ),
-        "spec": {
-            "maxUnavailable": 1,
-            "unhealthyPodEvictionPolicy": "AlwaysAllow",
-            "selector": {"matchLabels": scoring_selector(endpoint.metadata.name, deployment.name)},
-        },
-    }
+    """The deployment's PodDisruptionBudget: a drain evicts one scoring pod at a time."""
+    return disruption_budget(
+        child_name(endpoint.metadata.name, deployment.name),
+        endpoint.metadata.namespace,
+        scoring_labels(endpoint.metadata.name, deployment.name, model),
+        scoring_selector(endpoint.metadata.name, deployment.name),
+    )

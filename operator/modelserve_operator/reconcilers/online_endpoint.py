@@ -27,6 +27,7 @@ from ..builders import (
     build_pdb,
     build_router_configmap,
     build_router_deployment,
+    build_router_pdb,
     build_router_service,
     build_scoring_deployment,
     build_scoring_service,
@@ -410,6 +411,7 @@ class OnlineEndpointReconciler:
             self._apply(owner, secret)
         self._apply(owner, configmap)
         self._apply(owner, build_router_service(endpoint))
+        self._apply(owner, build_router_pdb(endpoint))
         if self._router_can_wait(endpoint, traffic):
             return False
         router = build_router_deployment(

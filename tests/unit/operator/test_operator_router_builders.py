@@ -1,13 +1,15 @@
-"""Router Deployment, Service, ConfigMap and keys Secret; owner references."""
+"""Router Deployment, Service, ConfigMap, keys Secret and disruption budget; owner references."""
 
 import base64
 
 import pytest
+from modelserve_api.common import SpecError
 from modelserve_operator.builders import (
     BuilderSettings,
     build_keys_secret,
     build_router_configmap,
     build_router_deployment,
+    build_router_pdb,
     build_router_service,
     owner_reference,
     router_config_hash,
@@ -43,6 +45,42 @@ def test_router_is_hardened(make_endpoint):
     assert pod["securityContext"]["runAsNonRoot"] is True
     sc = pod["containers"][0]["securityContext"]
     assert sc["readOnlyRootFilesystem"] is True and sc["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_one_router_pod_by_default_with_the_template_it_always_had(make_endpoint):
+    manifest = build_router_deployment(make_endpoint(), "h", BuilderSettings())
+    assert manifest["spec"]["replicas"] == 1
+    # No new field in a single router's template: an operator upgrade rolls no router.
+    assert "topologySpreadConstraints" not in manifest["spec"]["template"]["spec"]
+
+
+def test_several_router_pods_are_spread_over_nodes_where_there_are_several(make_endpoint):
+    manifest = build_router_deployment(
+        make_endpoint(router={"replicas": 3}), "h", BuilderSettings()
+    )
+    assert manifest["spec"]["replicas"] == 3
+    (spread,) = manifest["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    # A one-node cluster still runs all three rather than leaving two Pending.
+    assert spread["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert spread["labelSelector"] == manifest["spec"]["selector"]
+
+
+def test_the_router_disruption_budget_lets_one_router_pod_go_at_a_time(make_endpoint):
+    endpoint = make_endpoint(router={"replicas": 2})
+    pdb = build_router_pdb(endpoint)
+    router = build_router_deployment(endpoint, "h", BuilderSettings())
+    assert pdb["kind"] == "PodDisruptionBudget" and pdb["metadata"]["name"] == "fraud"
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"] == router["spec"]["selector"]
+    selected = pdb["spec"]["selector"]["matchLabels"].items()
+    assert selected <= router["spec"]["template"]["metadata"]["labels"].items()
+
+
+@pytest.mark.parametrize("replicas", [0, 11])
+def test_router_replicas_out_of_range_are_refused(make_endpoint, replicas):
+    with pytest.raises(SpecError, match=r"spec\.router\.replicas"):
+        make_endpoint(router={"replicas": replicas})
 
 
 def test_config_change_rolls_the_router(make_endpoint):
