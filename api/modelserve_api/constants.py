@@ -1,5 +1,7 @@
 """API group, names, label keys, ports, paths and images: what the components agree on."""
 
+from typing import Literal, get_args
+
 GROUP = "modelserve.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -76,6 +78,10 @@ MAX_DEPLOYMENT_NAME = 22
 # What the scoring server assumes when its pod's env does not say otherwise; the operator
 # leaves these variables out for them, so such pods' templates stay as they were.
 DEFAULT_FRAMEWORK = "sklearn"
+# What produced a Model's artifact (spec.framework). The scoring server's settings, the batch
+# runner's --framework and the CLI's --framework take exactly these values.
+Framework = Literal["sklearn", "xgboost", "lightgbm", "custom"]
+FRAMEWORKS: tuple[str, ...] = get_args(Framework)
 DEFAULT_LIBRARY_VERSION_POLICY = "warn"
 
 # Reasons of a pod's refusal line (runtime_report.LoadRefusal), which become the Model's

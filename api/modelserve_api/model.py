@@ -250,7 +250,7 @@ class ModelSpec(ApiModel):
             ]
         ),
     )
-    framework: Literal["sklearn", "xgboost", "lightgbm", "custom"] = Field(
+    framework: c.Framework = Field(
         description='Framework that produced the artifact: "sklearn" (a joblib or pickle file '
         'of a scikit-learn estimator or pipeline), "xgboost" (a native .json or .ubj booster, '
         'or a pickled XGBoost scikit-learn wrapper), "lightgbm" (a native .txt booster, or a '

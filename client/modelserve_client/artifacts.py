@@ -8,10 +8,9 @@ import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from modelserve_api import constants as c
-from modelserve_api.model import ModelSpec
 
 from .errors import ModelserveError
 from .progress import human_bytes
@@ -24,7 +23,7 @@ _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _CONFIGMAP_KEY_BAD = re.compile(r"[^-._a-zA-Z0-9]")
 # The values the Model CRD accepts, from the one contract (a copy here would drift).
-FRAMEWORKS: tuple[str, ...] = get_args(ModelSpec.model_fields["framework"].annotation)
+FRAMEWORKS = c.FRAMEWORKS
 
 
 @dataclass(frozen=True)

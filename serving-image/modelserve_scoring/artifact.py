@@ -65,9 +65,14 @@ def read_verified(path: Path, expected_sha256: str | None) -> bytes:
     return data
 
 
-def find_artifact(model_dir: Path, framework: str = "sklearn") -> Path:
+def find_artifact(
+    model_dir: Path, framework: str = "sklearn", naming_it: str = "set MODELSERVE_ARTIFACT_PATH"
+) -> Path:
     """The single artifact in model_dir (searched recursively): *.joblib/*.pkl, or for xgboost
-    also *.json/*.ubj and for lightgbm *.txt (their native formats)."""
+    also *.json/*.ubj and for lightgbm *.txt (their native formats).
+
+    `naming_it` tells the caller's user how to name the file instead (a variable for the
+    server, a flag for the batch runner)."""
     if not model_dir.is_dir():
         raise ArtifactError(f"model directory {model_dir} does not exist")
     suffixes = ARTIFACT_SUFFIXES + NATIVE_ARTIFACT_SUFFIXES.get(framework, ())
@@ -81,7 +86,7 @@ def find_artifact(model_dir: Path, framework: str = "sklearn") -> Path:
         wanted = "/".join(f"*{s}" for s in suffixes)
         raise ArtifactError(
             f"expected exactly one {wanted} file in {model_dir} (framework {framework}), found "
-            f"{names}; set MODELSERVE_ARTIFACT_PATH"
+            f"{names}; {naming_it}"
         )
     return found[0]
 

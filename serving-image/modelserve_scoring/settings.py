@@ -21,7 +21,7 @@ class ScoringSettings(BaseSettings):
     model_version: str = Field("1", description="Version the model is served under.")
     deployment_name: str = Field("", description="Deployment label on every metric.")
     model_dir: Path | None = Field(None, description="Directory holding the model artifact.")
-    framework: Literal["sklearn", "xgboost", "lightgbm", "custom"] = Field(
+    framework: c.Framework = Field(
         c.DEFAULT_FRAMEWORK,
         description="The model's framework (the Model's spec.framework): xgboost also finds "
         "native *.json/*.ubj files in MODEL_DIR, lightgbm native *.txt files.",

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from modelserve_api import constants as c
+
 from modelserve_scoring.errors import ArtifactError
 
 # Exit codes the operator's Job pod-failure policy tells apart.
@@ -58,7 +60,7 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     add("--model-dir", type=Path, help="directory holding the single model artifact")
     add(
         "--framework",
-        choices=["sklearn", "xgboost", "lightgbm", "custom"],
+        choices=c.FRAMEWORKS,
         default=os.environ.get("MODELSERVE_FRAMEWORK", "sklearn"),
         help="the Model's framework: in --model-dir, xgboost also finds *.json/*.ubj files and "
         "lightgbm *.txt, as the scoring server (default: $MODELSERVE_FRAMEWORK, else sklearn)",
@@ -110,7 +112,7 @@ def _scorer(args: argparse.Namespace) -> Any:
 
     artifact = args.artifact_path
     if artifact is None and args.model_dir is not None:
-        artifact = find_artifact(args.model_dir, args.framework)
+        artifact = find_artifact(args.model_dir, args.framework, "pass --artifact-path")
     require_digest(args.artifact_sha256, args.allow_unverified, str(artifact or "the model"))
     if args.scoring_script is not None:
         from modelserve_scoring.batch.scorers import ScriptScorer

@@ -157,6 +157,28 @@ def test_wrong_digest_exits_nonzero_without_scoring(tmp_path, array_model):
     assert not (tmp_path / "out/run/parts").exists()
 
 
+def test_a_model_dir_with_two_artifacts_is_refused_naming_the_runners_own_flag(
+    tmp_path, array_model
+):
+    write_dataset(tmp_path / "in", 1)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    for name in ("a.joblib", "b.joblib"):
+        (model_dir / name).write_bytes(array_model.artifact.read_bytes())
+    argv = batch(
+        "batch",
+        "--input-root", str(tmp_path / "in"),
+        "--run-dir", str(tmp_path / "out/run"),
+        "--model-dir", str(model_dir),
+        "--artifact-sha256", array_model.sha256,
+    )  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert "expected exactly one" in result.stderr and "pass --artifact-path" in result.stderr
+    # The server's variable means nothing to a batch runner's user.
+    assert "MODELSERVE_ARTIFACT_PATH" not in result.stderr
+
+
 def test_termination_message_stays_under_the_kubelet_limit():
     failed = {f"data/file-{i:05d}.csv": "has 3 columns, the model expects 4" for i in range(500)}
     text = compact({"rowsScored": 10, "failedFiles": failed})
