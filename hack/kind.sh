@@ -10,6 +10,9 @@
 #   KIND_LOCAL_NODE_IMAGE=1 hack/kind.sh
 #                         # on a machine that reaches no registry (ours): build kind and
 #                         # a node image here first (hack/kind/build.sh, see its README)
+#   KIND_SKIP_IMAGE_BUILD=1 hack/kind.sh
+#                         # load the modelserve images already built, do not rebuild them
+#   KIND_CLUSTER_NAME=NAME  # another cluster name (default: modelserve)
 #
 # Needs: docker, kind, helm and kubectl on PATH (or built by cluster/build-binaries.sh),
 # and Python 3.11 with the project's venv (hack/setup.sh makes it).
@@ -45,9 +48,10 @@ fi
 mkdir -p "$(dirname "$KUBECONFIG_PATH")"
 kind get kubeconfig --name "$CLUSTER_NAME" >"$KUBECONFIG_PATH"
 
-./images/build.sh all
-for image in scoring router operator; do
-  kind load docker-image --name "$CLUSTER_NAME" "modelserve/$image:$TAG"
+[[ -n "${KIND_SKIP_IMAGE_BUILD:-}" ]] || ./images/build.sh all
+# images/images.txt is the one list of the images the chart and the walk-through run.
+for image in $(awk '!/^#/ && NF {print $1}' images/images.txt); do
+  kind load docker-image --name "$CLUSTER_NAME" "$image:$TAG"
 done
 
 MODELSERVE_IMAGE_TAG="$TAG" .venv/bin/python hack/walkthrough.py up --kubeconfig "$KUBECONFIG_PATH"

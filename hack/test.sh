@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test tier from a clean checkout: the newcomer path (the README's first
 # command), lint, unit, data plane, storage (a real S3 store on loopback), integration
-# (a real control plane) and end-to-end (real pods on a real node).
+# (a real control plane) and end-to-end (real pods on a real node, and the walk-through
+# on a kind cluster).
 #
 # Installs and starts what the tiers need; warm machines reuse the caches under
 # ~/.cache/modelserve. Extra arguments go to pytest. A timing table closes the run.
@@ -38,6 +39,10 @@ phase "setup" ./hack/setup.sh
 phase "docker engine" ./hack/docker.sh
 phase "images" ./images/build.sh all
 phase "local cluster" .venv/bin/modelserve-cluster up --with-node
+# kind and its node image, built from Debian packages and Go modules (no registry here),
+# and Docker made able to run kind's --privileged nodes: tests/e2e/test_kind.py then only
+# creates the cluster. A cold build takes minutes; a warm one returns at once.
+phase "kind node image" bash -c './hack/kind/docker-runtime.sh && ./hack/kind/build.sh'
 # Test-only tools built from Go modules (kstatus: the GitOps health verdict, from cli-utils;
 # seaweedfs: the real S3-compatible store tests/storage starts on loopback). Built here so
 # pytest only reads the cache: weed's first build takes minutes.

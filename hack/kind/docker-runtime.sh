@@ -19,11 +19,14 @@ INSTALL_PATH=/usr/local/lib/modelserve/capbnd-runc
 DAEMON_JSON=/etc/docker/daemon.json
 
 privileged_ok() {
-  # Any local image will do; kind's node image is the one that matters, but this runs first.
-  local image
-  image="$(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -v '<none>' | head -n1)"
+  # Any local image with a shell will do (kind's node image is the one that matters, but
+  # this runs first); not just the newest image, which may be a FROM-scratch one.
+  local image="" candidate
+  for candidate in "local/debian-python:$DEBIAN_SUITE" "debian:$DEBIAN_SUITE-slim" "debian:$DEBIAN_SUITE"; do
+    if docker image inspect "$candidate" >/dev/null 2>&1; then image="$candidate"; break; fi
+  done
   if [[ -z "$image" ]]; then
-    kind_log "no local image to test --privileged with; skipping the check"
+    kind_log "no Debian image to test --privileged with; skipping the check"
     return 0
   fi
   docker run --rm --privileged --entrypoint /bin/sh "$image" -c 'grep CapEff /proc/self/status' >/dev/null
