@@ -126,8 +126,7 @@ class BatchDeploymentReconciler:
                 if blocked is not None:
                     blocked_runs[job_name] = blocked
 
-        history = sorted(runs.values(), key=lambda r: (r.get("startTime") or "", r["id"]))
-        history = history[-MAX_RUNS:]
+        history = run_history(runs)
         summary = self._summarize(
             batch, history, blocker, failure_messages, blocked_runs, old_status
         )
@@ -383,3 +382,13 @@ def _describe_failure(document: dict[str, Any] | None, threshold: int) -> str | 
     return f"{count} file(s) failed, more than errorThreshold {threshold}: {listed}" + (
         f" (and {more} more)" if more > 0 else ""
     )
+
+
+def run_history(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs oldest first, at most MAX_RUNS; the last one is what the status speaks of.
+
+    startTime has one-second precision, so runs started in the same second keep the order
+    they were started in (`runs` holds the recorded history, then new runs), never the order
+    of their random ids: that made the status describe the older of two such runs.
+    """
+    return sorted(runs.values(), key=lambda run: run.get("startTime") or "")[-MAX_RUNS:]
