@@ -15,14 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
+from walkthrough_output import assert_prints_the_models_prediction
 
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = "modelserve-e2e-kind"
-SAMPLE_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 OPERATOR_NAMESPACE = "modelserve-system"
 
 
@@ -76,12 +74,7 @@ def _kubectl(kubeconfig: Path, *args: str) -> dict:
 
 def test_kind_walkthrough_prints_the_models_prediction(kind_walkthrough) -> None:
     output, _ = kind_walkthrough
-    lines = output.splitlines()
-    served = [i for i, line in enumerate(lines) if line.startswith("--> POST /score -> 200")]
-    assert served, output
-    x, y = load_iris(return_X_y=True)
-    expected = LogisticRegression(max_iter=500).fit(x, y).predict(SAMPLE_ROWS).tolist()
-    assert json.loads(lines[served[-1] + 1]) == expected
+    assert_prints_the_models_prediction(output)
 
 
 def test_kind_nodes_run_the_node_image_built_here(kind_walkthrough) -> None:

@@ -16,15 +16,13 @@ from pathlib import Path
 
 import pytest
 from modelserve_cluster.node import layout as node_layout
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
+from walkthrough_output import assert_prints_the_models_prediction
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "modelserve-quickstart"
 OPERATOR_NAMESPACE = "modelserve-system"
-SAMPLE_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +38,7 @@ def quickstart_output() -> str:
 
 
 def test_the_quickstart_prints_the_models_prediction(quickstart_output: str) -> None:
-    lines = quickstart_output.splitlines()
-    served = [i for i, line in enumerate(lines) if line.startswith("--> POST /score -> 200")]
-    assert served, quickstart_output
-    x, y = load_iris(return_X_y=True)
-    expected = LogisticRegression(max_iter=500).fit(x, y).predict(SAMPLE_ROWS).tolist()
-    assert json.loads(lines[served[-1] + 1]) == expected
+    assert_prints_the_models_prediction(quickstart_output)
 
 
 def test_every_phase_is_timed_and_the_next_steps_are_shown(quickstart_output: str) -> None:
