@@ -44,6 +44,12 @@ class ClusterHandle:
 
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
+    def connection(self):  # -> modelserve_api.kube.Connection (import kept lazy)
+        """The product's own API connection (modelserve_api.kube), as the operator uses it."""
+        from modelserve_api.kube import Connection
+
+        return Connection.from_kubeconfig(str(self.kubeconfig))
+
     @staticmethod
     def wait_for(check, what: str, timeout: float = 60.0):
         """Poll `check()` until truthy and return its value; fail the test at the deadline."""

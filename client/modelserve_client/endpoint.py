@@ -12,6 +12,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import portforward
 from modelserve_api import constants as c
+from modelserve_api.kube import Invalid, KubeError, error_from_answer
 
 from .errors import ModelserveError
 from .kube import NamedResource, api_error, core_path, modelserve_path
@@ -216,7 +217,9 @@ class Endpoint(NamedResource):
                 ports=str(c.ROUTER_PORT),
             )
         except ApiException as error:
-            raise api_error(error.status, _json(error.body), f"port-forward to pod {pod}") from None
+            raise api_error(
+                error_from_answer(error.status, error.body), f"port-forward to pod {pod}"
+            ) from None
         connection = http.client.HTTPConnection(self.name, c.ROUTER_PORT, timeout=timeout)
         try:
             sock = forward.socket(c.ROUTER_PORT)
@@ -271,14 +274,15 @@ class Endpoint(NamedResource):
             query.append(("tailLines", str(tail)))
         if previous:
             query.append(("previous", "true"))
-        status, text = self.connection.request_text(
-            "GET", core_path(self.namespace, "pods", pod) + "/log", query=query
-        )
-        if status == 400:
+        try:
+            text = self.connection.request_text(
+                core_path(self.namespace, "pods", pod) + "/log", query=query
+            )
+        except Invalid as error:
             # The container has not started (or has no previous run): say so, keep going.
-            return f"(no logs: {_message(text)})"
-        if status >= 400:
-            raise api_error(status, _json(text), f"read the logs of pod {pod}")
+            return f"(no logs: {error.message})"
+        except KubeError as error:
+            raise api_error(error, f"read the logs of pod {pod}") from None
         return text or "(no log lines yet)"
 
 
@@ -289,15 +293,3 @@ def _config_hash(pod: dict[str, Any]) -> str | None:
 
 def _deployment_of(pod: dict[str, Any]) -> str:
     return (pod["metadata"].get("labels") or {}).get(c.LABEL_DEPLOYMENT, "?")
-
-
-def _json(body: Any) -> Any:
-    try:
-        return json.loads(body) if body else None
-    except (TypeError, ValueError):
-        return body
-
-
-def _message(text: str) -> str:
-    data = _json(text)
-    return data.get("message", text) if isinstance(data, dict) else str(text)

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-import urllib3
-from kubernetes import client, config
 from modelserve_api import constants as c
+from modelserve_api.kube import (
+    ConfigurationError,
+    Connection,
+    Forbidden,
+    Invalid,
+    KubeError,
+    NotFound,
+    Unauthorized,
+    Unreachable,
+    error_from_answer,
+    kubeconfig_contexts,
+)
 
 from .errors import ModelserveError
 
 IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 # (connect, read) seconds: a hung API server fails a call instead of hanging the CLI.
-REQUEST_TIMEOUT = (10, 60)
+REQUEST_TIMEOUT = (10.0, 60.0)
 FIELD_MANAGER = "modelserve-cli"
 
 
@@ -31,43 +40,40 @@ def modelserve_path(namespace: str, plural: str, name: str = "") -> str:
     return f"{path}/{name}" if name else path
 
 
-def api_error(status: int, data: Any, what: str) -> ModelserveError:
+def api_error(error: KubeError, what: str) -> ModelserveError:
     """Turn an API server refusal into what went wrong and what to do; `what` is the action."""
-    body = data if isinstance(data, dict) else {}
-    message = body.get("message") or (str(data)[:500] if data else f"HTTP {status}")
-    if status == 401:
+    if isinstance(error, Unauthorized):
         return ModelserveError(
             f"the API server did not accept your credentials (trying to {what})",
             "refresh the credentials in your kubeconfig or pick another --context",
         )
-    if status == 403:
+    if isinstance(error, Forbidden):
         return ModelserveError(
-            f"you are not allowed to {what}: {message}",
+            f"you are not allowed to {what}: {error.message}",
             "ask a cluster administrator for that permission, or use another --context",
         )
-    if status == 404 and not (body.get("details") or {}).get("name"):
+    if isinstance(error, NotFound) and not error.name:
         # A 404 without an object name: the resource type itself is unknown.
         return ModelserveError(
-            f"the API server does not serve what is needed to {what} ({message}); "
+            f"the API server does not serve what is needed to {what} ({error.message}); "
             "are the modelserve CRDs installed?",
             "apply crds/ (kubectl apply --server-side -f crds/) or install the Helm chart",
         )
-    if status in (400, 422):
-        return ModelserveError(f"the API server refused to {what}: {message}")
-    return ModelserveError(f"could not {what}: HTTP {status}: {message}")
+    if isinstance(error, Invalid):
+        return ModelserveError(f"the API server refused to {what}: {error.message}")
+    return ModelserveError(f"could not {what}: HTTP {error.status}: {error.message}")
 
 
 class Kube:
-    """A small REST client over one ApiClient, JSON dictionaries in and out."""
+    """The CLI's verbs over one shared Connection, JSON dictionaries in and out."""
 
-    def __init__(self, api_client: client.ApiClient, default_namespace: str) -> None:
-        self.api_client = api_client
+    def __init__(self, connection: Connection, default_namespace: str) -> None:
+        self.connection = connection
         self.default_namespace = default_namespace
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> Kube:
         """From --kubeconfig, else $KUBECONFIG, else ~/.kube/config, else the pod's account."""
-        configuration = client.Configuration()
         explicit = kubeconfig or os.environ.get("KUBECONFIG") or ""
         home_config = Path("~/.kube/config").expanduser()
         if not explicit and not home_config.exists() and os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -76,9 +82,9 @@ class Kube:
                     "--context needs a kubeconfig, and there is none",
                     "pass --kubeconfig PATH or set KUBECONFIG",
                 )
-            config.load_incluster_config(client_configuration=configuration)
+            connection = Connection.in_cluster()
             namespace = IN_CLUSTER_NAMESPACE_FILE.read_text().strip() or "default"
-            return cls(client.ApiClient(configuration), namespace)
+            return cls(connection, namespace)
         files = explicit or str(home_config)
         if not any(Path(part).expanduser().is_file() for part in files.split(os.pathsep) if part):
             raise ModelserveError(
@@ -87,24 +93,21 @@ class Kube:
             )
         namespace = _context_namespace(files, context)
         try:
-            # The file is passed explicitly: the library reads $KUBECONFIG only at import time.
-            config.load_kube_config(
-                config_file=files, context=context, client_configuration=configuration
-            )
-        except (config.ConfigException, OSError, ValueError) as error:
+            connection = Connection.from_kubeconfig(files, context)
+        except ConfigurationError as error:
             raise ModelserveError(
                 f"cannot use the kubeconfig {files}: {error}",
                 "fix the file or pass another --kubeconfig/--context",
             ) from None
-        return cls(client.ApiClient(configuration), namespace)
+        return cls(connection, namespace)
 
     @property
     def server(self) -> str:
-        return self.api_client.configuration.host
+        return self.connection.server
 
-    def core_v1(self) -> client.CoreV1Api:
-        """The generated API, for the streaming calls (exec, port-forward) it alone offers."""
-        return client.CoreV1Api(self.api_client)
+    def core_v1(self) -> Any:
+        """The generated CoreV1Api, for the streaming calls (exec, port-forward) it alone offers."""
+        return self.connection.core_v1()
 
     def unreachable(self, error: Exception) -> ModelserveError:
         reason = getattr(error, "reason", None) or error
@@ -113,122 +116,100 @@ class Kube:
             "check that the cluster is running and that --kubeconfig/--context point to it",
         )
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        query: list[tuple[str, str]] | None,
-        body: Any,
-        content_type: str,
-    ) -> tuple[int, bytes]:
-        method_, url, headers, body_, _ = self.api_client.param_serialize(
-            method,
-            path,
-            query_params=query or [],
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One call; a typed KubeError on refusal, a ModelserveError when nothing answers."""
         try:
-            response = self.api_client.call_api(
-                method_, url, header_params=headers, body=body_, _request_timeout=REQUEST_TIMEOUT
-            )
-            return response.status, response.read()
-        except (urllib3.exceptions.HTTPError, OSError) as error:
+            return self.connection.call(method, path, timeout=REQUEST_TIMEOUT, **kwargs)
+        except Unreachable as error:
             raise self.unreachable(error) from None
 
-    def request(
+    def call(
         self,
         method: str,
         path: str,
+        what: str,
         *,
         query: list[tuple[str, str]] | None = None,
         body: Any = None,
         content_type: str = "application/json",
-    ) -> tuple[int, Any]:
-        """One call; the HTTP status and the decoded JSON body (never raises on 4xx/5xx)."""
-        status, raw = self._send(method, path, query, body, content_type)
+    ) -> Any:
+        """One call; its decoded JSON answer, or a ModelserveError saying what to do."""
         try:
-            data = json.loads(raw) if raw else None
-        except ValueError:
-            data = raw.decode(errors="replace")
-        return status, data
+            return self._call(method, path, query=query, body=body, content_type=content_type)
+        except KubeError as error:
+            raise api_error(error, what) from None
 
-    def request_text(
-        self, method: str, path: str, *, query: list[tuple[str, str]] | None = None
-    ) -> tuple[int, str]:
-        """One call whose answer is text (pod logs); the HTTP status and the text."""
-        status, raw = self._send(method, path, query, None, "application/json")
-        return status, raw.decode(errors="replace")
+    def request_text(self, path: str, *, query: list[tuple[str, str]] | None = None) -> str:
+        """A GET whose answer is text (pod logs); a refusal raises its typed KubeError."""
+        try:
+            status, raw = self.connection.send("GET", path, query=query, timeout=REQUEST_TIMEOUT)
+        except Unreachable as error:
+            raise self.unreachable(error) from None
+        if status >= 400:
+            raise error_from_answer(status, raw)
+        return raw.decode(errors="replace")
 
     def get(self, path: str, what: str) -> dict[str, Any] | None:
         """The object at `path`, or None when it does not exist."""
-        status, data = self.request("GET", path)
-        named = isinstance(data, dict) and (data.get("details") or {}).get("name")
-        if status == 404 and named:
-            return None
-        if status >= 400:
-            raise api_error(status, data, what)
-        return data
+        try:
+            return self._call("GET", path)
+        except NotFound as error:
+            if error.name:
+                return None
+            raise api_error(error, what) from None
+        except KubeError as error:
+            raise api_error(error, what) from None
 
     def list(self, path: str, what: str, label_selector: str = "") -> list[dict[str, Any]]:
         query = [("labelSelector", label_selector)] if label_selector else []
-        status, data = self.request("GET", path, query=query)
-        if status >= 400:
-            raise api_error(status, data, what)
-        return (data or {}).get("items", [])
+        return (self.call("GET", path, what, query=query) or {}).get("items", [])
 
     def create(self, path: str, body: dict[str, Any], what: str) -> dict[str, Any]:
-        status, data = self.request(
-            "POST", path, query=[("fieldManager", FIELD_MANAGER)], body=body
-        )
-        if status >= 400:
-            raise api_error(status, data, what)
-        return data
+        return self.call("POST", path, what, query=[("fieldManager", FIELD_MANAGER)], body=body)
 
     def replace(self, path: str, body: dict[str, Any], what: str) -> dict[str, Any]:
-        status, data = self.request("PUT", path, query=[("fieldManager", FIELD_MANAGER)], body=body)
-        if status >= 400:
-            raise api_error(status, data, what)
-        return data
+        return self.call("PUT", path, what, query=[("fieldManager", FIELD_MANAGER)], body=body)
 
     def merge_patch(self, path: str, patch: dict[str, Any], what: str) -> dict[str, Any]:
-        status, data = self.request(
+        return self.call(
             "PATCH",
             path,
+            what,
             query=[("fieldManager", FIELD_MANAGER)],
             body=patch,
             content_type="application/merge-patch+json",
         )
-        if status >= 400:
-            raise api_error(status, data, what)
-        return data
 
     def delete(self, path: str, what: str) -> None:
         """Delete now (no grace period); an object already gone is fine."""
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0}
-        status, data = self.request("DELETE", path, body=body)
-        if status >= 400 and status != 404:
-            raise api_error(status, data, what)
+        try:
+            self._call("DELETE", path, body=body)
+        except NotFound:
+            pass
+        except KubeError as error:
+            raise api_error(error, what) from None
 
     def require_namespace(self, namespace: str) -> None:
         """Fail clearly when `namespace` does not exist (a GET in it would only say 'not found')."""
-        status, data = self.request("GET", f"/api/v1/namespaces/{namespace}")
-        if status == 404:
+        try:
+            self._call("GET", f"/api/v1/namespaces/{namespace}")
+        except NotFound:
             raise ModelserveError(
                 f"namespace {namespace!r} does not exist",
                 f"create it (kubectl create namespace {namespace}) or pass another --namespace",
-            )
-        # 403: many users may not read namespaces; the calls that follow will tell.
-        if status >= 400 and status != 403:
-            raise api_error(status, data, f"read namespace {namespace}")
+            ) from None
+        except Forbidden:
+            pass  # many users may not read namespaces; the calls that follow will tell
+        except KubeError as error:
+            raise api_error(error, f"read namespace {namespace}") from None
 
 
 def _context_namespace(files: str, context: str | None) -> str:
     """The namespace the chosen kubeconfig context names, else 'default'."""
     try:
-        contexts, active = config.list_kube_config_contexts(config_file=files)
-    except (config.ConfigException, OSError, ValueError) as error:
+        contexts, active = kubeconfig_contexts(files)
+    except ConfigurationError as error:
         raise ModelserveError(
             f"cannot read the kubeconfig {files}: {error}", "pass another --kubeconfig"
         ) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import posixpath
 import time
 import uuid
@@ -12,6 +11,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from modelserve_api import constants as c
+from modelserve_api.kube import error_from_answer
 
 from .artifacts import ARTIFACT_LABEL_MANAGED_BY, ArtifactFile, ArtifactPlan
 from .errors import ModelserveError
@@ -258,7 +258,9 @@ def _exec(
             _preload_content=False,
         )
     except ApiException as error:
-        raise api_error(error.status, _json(error.body), f"exec into pod {pod}") from None
+        raise api_error(
+            error_from_answer(error.status, error.body), f"exec into pod {pod}"
+        ) from None
     try:
         if stdin_file is not None:
             total = stdin_file.stat().st_size
@@ -280,10 +282,3 @@ def _exec(
     finally:
         session.close()
     return (rc if rc is not None else 1), out.decode(errors="replace"), err.decode(errors="replace")
-
-
-def _json(body: Any) -> Any:
-    try:
-        return json.loads(body) if body else None
-    except (TypeError, ValueError):
-        return body

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import urllib3
-from kubernetes import client, config
+from modelserve_api.kube import (
+    ConfigurationError,
+    Connection,
+    KubeError,
+    NotFound,
+    ResourceKind,
+)
+
+__all__ = ["Kube", "KubeError", "NotLeader", "default_client", "kind_of"]
 
 FIELD_MANAGER = "modelserve-operator"
 # (connect, read) seconds for every call but the watches (Kopf's own): an API server that
@@ -19,44 +24,14 @@ FIELD_MANAGER = "modelserve-operator"
 # worker thread for good.
 REQUEST_TIMEOUT = (5.0, 60.0)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Kopf runs sync handlers on a thread pool: give each thread a pooled connection.
+CONNECTION_POOL = 32
 # Seconds this process may still write (None: no leader election); see leadership.py.
 Fence = Callable[[], float | None]
 
 
-def _json_or_none(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-class KubeError(Exception):
-    """An API call failed; carries the HTTP status (0: no answer) and the server's message."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
-
-
 class NotLeader(Exception):
     """A write was refused before it was sent: this process no longer holds the lease."""
-
-
-@dataclass(frozen=True)
-class ResourceKind:
-    """Where a kind lives in the REST API."""
-
-    api_version: str
-    plural: str
-    namespaced: bool = True
-
-    def collection_path(self, namespace: str | None) -> str:
-        prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-        if self.namespaced and namespace:
-            return f"{prefix}/namespaces/{namespace}/{self.plural}"
-        return f"{prefix}/{self.plural}"
 
 
 # Every kind the operator reads or writes. A fixed table instead of discovery: the
@@ -121,32 +96,27 @@ class Kube:
 
     def __init__(
         self,
-        api_client: client.ApiClient,
+        connection: Connection,
         timeout: tuple[float, float] = REQUEST_TIMEOUT,
         fence: Fence | None = None,
     ) -> None:
-        self._api = api_client
+        self._connection = connection
         self._timeout = timeout
         self._fence = fence
 
     @classmethod
     def from_environment(cls, kubeconfig: str | None = None, fence: Fence | None = None) -> Kube:
-        configuration = client.Configuration()
         try:
-            config.load_incluster_config(client_configuration=configuration)
-        except config.ConfigException:
-            # Read KUBECONFIG now: the client library captures it once, at import time.
-            config.load_kube_config(
-                config_file=kubeconfig or os.environ.get("KUBECONFIG"),
-                client_configuration=configuration,
+            connection = Connection.in_cluster(pool_size=CONNECTION_POOL)
+        except ConfigurationError:
+            connection = Connection.from_kubeconfig(
+                kubeconfig or os.environ.get("KUBECONFIG"), pool_size=CONNECTION_POOL
             )
-        # Kopf runs sync handlers on a thread pool: give each thread a pooled connection.
-        configuration.connection_pool_maxsize = 32
-        return cls(client.ApiClient(configuration), fence=fence)
+        return cls(connection, fence=fence)
 
     def unfenced(self, timeout: tuple[float, float]) -> Kube:
         """The same connections without the write fence, with other timeouts (the election's)."""
-        return Kube(self._api, timeout=timeout)
+        return Kube(self._connection, timeout=timeout)
 
     def _write_timeout(self, method: str, path: str) -> tuple[float, float]:
         """The timeout of a request; a write is refused once the lease may have ended."""
@@ -168,38 +138,14 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
     ) -> dict[str, Any] | None:
+        """One call; None when the object (or its namespace) does not exist."""
         timeout = self._write_timeout(method, path) if method in WRITE_METHODS else self._timeout
-        method_, url, headers, body_, _ = self._api.param_serialize(
-            method,
-            path,
-            query_params=query or [],
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
         try:
-            response = self._api.call_api(
-                method_, url, header_params=headers, body=body_, _request_timeout=timeout
+            return self._connection.call(
+                method, path, query=query, body=body, content_type=content_type, timeout=timeout
             )
-            raw = response.read()
-        except urllib3.exceptions.HTTPError as error:  # timeouts, refused connections
-            raise KubeError(0, type(error).__name__, f"{method} {path}: {error}") from error
-        status = response.status
-        if status == 404:
+        except NotFound:
             return None
-        if status >= 400:
-            # The status first: a proxy in front of the API server answers 502 in HTML.
-            data = _json_or_none(raw)
-            if not isinstance(data, dict):
-                raise KubeError(status, "", raw.decode(errors="replace")[:500] or "no body")
-            message = data.get("message") or raw.decode(errors="replace")[:500]
-            raise KubeError(status, data.get("reason", ""), message)
-        if not raw:
-            return None
-        data = _json_or_none(raw)
-        if data is None:
-            raise KubeError(status, "NotJSON", f"{path} did not answer JSON: {raw[:200]!r}")
-        return data
 
     def apply(self, manifest: dict[str, Any], *, force: bool = True) -> dict[str, Any]:
         """Server-side apply as the operator's field manager; returns the live object."""
@@ -304,26 +250,8 @@ class Kube:
     ) -> dict[str, Any]:
         """GET a JSON document from a pod's port through the API server's pod proxy."""
         url_path = f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/{path.lstrip('/')}"
-        method, url, headers, _, _ = self._api.param_serialize(
-            "GET",
-            url_path,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        response = self._api.call_api(
-            method, url, header_params=headers, _request_timeout=timeout_s
-        )
-        raw = response.read()
-        if response.status >= 400:
-            raise KubeError(
-                response.status, "ProxyError", raw.decode(errors="replace")[:500] or "no body"
-            )
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise KubeError(
-                response.status, "ProxyError", f"{path} did not answer JSON: {raw[:200]!r}"
-            ) from None
+        # A 404 here is the pod's answer (or a missing pod), not an absent object: it raises.
+        return self._connection.call("GET", url_path, timeout=timeout_s)
 
     def emit_event(
         self,

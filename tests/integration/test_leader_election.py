@@ -59,10 +59,10 @@ class PartitionableStore(KubeLeaseStore):
 
 
 def lease_kube(cluster, host: str | None = None) -> Kube:
-    api = cluster.api_client()
+    connection = cluster.connection()
     if host is not None:
-        api.configuration.host = host
-    return Kube(api, timeout=(TIMING.retry_period_s, TIMING.renew_deadline_s / 2))
+        connection.api_client.configuration.host = host
+    return Kube(connection, timeout=(TIMING.retry_period_s, TIMING.renew_deadline_s / 2))
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_a_leader_cut_off_from_the_api_server_stops_before_its_lease_ends(
     assert leader.wait_until_leading(stop)
     leader.start()
     # A write fenced by the leader's lease, as the operator's reconcilers make them.
-    fenced = Kube(cluster.api_client(), fence=leader_elector.time_left)
+    fenced = Kube(cluster.connection(), fence=leader_elector.time_left)
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",

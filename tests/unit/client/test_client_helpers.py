@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
+from modelserve_api.kube import KubeError, error_from_answer
 from modelserve_client import endpoint as client_endpoint
 from modelserve_client.batch import blocked_by, new_run_request_id, new_runs
 from modelserve_client.kube import api_error
@@ -35,17 +37,29 @@ def test_request_bodies():
 
 
 def test_api_errors_say_what_was_refused_and_what_to_do():
-    forbidden = api_error(403, {"message": 'configmaps is forbidden: User "ann"'}, "create X")
+    def refusal(status: int, body: dict | None) -> KubeError:
+        return error_from_answer(status, json.dumps(body).encode() if body else b"")
+
+    forbidden = api_error(
+        refusal(403, {"message": 'configmaps is forbidden: User "ann"'}), "create X"
+    )
     assert (
         forbidden.problem == 'you are not allowed to create X: configmaps is forbidden: User "ann"'
     )
     assert "administrator" in forbidden.fix
-    no_crd = api_error(404, {"message": "the server could not find the requested resource"}, "y")
+    no_crd = api_error(
+        refusal(404, {"message": "the server could not find the requested resource"}), "y"
+    )
     assert "are the modelserve CRDs installed?" in no_crd.problem
     assert "crds/" in no_crd.fix
-    invalid = api_error(422, {"message": "spec.version: Invalid value"}, "create Model m")
+    invalid = api_error(refusal(422, {"message": "spec.version: Invalid value"}), "create Model m")
     assert str(invalid) == "the API server refused to create Model m: spec.version: Invalid value"
-    assert "credentials" in api_error(401, None, "z").problem
+    assert "credentials" in api_error(refusal(401, None), "z").problem
+    gone = api_error(refusal(404, {"message": "x", "details": {"name": "m"}}), "read Model m")
+    assert "CRDs" not in gone.problem
+    # A proxy's HTML page: the status decides, the page is quoted.
+    bad_gateway = api_error(error_from_answer(502, b"<html>Bad Gateway</html>"), "list pods")
+    assert str(bad_gateway) == "could not list pods: HTTP 502: <html>Bad Gateway</html>"
 
 
 def model(generation: int, observed: int, **conditions: str) -> dict:

@@ -205,7 +205,7 @@ def test_the_watchdog_ends_leadership_when_renewals_hang():
 
 def test_writes_are_refused_once_the_lease_may_have_ended():
     class NoNetwork:
-        def param_serialize(self, *args, **kwargs):
+        def call(self, *args, **kwargs):
             raise AssertionError("a fenced write must not be sent")
 
     left = [0.0]

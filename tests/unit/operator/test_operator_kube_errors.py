@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from kubernetes import client
+from modelserve_api.kube import Connection
 from modelserve_operator.kube import Kube, KubeError
 
 ANSWERS: dict[str, tuple[int, str, bytes]] = {
@@ -58,7 +59,7 @@ def kube() -> Iterator[Kube]:
     configuration = client.Configuration()
     configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
     configuration.retries = False
-    yield Kube(client.ApiClient(configuration), timeout=(2.0, 0.5))
+    yield Kube(Connection(client.ApiClient(configuration)), timeout=(2.0, 0.5))
     server.shutdown()
 
 
