@@ -6,8 +6,9 @@ import logging
 
 from modelserve_api import constants as c
 from modelserve_api.crdgen import KINDS, crd_name, schema_digest
+from modelserve_api.kube import Forbidden
 
-from .kube import Kube, KubeError
+from .kube import Kube
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,7 @@ def crd_problems(kube: Kube) -> dict[str, str]:
         name = crd_name(kind)
         try:
             live = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name)
-        except KubeError as error:
-            if error.status != 403:
-                raise
+        except Forbidden as error:
             log.warning("cannot read CRD %s to compare it with this operator's: %s", name, error)
             continue
         if live is None:

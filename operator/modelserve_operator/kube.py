@@ -10,6 +10,7 @@ from typing import Any
 
 from modelserve_api.kube import (
     ConfigurationError,
+    Conflict,
     Connection,
     KubeError,
     NotFound,
@@ -160,7 +161,7 @@ class Kube:
             "PATCH", path, query=query, body=manifest, content_type="application/apply-patch+yaml"
         )
         if result is None:  # the namespace vanished under us
-            raise KubeError(404, "NotFound", f"cannot apply {kind.plural}/{meta['name']}")
+            raise NotFound(404, "NotFound", f"cannot apply {kind.plural}/{meta['name']}")
         return result
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict | None:
@@ -186,10 +187,8 @@ class Kube:
                 query=[("fieldManager", FIELD_MANAGER)],
                 body=manifest,
             )
-        except KubeError as error:
-            if error.status == 409:
-                return None
-            raise
+        except Conflict:
+            return None
 
     def replace(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """PUT the whole object; 409 when metadata.resourceVersion is no longer current."""

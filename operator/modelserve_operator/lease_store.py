@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from modelserve_api.kube import Conflict
+
 from .election import LeaseConflict, LeaseRecord
-from .kube import Kube, KubeError
+from .kube import Kube
 
 LEASE_API_VERSION = "coordination.k8s.io/v1"
 # MicroTime, as client-go writes it.
@@ -78,10 +80,8 @@ class KubeLeaseStore:
     def update(self, record: LeaseRecord) -> LeaseRecord:
         try:
             written = self.kube.replace(lease_manifest(self.namespace, self.name, record))
-        except KubeError as error:
-            if error.status == 409:
-                raise LeaseConflict(f"Lease {self.namespace}/{self.name} changed") from error
-            raise
+        except Conflict as error:
+            raise LeaseConflict(f"Lease {self.namespace}/{self.name} changed") from error
         if written is None:  # deleted under us: the next attempt creates it
             raise LeaseConflict(f"Lease {self.namespace}/{self.name} was deleted")
         return record_from_lease(written)

@@ -19,6 +19,7 @@ from typing import Any
 from modelserve_api import Model, OnlineEndpoint, parse_model
 from modelserve_api import conditions as cond
 from modelserve_api import constants as c
+from modelserve_api.kube import Conflict
 
 from ..builders.retrain import (
     ANNOTATION_BASE_VERSION,
@@ -537,9 +538,7 @@ class EndpointMonitor:
                 patch,
                 field_manager=PROMOTION_FIELD_MANAGER,
             )
-        except KubeError as error:
-            if error.status != 409:
-                raise
+        except Conflict:
             # Changed under us (a human, a GitOps sync): decide again on the next look.
             check.retrain["message"] = "the endpoint changed while promoting; trying again"
             return False
