@@ -5,8 +5,8 @@ import logging
 
 from modelserve_api import constants as c
 from modelserve_api.crdgen import KINDS, crd_document
+from modelserve_api.kube import Forbidden
 from modelserve_operator.crd_check import UPGRADE_COMMAND, crd_problems
-from modelserve_operator.kube import KubeError
 from modelserve_operator.reconcilers import status as status_module
 
 NOW = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
@@ -27,7 +27,7 @@ class InstalledCrds:
             None,
         )
         if self.forbidden:
-            raise KubeError(403, "Forbidden", f"cannot get {name}")
+            raise Forbidden(403, "Forbidden", f"cannot get {name}")
         return self.crds.get(name)
 
 
