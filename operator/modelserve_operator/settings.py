@@ -1,15 +1,17 @@
-"""Operator settings, read once from MODELSERVE_* environment variables."""
+"""Operator settings: MODELSERVE_* environment variables, typed and checked by pydantic-settings."""
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from modelserve_api import constants as c
+from pydantic import AliasGenerator, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .builders import BuilderSettings
 from .builders.common import DEFAULT_METRICS_FROM, NetworkPolicySettings
@@ -17,6 +19,83 @@ from .election import ElectionTiming
 
 # Where a pod finds its own namespace (the Lease lives there unless told otherwise).
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+PREFIX = "MODELSERVE_"
+
+
+class OperatorEnvironment(BaseSettings):
+    """Every MODELSERVE_* variable the operator reads; a bad value is refused by its name.
+
+    Lists and pairs are parsed by the validators below (NoDecode), so that a mapping given
+    to `model_validate` (the tests) and the process environment are read the same way.
+    """
+
+    model_config = SettingsConfigDict(
+        alias_generator=AliasGenerator(validation_alias=lambda name: PREFIX + name.upper()),
+        extra="ignore",
+        frozen=True,
+    )
+
+    scoring_image: str = c.DEFAULT_SCORING_IMAGE
+    router_image: str = c.DEFAULT_ROUTER_IMAGE
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    #: "k=v,k2=v2": where the operator's pods go
+    node_selector: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
+    #: comma-separated; empty: every namespace
+    watch_namespaces: Annotated[tuple[str, ...], NoDecode] = ()
+    network_policies: Literal["true", "false"] = "true"
+    #: a JSON list of NetworkPolicy peers allowed to scrape the scoring pods' metrics
+    metrics_from: Annotated[tuple[dict[str, Any], ...], NoDecode] = DEFAULT_METRICS_FROM
+    api_server_cidrs: Annotated[tuple[str, ...], NoDecode] = ()
+    # Address the metrics and liveness endpoints bind (all interfaces in a pod).
+    operator_bind_address: str = "0.0.0.0"
+    operator_metrics_port: int = Field(8090, ge=1, le=65535)
+    operator_liveness_port: int = Field(8091, ge=1, le=65535)
+    # Safety net for drift nothing else reported (children are also watched directly).
+    resync_seconds: float = Field(120.0, gt=0)
+    max_workers: int = Field(16, ge=1)
+    leader_election: bool = False
+    lease_name: str = "modelserve-operator"
+    lease_namespace: str = ""
+    pod_name: str = ""
+    lease_duration_seconds: float = 10.0
+    lease_renew_deadline_seconds: float = 7.0
+    lease_retry_period_seconds: float = 2.0
+
+    @field_validator("network_policies", mode="before")
+    @classmethod
+    def _lowercase(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("watch_namespaces", "api_server_cidrs", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("node_selector", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        pairs = []
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            key, sep, label = item.partition("=")
+            if not sep or not key:
+                raise ValueError(f"{item!r} is not key=value")
+            pairs.append((key, label))
+        return tuple(pairs)
+
+    @field_validator("metrics_from", mode="before")
+    @classmethod
+    def _peers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value)
+        if not isinstance(value, list | tuple) or not all(isinstance(p, dict) and p for p in value):
+            raise ValueError(
+                'not a JSON list of NetworkPolicy peers (e.g. [{"namespaceSelector": {}}])'
+            )
+        return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -31,26 +110,25 @@ class LeaderElectionSettings:
     timing: ElectionTiming = field(default_factory=ElectionTiming)
 
     @classmethod
-    def from_env(cls, env: dict[str, str]) -> LeaderElectionSettings:
-        enabled = env.get("MODELSERVE_LEADER_ELECTION", "false").lower() in ("1", "true", "yes")
-        namespace = env.get("MODELSERVE_LEASE_NAMESPACE", "")
-        if enabled and not namespace and SERVICE_ACCOUNT_NAMESPACE.exists():
+    def from_environment(cls, env: OperatorEnvironment) -> LeaderElectionSettings:
+        namespace = env.lease_namespace
+        if env.leader_election and not namespace and SERVICE_ACCOUNT_NAMESPACE.exists():
             namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
-        if enabled and not namespace:
+        if env.leader_election and not namespace:
             raise ValueError(
                 "MODELSERVE_LEADER_ELECTION is on but the Lease's namespace is unknown: "
                 "set MODELSERVE_LEASE_NAMESPACE"
             )
-        pod = env.get("MODELSERVE_POD_NAME") or socket.gethostname()
+        pod = env.pod_name or socket.gethostname()
         return cls(
-            enabled=enabled,
-            lease_name=env.get("MODELSERVE_LEASE_NAME", "modelserve-operator"),
+            enabled=env.leader_election,
+            lease_name=env.lease_name,
             lease_namespace=namespace,
             identity=f"{pod}_{uuid.uuid4().hex[:8]}",
             timing=ElectionTiming(
-                lease_duration_s=float(env.get("MODELSERVE_LEASE_DURATION_SECONDS", "10")),
-                renew_deadline_s=float(env.get("MODELSERVE_LEASE_RENEW_DEADLINE_SECONDS", "7")),
-                retry_period_s=float(env.get("MODELSERVE_LEASE_RETRY_PERIOD_SECONDS", "2")),
+                lease_duration_s=env.lease_duration_seconds,
+                renew_deadline_s=env.lease_renew_deadline_seconds,
+                retry_period_s=env.lease_retry_period_seconds,
             ),
         )
 
@@ -72,58 +150,25 @@ class OperatorSettings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorSettings:
-        env = dict(os.environ if env is None else env)
-        namespaces = tuple(
-            n.strip() for n in env.get("MODELSERVE_WATCH_NAMESPACES", "").split(",") if n.strip()
-        )
+        """From the process environment, or from `env` (a mapping of MODELSERVE_* names)."""
+        read = OperatorEnvironment() if env is None else OperatorEnvironment.model_validate(env)
         return cls(
             builder=BuilderSettings(
-                scoring_image=env.get("MODELSERVE_SCORING_IMAGE", c.DEFAULT_SCORING_IMAGE),
-                router_image=env.get("MODELSERVE_ROUTER_IMAGE", c.DEFAULT_ROUTER_IMAGE),
-                image_pull_policy=env.get("MODELSERVE_IMAGE_PULL_POLICY", "IfNotPresent"),
-                node_selector=_pairs(env.get("MODELSERVE_NODE_SELECTOR", "")),
-                network=_network_policies(env),
+                scoring_image=read.scoring_image,
+                router_image=read.router_image,
+                image_pull_policy=read.image_pull_policy,
+                node_selector=read.node_selector,
+                network=NetworkPolicySettings(
+                    enabled=read.network_policies == "true",
+                    metrics_from=read.metrics_from,
+                    api_server_cidrs=read.api_server_cidrs,
+                ),
             ),
-            watch_namespaces=namespaces,
-            bind_address=env.get("MODELSERVE_OPERATOR_BIND_ADDRESS", "0.0.0.0"),
-            metrics_port=int(env.get("MODELSERVE_OPERATOR_METRICS_PORT", "8090")),
-            liveness_port=int(env.get("MODELSERVE_OPERATOR_LIVENESS_PORT", "8091")),
-            resync_seconds=float(env.get("MODELSERVE_RESYNC_SECONDS", "120")),
-            max_workers=int(env.get("MODELSERVE_MAX_WORKERS", "16")),
-            leader_election=LeaderElectionSettings.from_env(env),
+            watch_namespaces=read.watch_namespaces,
+            bind_address=read.operator_bind_address,
+            metrics_port=read.operator_metrics_port,
+            liveness_port=read.operator_liveness_port,
+            resync_seconds=read.resync_seconds,
+            max_workers=read.max_workers,
+            leader_election=LeaderElectionSettings.from_environment(read),
         )
-
-
-def _pairs(text: str) -> tuple[tuple[str, str], ...]:
-    """Parse "k=v,k2=v2" (MODELSERVE_NODE_SELECTOR); an entry without "=" is an error."""
-    pairs = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"MODELSERVE_NODE_SELECTOR: {item!r} is not key=value")
-        pairs.append((key, value))
-    return tuple(pairs)
-
-
-def _network_policies(env: dict[str, str]) -> NetworkPolicySettings:
-    """MODELSERVE_NETWORK_POLICIES, _METRICS_FROM (JSON peers) and _API_SERVER_CIDRS."""
-    enabled = env.get("MODELSERVE_NETWORK_POLICIES", "true").strip().lower()
-    if enabled not in ("true", "false"):
-        raise ValueError(f"MODELSERVE_NETWORK_POLICIES: {enabled!r} is neither true nor false")
-    metrics_from = DEFAULT_METRICS_FROM
-    if "MODELSERVE_METRICS_FROM" in env:
-        peers = json.loads(env["MODELSERVE_METRICS_FROM"])
-        if not isinstance(peers, list) or not all(isinstance(p, dict) and p for p in peers):
-            raise ValueError(
-                "MODELSERVE_METRICS_FROM: not a JSON list of NetworkPolicy peers "
-                '(e.g. [{"namespaceSelector": {}}])'
-            )
-        metrics_from = tuple(peers)
-    cidrs = tuple(
-        cidr.strip()
-        for cidr in env.get("MODELSERVE_API_SERVER_CIDRS", "").split(",")
-        if cidr.strip()
-    )
-    return NetworkPolicySettings(
-        enabled=enabled == "true", metrics_from=metrics_from, api_server_cidrs=cidrs
-    )
