@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from kubernetes import client
+from answering_server import answering, connection_to
 from modelserve_api.kube import (
     Conflict,
     Connection,
@@ -44,33 +42,10 @@ ANSWERS: dict[str, tuple[int, str, bytes]] = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        status, content_type, body = ANSWERS[self.path]
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
-def connection_to(port: int) -> Connection:
-    configuration = client.Configuration()
-    configuration.host = f"http://127.0.0.1:{port}"
-    configuration.retries = False
-    return Connection(client.ApiClient(configuration), timeout=(2.0, 2.0))
-
-
 @pytest.fixture(scope="module")
 def connection() -> Iterator[Connection]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield connection_to(server.server_address[1])
-    server.shutdown()
+    with answering(ANSWERS) as port:
+        yield connection_to(port)
 
 
 @pytest.mark.parametrize(

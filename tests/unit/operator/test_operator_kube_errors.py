@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from kubernetes import client
-from modelserve_api.kube import Connection
+from answering_server import answering, connection_to
 from modelserve_operator.kube import Kube, KubeError
 
 ANSWERS: dict[str, tuple[int, str, bytes]] = {
@@ -35,32 +31,11 @@ ANSWERS: dict[str, tuple[int, str, bytes]] = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        if self.path.endswith("/hangs"):
-            time.sleep(3)  # longer than the client's read timeout below
-        status, content_type, body = ANSWERS.get(self.path, (200, "application/json", b"{}"))
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def kube() -> Iterator[Kube]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    configuration = client.Configuration()
-    configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
-    configuration.retries = False
-    yield Kube(Connection(client.ApiClient(configuration)), timeout=(2.0, 0.5))
-    server.shutdown()
+    # A stall longer than the client's read timeout below.
+    with answering(ANSWERS, stall_s=3.0) as port:
+        yield Kube(connection_to(port), timeout=(2.0, 0.5))
 
 
 def test_an_html_502_is_an_api_error_with_the_page_text(kube: Kube) -> None:
