@@ -8,7 +8,7 @@
 # Usage: hack/tools/mlflow.sh [python]   (python: the interpreter to build the venv from)
 set -euo pipefail
 MLFLOW_VERSION=3.17.2
-RECIPE=1
+RECIPE=2
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 python="${1:-$repo/.venv/bin/python}"
 [[ -x "$python" ]] || { echo "no python at $python: run ./hack/setup.sh first" >&2; exit 2; }
@@ -20,9 +20,10 @@ if [[ ! -x "$venv/bin/mlflow" ]]; then
   base="$("$python" -c 'import sys; print(sys.base_prefix)')/bin/python$py"
   rm -rf "$venv.partial"
   "$base" -m venv "$venv.partial"
-  # boto3: the server writes artifacts to the S3 store with it
+  # boto3: the server writes artifacts to the S3 store with it; auth: its basic-auth app,
+  # which the tests start to check refused credentials
   "$venv.partial/bin/pip" install --quiet --disable-pip-version-check \
-    "mlflow==$MLFLOW_VERSION" "scikit-learn==$sklearn" "boto3>=1.34"
+    "mlflow[auth]==$MLFLOW_VERSION" "scikit-learn==$sklearn" "boto3>=1.34"
   rm -rf "$venv"
   mv "$venv.partial" "$venv"
   # a venv's scripts name its folder in their shebangs: rewrite them for the final path

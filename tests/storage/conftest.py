@@ -33,3 +33,18 @@ def mlflow_server(
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_auth_server(
+    s3_store: S3Store, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MLflowServer]:
+    """An `mlflow server` running MLflow's basic-auth app: nothing answers without signing in
+    as the admin in `credentials`."""
+    server = start_mlflow(
+        mlflow_binary(), tmp_path_factory.mktemp("mlflow-auth"), s3_store, basic_auth=True
+    )
+    try:
+        yield server
+    finally:
+        server.stop()

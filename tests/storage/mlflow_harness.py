@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,8 @@ class MLflowServer:
     binary: str
     process: subprocess.Popen
     log_path: Path
+    #: MLFLOW_TRACKING_USERNAME and _PASSWORD of its admin, when it runs the basic-auth app
+    credentials: dict[str, str] = field(default_factory=dict)
 
     @property
     def python(self) -> str:
@@ -87,6 +90,7 @@ class MLflowServer:
         """Train, log and register a classifier as `name` (optionally aliased); its version."""
         env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
         env["MLFLOW_TRACKING_URI"] = self.tracking_uri
+        env.update(self.credentials)
         done = subprocess.run(
             [self.python, str(LOG_MODEL_SCRIPT), name, alias or "", str(seed)],
             capture_output=True,
@@ -111,9 +115,33 @@ class MLflowServer:
             self.process.wait(timeout=STOP_TIMEOUT_S)
 
 
-def start_mlflow(binary: str, workdir: Path, store: S3Store) -> MLflowServer:
-    """A running tracking server whose artifacts go to `store`; else fail the test."""
-    store.create_bucket(ARTIFACT_BUCKET)
+def basic_auth_settings(workdir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(server environment, admin credentials) of MLflow's basic-auth app: a fresh admin
+    password, its user database in workdir, and nothing readable without signing in."""
+    password = secrets.token_urlsafe(18)
+    config = workdir / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\n"
+        "default_permission = NO_PERMISSIONS\n"
+        f"database_uri = sqlite:///{workdir / 'basic_auth.db'}\n"
+        "admin_username = admin\n"
+        f"admin_password = {password}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    env = {
+        "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
+    }
+    return env, {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": password}
+
+
+def start_mlflow(
+    binary: str, workdir: Path, store: S3Store, basic_auth: bool = False
+) -> MLflowServer:
+    """A running tracking server whose artifacts go to `store` (a bucket per server), with
+    MLflow's basic-auth app if asked; else fail the test."""
+    bucket = f"{ARTIFACT_BUCKET}-auth" if basic_auth else ARTIFACT_BUCKET
+    store.create_bucket(bucket)
     port = free_port()
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MLFLOW_"))
@@ -124,6 +152,12 @@ def start_mlflow(binary: str, workdir: Path, store: S3Store) -> MLflowServer:
         AWS_SECRET_ACCESS_KEY=store.secret_key,
         AWS_DEFAULT_REGION=store.region,
     )
+    credentials: dict[str, str] = {}
+    app = []
+    if basic_auth:
+        auth_env, credentials = basic_auth_settings(workdir)
+        env.update(auth_env)
+        app = ["--app-name", "basic-auth"]
     log_path = workdir / "mlflow.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
@@ -140,7 +174,8 @@ def start_mlflow(binary: str, workdir: Path, store: S3Store) -> MLflowServer:
                 f"sqlite:///{workdir / 'mlflow.db'}",
                 "--serve-artifacts",
                 "--artifacts-destination",
-                f"s3://{ARTIFACT_BUCKET}/",
+                f"s3://{bucket}/",
+                *app,
             ],
             cwd=workdir,
             env=env,
@@ -150,7 +185,7 @@ def start_mlflow(binary: str, workdir: Path, store: S3Store) -> MLflowServer:
             # its own process group, so stop() reaches the workers it spawns
             start_new_session=True,
         )
-    server = MLflowServer(f"http://{LOOPBACK}:{port}", binary, process, log_path)
+    server = MLflowServer(f"http://{LOOPBACK}:{port}", binary, process, log_path, credentials)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:

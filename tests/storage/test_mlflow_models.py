@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import datetime as dt
 from pathlib import Path
@@ -213,3 +214,28 @@ def test_the_client_registers_an_alias_as_the_version_it_names_now(mlflow_server
     with pytest.raises(ModelserveError, match="no alias 'gone'") as refused:
         pinned_reference(f"models:/{NAME}@gone", mlflow_server.tracking_uri, None)
     assert "--version" in refused.value.fix
+
+
+def test_credentials_from_the_secret_sign_in_and_wrong_ones_are_named(mlflow_auth_server):
+    version = mlflow_auth_server.log_model("secured", alias="champion")
+    uri = "models:/secured@champion"
+
+    def secret(values: dict[str, str]) -> dict:
+        return {
+            "kind": "Secret",
+            "metadata": {"name": "mlflow-creds", "namespace": "default"},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
+        }
+
+    model = model_object(uri, mlflow_auth_server.tracking_uri, "mlflow-creds")
+    good = Cluster(model, secret(mlflow_auth_server.credentials))
+    assert reconcile(good)["mlflow"]["version"] == version
+
+    wrong = {**mlflow_auth_server.credentials, "MLFLOW_TRACKING_PASSWORD": "not-the-password"}
+    for values in (wrong, {}):
+        cluster = Cluster(model, secret(values))
+        reconcile(cluster)
+        degraded = cluster.condition("churn-model", "Degraded")
+        assert degraded["reason"] == registry.ACCESS_DENIED, degraded["message"]
+        assert "credentialsSecret" in degraded["message"]
+        assert "not-the-password" not in degraded["message"]
