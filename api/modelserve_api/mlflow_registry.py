@@ -26,6 +26,8 @@ DOWNLOAD_TIMEOUT_S = 60.0
 _CHUNK = 1 << 20
 # A model directory is a handful of files; this bounds a listing gone wrong.
 MAX_FILES = 1000
+# REST answers are small; this bounds what a server that is not MLflow can make us hold.
+MAX_JSON_BYTES = 4 << 20
 _REFERENCE = re.compile(r"^models:/([^/@]+)(?:/([1-9][0-9]*)|@([-_A-Za-z0-9]+))$")
 TOKEN_KEY = "MLFLOW_TRACKING_TOKEN"
 USERNAME_KEY = "MLFLOW_TRACKING_USERNAME"
@@ -205,7 +207,15 @@ class Registry:
 
     def _call(self, url: str, **params: str) -> dict[str, Any]:
         with self._open(f"{url}?{urllib.parse.urlencode(params)}", TIMEOUT_S) as answer:
-            return json.load(answer)
+            body = answer.read(MAX_JSON_BYTES + 1)
+        if len(body) > MAX_JSON_BYTES:
+            raise MLflowError(FAILED, f"{url} answered more than {MAX_JSON_BYTES} bytes of JSON")
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise MLflowError(
+                FAILED, f"{url} did not answer JSON; is it an MLflow server?"
+            ) from None
 
     def _open(self, url: str, timeout: float) -> Any:
         request = urllib.request.Request(url, headers=self.headers)
