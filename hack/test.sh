@@ -44,9 +44,10 @@ phase "local cluster" .venv/bin/modelserve-cluster up --with-node
 # creates the cluster. A cold build takes minutes; a warm one returns at once.
 phase "kind node image" bash -c './hack/kind/docker-runtime.sh && ./hack/kind/build.sh'
 # Test-only tools built from Go modules (kstatus: the GitOps health verdict, from cli-utils;
-# seaweedfs: the real S3-compatible store tests/storage starts on loopback). Built here so
+# seaweedfs: the real S3-compatible store tests/storage starts on loopback; mlflow: the
+# tracking server tests/storage starts, in its own venv from PyPI). Built here so
 # pytest only reads the cache: weed's first build takes minutes.
-phase "test tools" bash -c './hack/tools/build.sh kstatus && ./hack/tools/build.sh seaweedfs'
+phase "test tools" bash -c './hack/tools/build.sh kstatus && ./hack/tools/build.sh seaweedfs && ./hack/tools/mlflow.sh'
 phase "ruff" bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check .'
 
 set +e

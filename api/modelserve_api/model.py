@@ -27,8 +27,11 @@ ARTIFACT_URI_PATTERN = (
     r"^(pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/[^/].*"
     r"|configmap://[a-z0-9]([-.a-z0-9]*[a-z0-9])?/[-._a-zA-Z0-9]+"
     r"|https?://[^/\s]+(/\S*)?"
-    r"|s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9]/[^/\s](\S*[^/\s])?)$"
+    r"|s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9]/[^/\s](\S*[^/\s])?"
+    r"|models:/[A-Za-z0-9][-._A-Za-z0-9]*(/[1-9][0-9]*|@[A-Za-z0-9][-_A-Za-z0-9]*))$"
 )
+# an MLflow tracking server: http(s)://host[:port][/path], no user:password@ (use the Secret)
+TRACKING_URI_PATTERN = r"^https?://[^/\s?#@]+(/[^\s?#]*)?$"
 # scheme://host[:port] only: no path, and no user:password@ (credentials belong in a Secret)
 S3_ENDPOINT_PATTERN = r"^https?://[^/\s?#@]+/?$"
 S3_REGION_PATTERN = r"^[A-Za-z0-9][-_A-Za-z0-9]*$"
@@ -109,6 +112,30 @@ class S3Access(ApiModel):
     )
 
 
+class MLflowAccess(ApiModel):
+    """Which MLflow tracking server resolves a models:/ artifact, and how to sign in to it."""
+
+    tracking_uri: str = Field(
+        alias="trackingURI",
+        description="Base URL of the MLflow tracking server, for example "
+        "http://mlflow.mlops.svc:5000. The operator resolves the registered model through its "
+        "REST API, and the fetch init container downloads the model directory from it.",
+        min_length=1,
+        max_length=512,
+        pattern=TRACKING_URI_PATTERN,
+    )
+    credentials_secret: str | None = Field(
+        default=None,
+        description="Name of a Secret in the Model's namespace with either MLFLOW_TRACKING_TOKEN "
+        "(sent as a bearer token) or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
+        "(HTTP basic). The operator reads it to resolve the model; the fetch container gets it "
+        "as environment. Left out, requests are not signed.",
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+    )
+
+
 class Artifact(ApiModel):
     """Where the serialized model is and the digest it must have."""
 
@@ -116,9 +143,16 @@ class Artifact(ApiModel):
         json_schema_extra=kube(
             rules=[
                 Rule(
-                    "self.uri.matches('^(pvc|configmap|https?|s3)://')",
-                    "artifact.uri must start with pvc://, configmap://, http://, https:// or s3://",
+                    "self.uri.matches('^((pvc|configmap|https?|s3)://|models:/)')",
+                    "artifact.uri must start with pvc://, configmap://, http://, https://, s3:// "
+                    "or models:/",
                     ".uri",
+                ),
+                Rule(
+                    "has(self.mlflow) == self.uri.startsWith('models:/')",
+                    "a models:/ artifact.uri needs artifact.mlflow, and artifact.mlflow is only "
+                    "allowed with a models:/ artifact.uri",
+                    ".mlflow",
                 ),
                 Rule(
                     "!has(self.s3) || self.uri.startsWith('s3://')",
@@ -137,7 +171,9 @@ class Artifact(ApiModel):
     uri: str = Field(
         description="Location of the artifact: pvc://<claim>/<path in the volume>, "
         "configmap://<name>/<key> (small models only), http(s)://<url> or "
-        "s3://<bucket>/<key> (the key taken as written; see artifact.s3).",
+        "s3://<bucket>/<key> (the key taken as written; see artifact.s3), or an MLflow "
+        "registered model as models:/<name>/<version> or models:/<name>@<alias> (see "
+        "artifact.mlflow).",
         min_length=1,
         max_length=2048,
         pattern=ARTIFACT_URI_PATTERN,
@@ -149,7 +185,9 @@ class Artifact(ApiModel):
         description="SHA-256 of the artifact file, 64 hexadecimal characters. Loading a joblib "
         "or pickle file runs code, so the file is verified against this digest before it is "
         "loaded; a mismatch stops the rollout. Required unless spec.training produces the "
-        "artifact (then the trainer reports the digest).",
+        "artifact (then the trainer reports the digest), or for a models:/ artifact, where it "
+        "is the digest of the model directory (see docs/mlflow.md) and, left out, the operator "
+        "pins the digest of what it first fetched in status.mlflow.sha256.",
         min_length=64,
         max_length=64,
         pattern=SHA256_PATTERN,
@@ -159,17 +197,26 @@ class Artifact(ApiModel):
         description="Endpoint, region, addressing style and credentials of an s3:// artifact; "
         "left out, AWS S3 with the pod's own AWS credential chain.",
     )
+    mlflow: MLflowAccess | None = Field(
+        default=None,
+        description="Tracking server and credentials of a models:/ artifact; required with one.",
+    )
 
     @property
     def scheme(self) -> str:
-        """pvc, configmap, http, https or s3."""
-        return self.uri.split("://", 1)[0]
+        """pvc, configmap, http, https, s3 or models."""
+        return self.uri.split(":/", 1)[0]
 
     @model_validator(mode="after")
     def _s3_settings_need_s3_uri(self) -> Artifact:
         # The CRD's CEL rule refuses this already; repeated for bodies that skipped it.
         if self.s3 is not None and self.scheme != "s3":
             raise ValueError("artifact.s3 is only allowed with an s3:// artifact.uri")
+        if (self.mlflow is not None) != (self.scheme == "models"):
+            raise ValueError(
+                "a models:/ artifact.uri needs artifact.mlflow, and artifact.mlflow is only "
+                "allowed with a models:/ artifact.uri"
+            )
         return self
 
 
@@ -213,8 +260,10 @@ class ModelSpec(ApiModel):
                     "Model spec is immutable; register a new version as a new Model object",
                 ),
                 Rule(
-                    "has(self.training) || has(self.artifact.sha256)",
-                    "artifact.sha256 is required unless spec.training produces the artifact",
+                    "has(self.training) || has(self.artifact.sha256) || "
+                    "self.artifact.uri.startsWith('models:/')",
+                    "artifact.sha256 is required unless spec.training produces the artifact or "
+                    "it is a models:/ artifact",
                     ".artifact.sha256",
                 ),
                 Rule(
@@ -294,8 +343,15 @@ class ModelSpec(ApiModel):
     @model_validator(mode="after")
     def _artifact_known_or_trained(self) -> ModelSpec:
         # The CRD's CEL rules refuse these already; repeated for bodies that skipped it.
-        if self.training is None and self.artifact.sha256 is None:
-            raise ValueError("spec.artifact.sha256 is required unless spec.training produces it")
+        if (
+            self.training is None
+            and self.artifact.sha256 is None
+            and self.artifact.scheme != "models"
+        ):
+            raise ValueError(
+                "spec.artifact.sha256 is required unless spec.training produces it or it is a "
+                "models:/ artifact"
+            )
         if self.training is not None and self.artifact.scheme != "pvc":
             raise ValueError(
                 "with spec.training the trainer writes the artifact, so spec.artifact.uri "
@@ -358,6 +414,36 @@ class RuntimeStatus(ApiModel):
     )
 
 
+class MLflowStatus(ApiModel):
+    """What the operator resolved a models:/ artifact to, and the digest it pinned."""
+
+    version: str = Field(
+        default="",
+        description="The registered model version the reference "
+        "resolved to (an alias is followed once, when the Model is resolved).",
+    )
+    source: str = Field(
+        default="", description="Where MLflow stores that version, as its model version's source."
+    )
+    download_uri: str = Field(
+        default="",
+        alias="downloadURI",
+        description="Where the model directory is downloaded from, as MLflow's get-download-uri "
+        "answered (mlflow-artifacts:/ paths are read through the tracking server).",
+    )
+    sha256: str = Field(
+        default="",
+        description="Digest of the model directory the operator fetched when it resolved the "
+        "reference: sha256 over the sorted list of relative path and per-file sha256. Fetching "
+        "pods refuse a directory with another digest.",
+    )
+    resolved_at: str | None = Field(
+        default=None,
+        description="When the reference was resolved and the digest pinned.",
+        json_schema_extra=kube(format="date-time"),
+    )
+
+
 class ModelStatus(ApiModel):
     """What the operator observed about this model version."""
 
@@ -395,6 +481,7 @@ class ModelStatus(ApiModel):
     )
     runtime: RuntimeStatus | None = None
     training: TrainingStatus | None = None
+    mlflow: MLflowStatus | None = None
 
     @property
     def trained_sha256(self) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from .batch import DEFAULT_RUN_TIMEOUT_S, BatchDeployment
 from .endpoint import DEFAULT_INVOKE_TIMEOUT_S, Endpoint
 from .errors import ModelserveError
 from .kube import Kube
+from .mlflow_models import register_from_mlflow
 from .model import DEFAULT_WAIT_S, Model
 from .progress import ConsoleProgress, Progress, SilentProgress
 from .summary import format_run
@@ -45,11 +47,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="store a model file in the cluster and create its Model",
         description="Compute the file's sha256, store it in a ConfigMap (files up to "
         f"{artifacts.CONFIGMAP_LIMIT_BYTES // 1024} KiB) or on a PersistentVolumeClaim "
-        "(--pvc), and create the Model object that endpoints refer to.",
+        "(--pvc), and create the Model object that endpoints refer to. With --from-mlflow, "
+        "create a Model naming an MLflow registered model instead (docs/mlflow.md).",
     )
-    register.add_argument("path", help="the saved model file (joblib or pickle)")
-    register.add_argument("--name", required=True, help="model name (spec.modelName), e.g. iris")
-    register.add_argument("--version", required=True, help="model version, e.g. 1 or 2024-06-01")
+    register.add_argument(
+        "path", nargs="?", help="the saved model file (joblib or pickle); not with --from-mlflow"
+    )
+    register.add_argument(
+        "--name",
+        help="model name (spec.modelName), e.g. iris; with --from-mlflow, default: the MLflow name",
+    )
+    register.add_argument(
+        "--version",
+        help="model version, e.g. 1 or 2024-06-01; with --from-mlflow, default: the MLflow "
+        "version (an alias is resolved through --tracking-uri and the Model pins that version)",
+    )
+    register.add_argument(
+        "--from-mlflow",
+        metavar="URI",
+        help="an MLflow registered model, models:/<name>/<version> or models:/<name>@<alias>",
+    )
+    register.add_argument(
+        "--tracking-uri",
+        default=os.environ.get("MLFLOW_TRACKING_URI"),
+        help="MLflow tracking server as the cluster reaches it (default: $MLFLOW_TRACKING_URI)",
+    )
+    register.add_argument(
+        "--mlflow-credentials-secret",
+        metavar="SECRET",
+        help="Secret with MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and "
+        "MLFLOW_TRACKING_PASSWORD, for the operator and the pods",
+    )
     register.add_argument(
         "--framework", default="sklearn", choices=artifacts.FRAMEWORKS, help="default: sklearn"
     )
@@ -163,7 +191,41 @@ def read_request(path: str) -> Any:
 
 
 def _register(args: argparse.Namespace, kube: Kube, progress: Progress) -> None:
-    model = Model.register(
+    if args.from_mlflow:
+        if args.path or args.pvc:
+            raise ModelserveError(
+                "--from-mlflow registers a model MLflow stores: no file and no --pvc",
+                "leave out the file, or --from-mlflow to register a file",
+            )
+        namespace = args.namespace or kube.default_namespace
+        object_name = register_from_mlflow(
+            kube,
+            namespace,
+            args.from_mlflow,
+            args.tracking_uri or "",
+            progress,
+            name=args.name,
+            version=args.version,
+            credentials_secret=args.mlflow_credentials_secret,
+            description=args.description,
+            tags=artifacts.parse_pairs(args.tag, "--tag"),
+        )
+        model = Model(object_name, namespace, kube)
+    else:
+        model = _register_file(args, kube, progress)
+    if args.wait:
+        model.wait_ready(timeout=args.timeout, progress=progress)
+    spec = model.get()["spec"]
+    print(
+        f"Model {model.object_name} in namespace {model.namespace}: {spec['modelName']} "
+        f"version {spec['version']}, {spec['artifact']['uri']}"
+    )
+    if args.wait:
+        print(f"Ready: {model.readiness()[1]}")
+
+
+def _register_file(args: argparse.Namespace, kube: Kube, progress: Progress) -> Model:
+    return Model.register(
         args.path,
         name=args.name,
         version=args.version,
@@ -175,18 +237,12 @@ def _register(args: argparse.Namespace, kube: Kube, progress: Progress) -> None:
         pvc_path=args.pvc_path,
         uploader_image=args.uploader_image,
         node_selector=artifacts.parse_pairs(args.node_selector, "--node-selector"),
-        wait=args.wait,
+        # waited for by _register, for either kind of registration
+        wait=False,
         timeout=args.timeout,
         connection=kube,
         progress=progress,
     )
-    spec = model.get()["spec"]
-    print(
-        f"Model {model.object_name} in namespace {model.namespace}: {spec['modelName']} "
-        f"version {spec['version']}, {spec['artifact']['uri']}"
-    )
-    if args.wait:
-        print(f"Ready: {model.readiness()[1]}")
 
 
 def _invoke(args: argparse.Namespace, kube: Kube, progress: Progress) -> None:
@@ -227,7 +283,24 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; 0 on success, 1 on an error (printed with what to do), 2 on bad usage."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.group, args.command) == ("model", "register") and not args.from_mlflow:
+        # a file's registration needs all three; --from-mlflow defaults name and version
+        missing = [
+            flag
+            for flag, value in (
+                ("path", args.path),
+                ("--name", args.name),
+                ("--version", args.version),
+            )
+            if not value
+        ]
+        if missing:
+            parser.error(
+                f"model register: the following arguments are required: {', '.join(missing)} "
+                "(or --from-mlflow models:/<name>@<alias>)"
+            )
     progress: Progress = SilentProgress() if args.quiet else ConsoleProgress()
     try:
         # Only reads the kubeconfig: commands check their own input before any API call.

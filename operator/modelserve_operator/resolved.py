@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelserve_api import Model
-from modelserve_api.model import S3Access
+from modelserve_api.model import MLflowAccess, S3Access
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,9 @@ class ResolvedModel:
     library_version_policy: str = "warn"
     # endpoint, region and credentials of an s3:// artifact
     artifact_s3: S3Access | None = None
+    # tracking server and credentials of a models:/ artifact (artifact_uri is then the
+    # download URI the operator resolved, artifact_sha256 the directory digest it pinned)
+    artifact_mlflow: MLflowAccess | None = None
 
     @classmethod
     def from_model(cls, model: Model) -> ResolvedModel:
@@ -29,6 +32,14 @@ class ResolvedModel:
         spec = model.spec
         # A trained Model's digest is only known once its training Job reported it.
         sha256 = spec.artifact.sha256 or model.status.trained_sha256
+        uri = spec.artifact.uri
+        if spec.artifact.scheme == "models":
+            pinned = model.status.mlflow
+            if pinned is None or not pinned.sha256:
+                raise ValueError(
+                    f"Model {model.metadata.name!r} is not resolved in MLflow yet ({uri})"
+                )
+            uri, sha256 = pinned.download_uri, pinned.sha256
         if sha256 is None:
             raise ValueError(
                 f"Model {model.metadata.name!r} has no artifact digest yet (training not done)"
@@ -38,8 +49,9 @@ class ResolvedModel:
             version=spec.version,
             framework=spec.framework,
             runtime=spec.runtime,
-            artifact_uri=spec.artifact.uri,
+            artifact_uri=uri,
             artifact_sha256=sha256.lower(),
             library_version_policy=spec.library_version_policy,
             artifact_s3=spec.artifact.s3,
+            artifact_mlflow=spec.artifact.mlflow,
         )

@@ -135,6 +135,10 @@ def fetch_artifact(
         from modelserve_scoring.s3 import fetch_s3
 
         return fetch_s3(uri, expected_sha256, dest_dir)
+    if parsed.scheme == "mlflow-artifacts":
+        from modelserve_scoring.mlflow_fetch import fetch_mlflow
+
+        return fetch_mlflow(uri, expected_sha256, dest_dir)
     if parsed.scheme in ("http", "https"):
         name = Path(urllib.parse.unquote(parsed.path)).name
         opener = lambda: urllib.request.urlopen(uri, timeout=timeout_s)  # noqa: E731
@@ -151,7 +155,7 @@ def fetch_artifact(
     else:
         raise ArtifactError(
             f"unsupported artifact URI scheme {parsed.scheme!r} in {uri}; "
-            "use s3://, http(s)://, file:// or a local path"
+            "use s3://, mlflow-artifacts:/, http(s)://, file:// or a local path"
         )
     if not name:
         raise ArtifactError(f"artifact URI {uri} does not end in a file name")

@@ -66,8 +66,9 @@ def _add_fetch_command(commands: Any) -> None:
     fetch.add_argument(
         "--uri",
         required=True,
-        help="s3://bucket/key (settings from MODELSERVE_S3_* and AWS_* variables), http(s)://, "
-        "file:// or a local path",
+        help="s3://bucket/key (settings from MODELSERVE_S3_* and AWS_* variables), "
+        "mlflow-artifacts:/path (a model directory, from MLFLOW_TRACKING_URI; --sha256 is its "
+        "directory digest), http(s)://, file:// or a local path",
     )
     fetch.add_argument("--sha256", required=True, help="expected sha256 (hex)")
     fetch.add_argument("--dest", required=True, type=Path, help="directory to write it into")

@@ -21,6 +21,7 @@ from modelserve_scoring.batcher import MicroBatcher
 from modelserve_scoring.codecs import PREDICT, PREDICT_PROBA, ModelShape, v2_datatype
 from modelserve_scoring.errors import ArtifactError, NotFound
 from modelserve_scoring.metrics import ScoringMetrics
+from modelserve_scoring.mlflow_model import is_mlflow_dir
 from modelserve_scoring.monitoring import Monitoring
 from modelserve_scoring.runtime.base import ModelRuntime
 from modelserve_scoring.runtime.onnx_cache import trusted_digests
@@ -48,6 +49,8 @@ class ScoringService:
             settings.model_name, settings.model_version, settings.deployment_name
         )
         self.runtime: ModelRuntime | None = None
+        #: inputs and outputs an MLflow model's signature declares, when it was one
+        self.signature: dict[str, list[dict[str, Any]]] | None = None
         self.script: ScoringScript | None = None
         self.batcher: MicroBatcher | None = None
         self.shape = ModelShape(None, None)
@@ -105,6 +108,9 @@ class ScoringService:
             if settings.scoring_script is not None:
                 return None
             raise ArtifactError("set MODELSERVE_MODEL_DIR or MODELSERVE_ARTIFACT_PATH")
+        if is_mlflow_dir(settings.model_dir):
+            # an MLflow model directory is verified and loaded as a whole
+            return settings.model_dir
         if settings.scoring_script is not None:
             try:
                 return find_artifact(settings.model_dir, settings.framework)
@@ -163,6 +169,7 @@ class ScoringService:
             settings.library_version_policy,
         )
         reference.load()
+        self.signature = reference.signature
         if settings.runtime == "auto" and not settings.compile_before_ready:
             runtime = serve_natively_first(reference, options)
             self._onnx_check = lambda: compile_runtime(reference, options, artifact)
@@ -319,5 +326,8 @@ class ScoringService:
             meta["outputs"].append(
                 {"name": PREDICT_PROBA, "datatype": "FP64", "shape": [-1, n_classes]}
             )
+        if self.signature is not None:
+            # an MLflow model says what it takes and gives: its signature wins
+            meta["inputs"], meta["outputs"] = self.signature["inputs"], self.signature["outputs"]
         meta["parameters"].update(runtime.metadata())
         return meta

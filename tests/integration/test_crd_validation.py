@@ -252,6 +252,42 @@ INVALID = [
         "spec.artifact.uri",
         "",
     ),
+    (
+        "mlflow-without-settings",
+        model(artifact={"uri": "models:/churn@champion"}),
+        "spec.artifact.mlflow",
+        "needs artifact.mlflow",
+    ),
+    (
+        "mlflow-settings-without-models-uri",
+        model(
+            artifact={
+                "uri": "s3://models/iris/model.joblib",
+                "sha256": SHA,
+                "mlflow": {"trackingURI": "http://mlflow.mlops.svc:5000"},
+            }
+        ),
+        "spec.artifact.mlflow",
+        "only allowed with a models:/",
+    ),
+    (
+        "mlflow-no-version-or-alias",
+        model(artifact={"uri": "models:/churn", "mlflow": {"trackingURI": "http://m:5000"}}),
+        "spec.artifact.uri",
+        "",
+    ),
+    (
+        "mlflow-tracking-uri-with-credentials",
+        model(artifact={"uri": "models:/churn/3", "mlflow": {"trackingURI": "http://u:p@m:5000"}}),
+        "spec.artifact.mlflow.trackingURI",
+        "",
+    ),
+    (
+        "sha256-left-out-outside-mlflow",
+        model(artifact={"uri": "s3://models/iris/model.joblib"}),
+        "spec.artifact.sha256",
+        "models:/",
+    ),
     ("version-latest", model(version="latest"), "spec.version", "reserved"),
     ("framework", model(framework="torch"), "spec.framework", "Unsupported value"),
     ("mini-batch", batch(settings={"miniBatchSize": 0}), "spec.settings.miniBatchSize", ""),
@@ -320,6 +356,28 @@ def test_api_server_refuses_invalid_object(crds, namespace, body, field, fragmen
                 }
             ),
             id="model-s3-settings",
+        ),
+        pytest.param(
+            model(
+                artifact={
+                    "uri": "models:/churn@champion",
+                    "mlflow": {
+                        "trackingURI": "http://mlflow.mlops.svc:5000",
+                        "credentialsSecret": "mlflow-reader",
+                    },
+                }
+            ),
+            id="model-mlflow-alias",
+        ),
+        pytest.param(
+            model(
+                artifact={
+                    "uri": "models:/churn/3",
+                    "sha256": SHA,
+                    "mlflow": {"trackingURI": "https://mlflow.example.com/tracking"},
+                }
+            ),
+            id="model-mlflow-version-with-digest",
         ),
     ],
 )

@@ -9,7 +9,7 @@ from typing import Any
 
 from modelserve_api import constants as c
 from modelserve_api.baseline import BASELINE_FILE
-from modelserve_api.model import S3Access
+from modelserve_api.model import MLflowAccess, S3Access
 
 SOURCE_VOLUME = "artifact-source"
 # The emptyDir the model is fetched into, and a writable /tmp (the root fs is read-only).
@@ -23,6 +23,11 @@ S3_TOKEN_AUDIENCE = "sts.amazonaws.com"
 # An hour, as EKS's own injection uses; the kubelet renews it at 80 % of its life.
 S3_TOKEN_EXPIRY_S = 3600
 S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+MLFLOW_SECRET_KEYS = (
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,9 @@ class ArtifactSource:
     optional_files: tuple[str, ...] = ()
 
 
-def artifact_source(uri: str, s3: S3Access | None = None) -> ArtifactSource:
+def artifact_source(
+    uri: str, s3: S3Access | None = None, mlflow: MLflowAccess | None = None
+) -> ArtifactSource:
     """Translate a Model's artifact URI (and its s3 settings) into what the fetch init
     container needs.
 
@@ -47,6 +54,8 @@ def artifact_source(uri: str, s3: S3Access | None = None) -> ArtifactSource:
     next to it, when there is one); configmap:// mounts the one key; http(s):// and s3://
     are downloaded directly. Every artifact is digest-checked by fetch.
     """
+    if uri.startswith("mlflow-artifacts:"):
+        return _mlflow_source(uri, mlflow)
     scheme, _, rest = uri.partition("://")
     if scheme in ("http", "https"):
         path = urllib.parse.unquote(urllib.parse.urlparse(uri).path)
@@ -150,6 +159,33 @@ def _s3_source(uri: str, key: str, s3: S3Access | None) -> ArtifactSource:
         )
         mounts.append({"name": S3_TOKEN_VOLUME, "mountPath": S3_TOKEN_DIR, "readOnly": True})
     return ArtifactSource(fetch_uri=uri, file_name=name, volumes=volumes, mounts=mounts, env=env)
+
+
+def _mlflow_source(download_uri: str, mlflow: MLflowAccess | None) -> ArtifactSource:
+    """The fetch of a resolved MLflow model directory, through its tracking server.
+
+    The whole directory lands in the model volume (file_name empty: the server is pointed at
+    the directory); credentials reach the pod only by reference to the Secret.
+    """
+    if mlflow is None:
+        raise ValueError(f"{download_uri!r} needs the Model's artifact.mlflow settings")
+    env: list[dict[str, Any]] = [{"name": "MLFLOW_TRACKING_URI", "value": mlflow.tracking_uri}]
+    if mlflow.credentials_secret:
+        env += [
+            {
+                "name": key_name,
+                # a token, or a username and password: whichever keys the Secret has
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": mlflow.credentials_secret,
+                        "key": key_name,
+                        "optional": True,
+                    }
+                },
+            }
+            for key_name in MLFLOW_SECRET_KEYS
+        ]
+    return ArtifactSource(fetch_uri=download_uri, file_name="", env=env)
 
 
 def build_fetch_container(

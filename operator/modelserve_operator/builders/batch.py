@@ -89,7 +89,7 @@ def _runner_pod(
 ) -> dict[str, Any]:
     spec = batch.spec
     run = spec.settings
-    source = artifact_source(model.artifact_uri, model.artifact_s3)
+    source = artifact_source(model.artifact_uri, model.artifact_s3, model.artifact_mlflow)
     image = settings.scoring_image
     volumes: list[dict[str, Any]] = [
         {"name": MODEL_VOLUME, "emptyDir": {}},

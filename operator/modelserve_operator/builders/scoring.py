@@ -119,7 +119,7 @@ def build_scoring_deployment(
     """
     name = child_name(endpoint.metadata.name, deployment.name)
     labels = scoring_labels(endpoint.metadata.name, deployment.name, model)
-    source = artifact_source(model.artifact_uri, model.artifact_s3)
+    source = artifact_source(model.artifact_uri, model.artifact_s3, model.artifact_mlflow)
     artifact_path = posixpath.join(c.MODEL_DIR, source.file_name)
     image = deployment.image or settings.scoring_image
 

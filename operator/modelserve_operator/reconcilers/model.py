@@ -15,6 +15,7 @@ from ..builders.common import BuilderSettings
 from ..builders.network_policy import build_training_network_policy
 from ..builders.training import artifact_location, build_training_job, training_job_name
 from ..kube import Kube
+from .mlflow_resolution import resolve_mlflow
 from .network_policies import keep_network_policy
 from .status import owned_by, write_status
 from .training_outcome import observe_training, recorded_outcome
@@ -74,6 +75,11 @@ class ModelReconciler:
             # Training takes minutes and ends in a verdict: each step is worth an Event.
             return self._write(body, status, outcome, record_event=True)
         artifact = model.spec.artifact
+        if artifact.scheme == "models":
+            summary, retry_after = resolve_mlflow(self.kube, model, status)
+            return self._write(
+                body, status, ModelOutcome(refused_load(model, summary), retry_after)
+            )
         scheme, _, rest = artifact.uri.partition("://")
         target, _, inner = rest.partition("/")
         if scheme == "configmap":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import sklearn
 
 from modelserve_scoring.artifact import read_verified, require_digest, sha256_hex
 from modelserve_scoring.errors import ArtifactError
+from modelserve_scoring.mlflow_model import is_mlflow_dir, read_verified_dir
 from modelserve_scoring.runtime import versions
 from modelserve_scoring.runtime.base import ModelRuntime
 from modelserve_scoring.runtime.boosters import NATIVE_SUFFIXES, library_versions, load_native
@@ -50,6 +52,8 @@ class SklearnRuntime(ModelRuntime):
         self._predict = None
         self._predict_proba = None
         self._columns = None
+        #: inputs and outputs an MLflow model's signature declares (v2 metadata form)
+        self.signature: dict[str, list[dict[str, Any]]] | None = None
 
     @classmethod
     def from_estimator(cls, model: Any) -> SklearnRuntime:
@@ -66,6 +70,9 @@ class SklearnRuntime(ModelRuntime):
             log.warning("loading %s without a digest check (allow_unverified)", self.artifact_path)
         if self.artifact_path is None:
             raise ArtifactError("no artifact path to load the model from")
+        if is_mlflow_dir(self.artifact_path):
+            self._load_mlflow(self.artifact_path)
+            return
         data = read_verified(self.artifact_path, self.expected_sha256)
         self.artifact_bytes = len(data)
         self.artifact_sha256 = sha256_hex(data)
@@ -89,6 +96,23 @@ class SklearnRuntime(ModelRuntime):
             self.library_version_policy,
             str(self.artifact_path),
         )
+        self.adopt(model)
+
+    def _load_mlflow(self, directory: Path) -> None:
+        """An MLflow sklearn directory: digest, then recorded versions, then the unpickle."""
+        found = read_verified_dir(directory, self.expected_sha256)
+        # checked before unpickling: a refused model's code never runs
+        self.version_check = versions.enforce(
+            found.recorded_versions, self.library_version_policy, f"{directory} (MLmodel)"
+        )
+        self.artifact_bytes = len(found.pickle_bytes)
+        self.artifact_sha256 = sha256_hex(found.pickle_bytes)
+        try:
+            with versions.recording_sklearn_version():
+                model = pickle.loads(found.pickle_bytes)  # the digest was checked above
+        except Exception as exc:
+            raise ArtifactError(f"cannot unpickle {directory / found.pickle_name}: {exc}") from exc
+        self.signature = found.signature
         self.adopt(model)
 
     def adopt(self, model: Any) -> None:

@@ -170,3 +170,37 @@ def test_invoke_reads_its_request_from_stdin_with_a_dash(monkeypatch):
 
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'{"data": [[1, 2]]}')))
     assert read_request("-") == {"data": [[1, 2]]}
+
+
+def test_register_from_mlflow_needs_no_file_name_or_version():
+    args = build_parser().parse_args(
+        [
+            "model",
+            "register",
+            "--from-mlflow",
+            "models:/churn@champion",
+            "--tracking-uri",
+            "http://mlflow.mlops.svc:5000",
+            "--mlflow-credentials-secret",
+            "mlflow-reader",
+        ]
+    )
+    assert args.path is None and args.name is None and args.version is None
+    assert args.from_mlflow == "models:/churn@champion"
+    assert (args.tracking_uri, args.mlflow_credentials_secret) == (
+        "http://mlflow.mlops.svc:5000",
+        "mlflow-reader",
+    )
+
+
+def test_a_model_named_from_mlflow_is_valid_for_the_api():
+    from modelserve_api import parse_model
+    from modelserve_client.mlflow_models import build_mlflow_model
+
+    manifest = build_mlflow_model(
+        "models:/churn/7", "http://mlflow.mlops.svc:5000", "churn", "7", "mlflow-reader"
+    )
+    model = parse_model({**manifest, "metadata": {**manifest["metadata"], "namespace": "ml"}})
+    assert model.metadata.name == "churn-7"
+    assert model.spec.artifact.mlflow.credentials_secret == "mlflow-reader"
+    assert model.spec.artifact.sha256 is None

@@ -185,7 +185,7 @@ def test_the_crd_refuses_s3_settings_without_an_s3_uri_and_both_credentials():
     artifact = _models_crd_schema()
     rules = {r["rule"]: r for r in artifact["x-kubernetes-validations"]}
     assert "!has(self.s3) || self.uri.startsWith('s3://')" in rules
-    assert "s3" in rules["self.uri.matches('^(pvc|configmap|https?|s3)://')"]["message"]
+    assert "s3" in rules["self.uri.matches('^((pvc|configmap|https?|s3)://|models:/)')"]["message"]
     s3 = artifact["properties"]["s3"]
     assert s3["properties"]["addressingStyle"]["enum"] == ["auto", "path", "virtual"]
     (both,) = s3["x-kubernetes-validations"]
