@@ -21,6 +21,7 @@ from modelserve_scoring.artifact import check_digest
 from modelserve_scoring.errors import ArtifactError
 
 MLMODEL = "MLmodel"
+REQUIREMENTS = "requirements.txt"
 # MLflow's serialization formats that plain pickle reads (cloudpickle writes the pickle
 # protocol; estimators are referenced by module, as with pickle)
 PICKLE_FORMATS = ("pickle", "cloudpickle")
@@ -72,10 +73,26 @@ class MLflowModel:
 
 
 def read_verified_dir(directory: Path, expected_digest: str | None) -> MLflowModel:
-    """Hash every file, keep the pickle's bytes, check the directory digest, read MLmodel."""
+    """Hash every file once, check the directory digest, then read what was hashed.
+
+    MLmodel, requirements.txt and the pickle are parsed from the very bytes the digest
+    covers, so a file changed on disk after the check cannot change what is served.
+    """
+    manifest: dict[str, str] = {}
+    kept: dict[str, bytes] = {}
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        relative = path.relative_to(directory).as_posix()
+        data = path.read_bytes()
+        manifest[relative] = hashlib.sha256(data).hexdigest()
+        # Kept, not read again: an MLflow directory is its pickle plus a few small files.
+        kept[relative] = data
+    if expected_digest:
+        check_digest(manifest_digest(manifest), expected_digest, f"MLflow model {directory}")
+    if MLMODEL not in kept:
+        raise ArtifactError(f"{directory} has no {MLMODEL} file")
     try:
-        mlmodel = yaml.safe_load((directory / MLMODEL).read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        mlmodel = yaml.safe_load(kept[MLMODEL].decode())
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ArtifactError(f"cannot read {directory / MLMODEL}: {exc}") from exc
     flavor = (mlmodel or {}).get("flavors", {}).get("sklearn")
     if not isinstance(flavor, dict) or not flavor.get("pickled_model"):
@@ -87,16 +104,7 @@ def read_verified_dir(directory: Path, expected_digest: str | None) -> MLflowMod
     pickle_name = PurePosixPath(str(flavor["pickled_model"])).as_posix()
     if ".." in PurePosixPath(pickle_name).parts or pickle_name.startswith("/"):
         raise ArtifactError(f"MLmodel names a pickle outside its directory: {pickle_name!r}")
-    manifest: dict[str, str] = {}
-    pickle_bytes: bytes | None = None
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        relative = path.relative_to(directory).as_posix()
-        data = path.read_bytes()
-        manifest[relative] = hashlib.sha256(data).hexdigest()
-        if relative == pickle_name:
-            pickle_bytes = data
-    if expected_digest:
-        check_digest(manifest_digest(manifest), expected_digest, f"MLflow model {directory}")
+    pickle_bytes = kept.get(pickle_name)
     if pickle_bytes is None:
         raise ArtifactError(f"{directory} has no {pickle_name}, which MLmodel names")
     serialization = str(flavor.get("serialization_format") or "cloudpickle")
@@ -105,23 +113,23 @@ def read_verified_dir(directory: Path, expected_digest: str | None) -> MLflowMod
             f"{directory / MLMODEL} uses serialization_format {serialization!r}; served are "
             f"{', '.join(PICKLE_FORMATS)}"
         )
+    requirements = kept.get(REQUIREMENTS, b"").decode(errors="replace")
     return MLflowModel(
         pickle_bytes=pickle_bytes,
         pickle_name=pickle_name,
         serialization_format=serialization,
-        recorded_versions=recorded_versions(flavor, directory / "requirements.txt"),
+        recorded_versions=recorded_versions(flavor, requirements),
         signature=signature_tensors(mlmodel.get("signature")),
     )
 
 
-def recorded_versions(flavor: dict[str, Any], requirements: Path) -> dict[str, str]:
+def recorded_versions(flavor: dict[str, Any], requirements: str) -> dict[str, str]:
     """Library versions the model recorded: the flavor's sklearn_version, else requirements."""
     found: dict[str, str] = {}
-    if requirements.is_file():
-        for line in requirements.read_text(errors="replace").splitlines():
-            match = _REQUIREMENT.match(line)
-            if match and match[1].lower() in _LIBRARIES:
-                found[_LIBRARIES[match[1].lower()]] = match[2]
+    for line in requirements.splitlines():
+        match = _REQUIREMENT.match(line)
+        if match and match[1].lower() in _LIBRARIES:
+            found[_LIBRARIES[match[1].lower()]] = match[2]
     if flavor.get("sklearn_version"):
         found["scikit-learn"] = str(flavor["sklearn_version"])
     return found

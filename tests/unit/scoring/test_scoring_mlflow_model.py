@@ -75,6 +75,15 @@ def test_a_wrong_directory_digest_refuses_before_the_pickle_runs(tmp_path):
     assert not marker.exists()
 
 
+def test_an_unverified_mlmodel_is_never_parsed(tmp_path):
+    # A tampered MLmodel (here not even YAML) is refused for its digest, not read.
+    directory = mlflow_dir(tmp_path, pickle.dumps(fitted()), sklearn.__version__)
+    digest = directory_digest(directory)
+    (directory / "MLmodel").write_text("flavors: [unclosed")
+    with pytest.raises(ArtifactRefused, match="sha256 mismatch"):
+        SklearnRuntime(directory, digest).load()
+
+
 def test_a_recorded_version_skew_is_refused_under_strict_before_the_pickle_runs(tmp_path):
     marker = tmp_path / "ran"
     directory = mlflow_dir(tmp_path, pickle.dumps(Touch(marker)), "0.24.2")
