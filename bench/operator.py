@@ -9,7 +9,8 @@ Measures, with the operator running as its own process (`modelserve-operator`):
 - the operator's resident memory (VmRSS) once all N are Ready.
 
 Goals (issue 5): p50 apply->children under 1 s; 200 endpoints Ready within 60 s of the
-last apply. Usage: `.venv/bin/python bench/operator.py [--endpoints 200] [--single 10]`.
+last apply. Usage: `.venv/bin/python bench/operator.py [--endpoints 200] [--single 10]
+[--kubeconfig PATH]`.
 """
 
 from __future__ import annotations
@@ -223,9 +224,14 @@ def main() -> int:
     parser.add_argument("--single", type=int, default=10, help="rounds of one endpoint")
     parser.add_argument("--deadline", type=float, default=300, help="s to wait for all Ready")
     parser.add_argument("--keep", action="store_true", help="leave the namespace to inspect")
+    parser.add_argument(
+        "--kubeconfig",
+        help="a running cluster with KWOK to measure on (a kwokctl one, say) instead of "
+        "starting the local cluster",
+    )
     args = parser.parse_args()
 
-    kubeconfig = cluster_kubeconfig()
+    kubeconfig = args.kubeconfig or cluster_kubeconfig()
     kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     ensure_service_room(kubeconfig)
     api_client = config.new_client_from_config(config_file=kubeconfig)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the Kubernetes, etcd, KWOK and Helm binaries the local cluster runs, from Go modules.
+# Build the Kubernetes, etcd, KWOK (kwok, kwokctl) and Helm binaries the local cluster
+# runs, from Go modules.
 #
 # No registry reachable from our machines ships Kubernetes' server binaries, so we
 # compile them from the k8s.io/kubernetes module. `go install` refuses that module
@@ -18,7 +19,8 @@ CACHE_ROOT="${MODELSERVE_CACHE:-$HOME/.cache/modelserve}"
 BIN_DIR="$CACHE_ROOT/bin-r${RECIPE}-k8s-${K8S_VERSION}"
 
 server_binaries=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
-wanted=("${server_binaries[@]}" etcd kwok helm)
+go_installed=(kwok kwokctl helm)
+wanted=("${server_binaries[@]}" etcd "${go_installed[@]}")
 
 if [[ "${1:-}" == "--print-dir" ]]; then echo "$BIN_DIR"; exit 0; fi
 
@@ -48,35 +50,52 @@ mkdir -p "$work"
 cd "$work"
 export GOFLAGS=-mod=mod CGO_ENABLED=0
 
-minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
-staging_version="v0.${K8S_VERSION#v1.}"
-{
-  echo "module modelserve.local/k8s-build"
-  echo
-  echo "go 1.26"
-  echo
-  echo "require k8s.io/kubernetes $K8S_VERSION"
-  echo
-  go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
-  gomod="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$K8S_VERSION.mod"
-  grep -oE '^\s+k8s\.io/[a-z0-9-]+ => \./staging' "$gomod" | awk '{print $1}' | while read -r repo; do
-    echo "replace $repo => $repo $staging_version"
-  done
-} > go.mod
+# A cache warm but for a binary added to this list later builds only what is missing:
+# the Kubernetes build below takes most of the time.
+needs_kubernetes=false
+for b in "${server_binaries[@]}" etcd; do
+  if [[ " ${missing[*]} " == *" $b "* ]]; then needs_kubernetes=true; fi
+done
 
-version_pkg=k8s.io/component-base/version
-ldflags="-s -w -X $version_pkg.gitVersion=$K8S_VERSION -X $version_pkg.gitMajor=1 -X $version_pkg.gitMinor=$minor"
-ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+if $needs_kubernetes; then
+  minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+  staging_version="v0.${K8S_VERSION#v1.}"
+  {
+    echo "module modelserve.local/k8s-build"
+    echo
+    echo "go 1.26"
+    echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo
+    go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
+    gomod="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$K8S_VERSION.mod"
+    grep -oE '^\s+k8s\.io/[a-z0-9-]+ => \./staging' "$gomod" | awk '{print $1}' | while read -r repo; do
+      echo "replace $repo => $repo $staging_version"
+    done
+  } > go.mod
 
-pkgs=()
-for b in "${server_binaries[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
-go build -trimpath -ldflags "$ldflags" -o "$work/out/" "${pkgs[@]}"
-# etcd at exactly the version this Kubernetes release pins (it is in the same module graph).
-go build -trimpath -ldflags "-s -w" -o "$work/out/etcd" go.etcd.io/etcd/server/v3
-for b in "${server_binaries[@]}" etcd; do install -m 0755 "$work/out/$b" "$BIN_DIR/$b"; done
+  version_pkg=k8s.io/component-base/version
+  ldflags="-s -w -X $version_pkg.gitVersion=$K8S_VERSION -X $version_pkg.gitMajor=1 -X $version_pkg.gitMinor=$minor"
+  ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 
-GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-install -m 0755 "$work/gobin/kwok" "$work/gobin/helm" "$BIN_DIR/"
+  pkgs=()
+  for b in "${server_binaries[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+  go build -trimpath -ldflags "$ldflags" -o "$work/out/" "${pkgs[@]}"
+  # etcd at exactly the version this Kubernetes release pins (it is in the same module graph).
+  go build -trimpath -ldflags "-s -w" -o "$work/out/etcd" go.etcd.io/etcd/server/v3
+  for b in "${server_binaries[@]}" etcd; do install -m 0755 "$work/out/$b" "$BIN_DIR/$b"; done
+fi
+
+declare -A go_packages=(
+  [kwok]="sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  # kwokctl, at the same version as kwok: docs/local-cluster.md, "kwokctl".
+  [kwokctl]="sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
+  [helm]="helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+)
+for b in "${go_installed[@]}"; do
+  [[ " ${missing[*]} " == *" $b "* ]] || continue
+  GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w" "${go_packages[$b]}"
+  install -m 0755 "$work/gobin/$b" "$BIN_DIR/"
+done
 echo "built in $((SECONDS - started)) s" >&2
 echo "$BIN_DIR"

@@ -21,22 +21,25 @@ from modelserve_cluster.cluster import LocalCluster
 class ClusterHandle:
     """What a test gets: the kubeconfig, a kubectl runner and a Kubernetes API client."""
 
-    local: LocalCluster
+    kubeconfig: Path
     bin_dir: Path
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.local.kubeconfig
-
-    @property
-    def server(self) -> str:
-        return self.local.server
+    # The home-made cluster behind it; None when MODELSERVE_TEST_KUBECONFIG names another.
+    local: LocalCluster | None = None
 
     def kubectl(
         self, *args: str, input_text: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run the cluster's kubectl; with check=True a failure fails the test with stderr."""
-        return self.local.kubectl(self.bin_dir, *args, input_text=input_text, check=check)
+        result = subprocess.run(
+            [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
 
     def api_client(self):  # -> kubernetes.client.ApiClient (import kept lazy)
         """A new client per caller: ApiClient holds a connection pool that is not shareable."""
@@ -73,8 +76,19 @@ def cluster() -> Iterator[ClusterHandle]:
     """The local cluster: reused if one is healthy, else started (and stopped at the end).
 
     Set MODELSERVE_KEEP_CLUSTER=1 to leave a cluster this run started running afterwards.
+    Set MODELSERVE_TEST_KUBECONFIG to run against another cluster instead (a kwokctl one,
+    say; docs/local-cluster.md): it is used as it is, never started or stopped here.
     A cluster that cannot start fails the test; it is never skipped.
     """
+    other = os.environ.get("MODELSERVE_TEST_KUBECONFIG")
+    if other:
+        try:
+            # kubectl and helm still come from the cache the home-made cluster uses.
+            bin_dir = cached_binaries() or ensure_binaries()
+        except Exception as error:
+            pytest.fail(f"could not build kubectl and helm: {error}", pytrace=False)
+        yield ClusterHandle(Path(other), bin_dir)
+        return
     local = LocalCluster()
     started_here = False
     try:
@@ -86,7 +100,7 @@ def cluster() -> Iterator[ClusterHandle]:
             started_here = True
     except Exception as error:  # any reason the cluster is unusable must fail loudly
         pytest.fail(f"could not start the local cluster: {error}", pytrace=False)
-    yield ClusterHandle(local, bin_dir)
+    yield ClusterHandle(local.kubeconfig, bin_dir, local)
     if started_here and os.environ.get("MODELSERVE_KEEP_CLUSTER") != "1":
         local.down()
 
