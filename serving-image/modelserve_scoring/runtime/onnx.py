@@ -163,8 +163,9 @@ def _float32_outputs(calculate: Any) -> Any:
 
 
 def register_booster_converters() -> None:
-    """Teach skl2onnx the XGBoost and LightGBM estimators with onnxmltools' converters, so they
-    convert alone and as a Pipeline's last step; a library not installed is skipped."""
+    """Teach skl2onnx the XGBoost (onnxmltools' converter) and LightGBM (lightgbm_onnx.py)
+    estimators, so they convert alone and as a Pipeline's last step; a library not installed
+    is skipped."""
     global _registered
     if _registered:
         return
