@@ -71,6 +71,19 @@ BOOSTERS = {
         True,
         N_FEATURES,
     ),
+    "lgbm-500x6": (
+        lambda X, y: lgb.LGBMClassifier(
+            n_estimators=500, max_depth=6, num_leaves=64, random_state=SEED, verbose=-1
+        ).fit(X, y),
+        True,
+        30,
+    ),
+    "lgbm-multiclass": (
+        lambda X, y: lgb.LGBMClassifier(random_state=SEED, verbose=-1).fit(X, y),
+        True,
+        N_FEATURES,
+    ),
+    "lgbm-native-txt": (None, True, N_FEATURES),  # lgbm-clf saved as .txt, loaded as served
     "lgbm-reg": (
         lambda X, y: lgb.LGBMRegressor(random_state=SEED, verbose=-1).fit(X, y),
         False,
@@ -84,14 +97,20 @@ def build_booster(kind: str):
     StandardScaler would pass NaN through, but the point there is the scaling)."""
     trainer, classifier, width = BOOSTERS[kind]
     if classifier:
-        X, y = make_classification(2000, width, n_informative=10, random_state=SEED)
+        classes = 3 if kind == "lgbm-multiclass" else 2
+        X, y = make_classification(
+            2000, width, n_informative=10, n_classes=classes, random_state=SEED
+        )
     else:
         X, y = make_regression(2000, width, noise=5.0, random_state=SEED)
     if kind != "xgb-pipeline":
         X[np.random.default_rng(SEED).random(X.shape) < 0.1] = np.nan
-    if trainer is None:  # the native file, loaded from its bytes as the server does
+    if kind == "xgb-native-json":  # the native file, loaded from its bytes as the server does
         booster = BOOSTERS["xgb-clf"][0](X, y).get_booster()
         return load_native(bytes(booster.save_raw("json")), ".json", kind)
+    if kind == "lgbm-native-txt":
+        text = BOOSTERS["lgbm-clf"][0](X, y).booster_.model_to_string()
+        return load_native(text.encode(), ".txt", kind)
     return trainer(X, y)
 
 

@@ -94,7 +94,7 @@ class LightGBMNative:
     def __init__(self, booster: Any) -> None:
         self.booster_ = booster
         self.n_features_in_ = int(booster.num_feature())
-        # onnxmltools' converter averages instead of summing trees for random forests ("rf")
+        # as LGBMClassifier / LGBMRegressor tell it ("rf" averages its trees instead of summing)
         self.boosting_type = str(booster.params.get("boosting", "gbdt"))
         names = [str(n) for n in booster.feature_name()]
         if not all(_DEFAULT_LGB_NAME.fullmatch(n) for n in names):

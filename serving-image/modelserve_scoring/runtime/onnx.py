@@ -27,6 +27,7 @@ from modelserve_scoring.runtime.introspect import (
     pipeline_prefix,
     trees_of,
 )
+from modelserve_scoring.runtime.lightgbm_onnx import ML_OPSET as LIGHTGBM_ML_OPSET
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,13 @@ def precision_order(model: Any) -> tuple[str, ...]:
     """
     final = final_estimator(model)
     if is_booster(final):
-        # onnxmltools builds float32 tree ensembles; XGBoost's may follow float64 steps (a
-        # scaler) through a cast, as XGBoost itself rounds what it is given to float32
+        # onnxmltools builds float32 tree ensembles for XGBoost, which may follow float64 steps
+        # (a scaler) through a cast, as XGBoost itself rounds what it is given to float32
         xgboost = type(final).__module__.split(".")[0] == "xgboost"
-        if xgboost and pipeline_prefix(model) is not None:
+        if not xgboost:
+            # LightGBM compares float64: its graph is float64 throughout (lightgbm_onnx.py)
+            return ("double",)
+        if pipeline_prefix(model) is not None:
             return ("double", "float")
         return ("float",)
     if pipeline_prefix(model) is None and trees_of(final_estimator(model)):
@@ -159,8 +163,9 @@ def _float32_outputs(calculate: Any) -> Any:
 
 
 def register_booster_converters() -> None:
-    """Teach skl2onnx the XGBoost and LightGBM estimators with onnxmltools' converters, so they
-    convert alone and as a Pipeline's last step; a library not installed is skipped."""
+    """Teach skl2onnx the XGBoost (onnxmltools' converter) and LightGBM (lightgbm_onnx.py)
+    estimators, so they convert alone and as a Pipeline's last step; a library not installed
+    is skipped."""
     global _registered
     if _registered:
         return
@@ -200,11 +205,12 @@ def register_booster_converters() -> None:
         )
     try:
         import lightgbm
-        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+
+        from modelserve_scoring.runtime.lightgbm_onnx import convert_lightgbm_exact
     except (ImportError, OSError):  # OSError: OpenMP (libgomp) missing
-        log.debug("lightgbm or onnxmltools missing: LightGBM models will not be compiled")
+        log.debug("lightgbm missing: LightGBM models will not be compiled")
     else:
-        # onnxmltools' converter reads only booster_ and classes_, which the native wrappers have
+        # the converter reads only booster_ and classes_, which the native wrappers have
         for model, alias in (
             (lightgbm.LGBMClassifier, "LightGbmLGBMClassifier"),
             (LightGBMNativeClassifier, "LightGbmNativeClassifier"),
@@ -213,7 +219,7 @@ def register_booster_converters() -> None:
                 model,
                 alias,
                 calculate_linear_classifier_output_shapes,
-                convert_lightgbm,
+                convert_lightgbm_exact,
                 options=classifier_options,
             )
         for model, alias in (
@@ -221,7 +227,7 @@ def register_booster_converters() -> None:
             (LightGBMNativeRegressor, "LightGbmNativeRegressor"),
         ):
             update_registered_converter(
-                model, alias, calculate_linear_regressor_output_shapes, convert_lightgbm
+                model, alias, calculate_linear_regressor_output_shapes, convert_lightgbm_exact
             )
     _registered = True
 
@@ -253,13 +259,19 @@ def convert(model: Any, layout: InputLayout, precision: str) -> bytes:
     if booster:
         from skl2onnx import get_latest_tested_opset_version
 
-        # onnxmltools' booster converters write ai.onnx.ml opset 3 tree ensembles
+        # onnxmltools' XGBoost converter writes ai.onnx.ml opset 3 tree ensembles; ours for
+        # LightGBM the opset 5 TreeEnsemble (float64 thresholds and sums)
+        # (declared as 3 while skl2onnx builds the graph: it refuses to write a higher one)
         target_opset = {"": get_latest_tested_opset_version(), "ai.onnx.ml": 3}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         graph = convert_sklearn(
             model, initial_types=initial, options=options, target_opset=target_opset
         )
+    if booster and type(final_estimator(model)).__module__.split(".")[0] != "xgboost":
+        for opset in graph.opset_import:
+            if opset.domain == "ai.onnx.ml":
+                opset.version = max(opset.version, LIGHTGBM_ML_OPSET)
     return graph.SerializeToString()
 
 

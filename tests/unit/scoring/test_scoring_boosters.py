@@ -158,13 +158,84 @@ def test_xgboost_is_compiled_and_checked_on_missing_values():
     assert runtime.delegated_rows == 0  # the graph answered the NaN rows itself
 
 
-def test_lightgbm_double_thresholds_make_it_fall_back_with_the_reason():
+def _lightgbm_edge_rows(model, X) -> np.ndarray:
+    """Rows on, just above and just below every split threshold, with missing and tiny cells."""
+    from modelserve_scoring.runtime.introspect import trees_of
+
+    base = X[np.isfinite(X).all(axis=1)][0]
+    rows = []
+    for tree in trees_of(model):
+        for feature, threshold in zip(tree.feature, tree.threshold, strict=True):
+            if feature < 0:
+                continue
+            t = np.float64(threshold)
+            for value in (t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf), np.float32(t)):
+                row = base.copy()
+                row[feature] = value
+                rows.append(row)
+    rows = np.array(rows)
+    missing = rows.copy()
+    missing[np.arange(len(rows)), np.arange(len(rows)) % X.shape[1]] = np.nan
+    tiny = rows.copy()
+    tiny[:, 0] = np.resize([0.0, 1e-36, -1e-36, float(np.float32(1e-35)), 1e301], len(rows))
+    return np.concatenate([rows, missing, tiny, np.full((1, X.shape[1]), np.nan)])
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_lightgbm_serves_from_onnx_runtime_with_lightgbm_answers(kind):
+    X, binary, three, target = _data()
+    if kind == "regression":
+        model = lgb.LGBMRegressor(n_estimators=20, verbose=-1).fit(X, target)
+    else:
+        y = binary if kind == "binary" else three
+        model = lgb.LGBMClassifier(n_estimators=20, verbose=-1).fit(X, y)
+    runtime = _runtime(model)
+    assert runtime.kind == "onnx", runtime.selection["runtime_fallback_reason"]
+    assert runtime.precision == "double"
+    assert runtime.selection["onnx_check"]["missing_values"]["answered_by"] == "onnxruntime"
+    rows = _lightgbm_edge_rows(model, X)
+    finite = rows[np.abs(np.nan_to_num(rows)).max(axis=1) < 1e300]
+    np.testing.assert_array_equal(runtime.predict(finite), model.predict(finite))
+    if kind != "regression":
+        got = runtime.predict_proba(finite)
+        np.testing.assert_allclose(got, model.predict_proba(finite), rtol=1e-12, atol=1e-15)
+    assert runtime.delegated_rows == 0  # the graph answered the edge and NaN rows itself
+
+
+def test_lightgbm_zero_as_missing_routes_zeros_and_tiny_values_as_lightgbm():
     X, _, _, target = _data()
-    model = lgb.LGBMRegressor(n_estimators=10, verbose=-1).fit(X, target)
+    X[::4, 1] = 0.0
+    model = lgb.LGBMRegressor(n_estimators=20, zero_as_missing=True, verbose=-1)
+    model.fit(X, target)
+    runtime = _runtime(model)
+    assert runtime.kind == "onnx", runtime.selection["runtime_fallback_reason"]
+    rows = _lightgbm_edge_rows(model, X)
+    rows = rows[np.abs(np.nan_to_num(rows)).max(axis=1) < 1e300]
+    rows[::3, 1] = np.resize([0.0, -0.0, 1e-36, -1e-36], len(rows[::3]))
+    np.testing.assert_allclose(runtime.predict(rows), model.predict(rows), rtol=1e-12)
+    assert runtime.delegated_rows == 0
+
+
+def test_a_native_lightgbm_file_is_compiled_too():
+    X, binary, _, _ = _data()
+    trained = lgb.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, binary)
+    native = load_native(_lgb_bytes(trained), ".txt", "model.txt")
+    runtime = _runtime(native)
+    assert runtime.kind == "onnx", runtime.selection["runtime_fallback_reason"]
+    np.testing.assert_array_equal(runtime.predict(X), trained.predict(X))
+    np.testing.assert_allclose(runtime.predict_proba(X), trained.predict_proba(X), rtol=1e-12)
+
+
+def test_lightgbm_categorical_splits_fall_back_with_the_reason():
+    X, binary, _, _ = _data(missing=0.0)
+    X[:, 0] = np.floor(np.abs(X[:, 0]) * 3)
+    binary = (X[:, 0] % 2 == 0).astype(int)
+    model = lgb.LGBMClassifier(n_estimators=10, verbose=-1, min_data_per_group=5)
+    model.fit(X, binary, categorical_feature=[0])
     runtime = _runtime(model)
     assert runtime.kind == "sklearn" and runtime.model is model
-    assert runtime.selection["runtime_fallback"] == "answers_differ"
-    assert "predictions differ" in runtime.selection["runtime_fallback_reason"]
+    assert runtime.selection["runtime_fallback"] == "unsupported"
+    assert "categorical splits" in runtime.selection["runtime_fallback_reason"]
     np.testing.assert_array_equal(runtime.predict(X), model.predict(X))
 
 

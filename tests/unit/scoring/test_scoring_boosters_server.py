@@ -104,7 +104,9 @@ def test_native_xgboost_ubj_regressor(start_server, tmp_path):
     np.testing.assert_allclose(predictions, model.predict(X), rtol=1e-5)
 
 
-def test_native_lightgbm_txt_falls_back_to_lightgbm_and_says_why(start_server, tmp_path):
+def test_native_lightgbm_txt_serves_from_onnx_runtime_with_lightgbms_answers(
+    start_server, tmp_path
+):
     X, three, _ = _data()
     model = lgb.LGBMClassifier(n_estimators=15, verbose=-1).fit(X, three)
     artifact = tmp_path / "model" / "model.txt"
@@ -113,10 +115,11 @@ def test_native_lightgbm_txt_falls_back_to_lightgbm_and_says_why(start_server, t
     (tmp_path / "model" / "baseline.json").write_text("{}")  # a companion, not an artifact
     server = _serve(start_server, artifact, "lightgbm")
     meta = _metadata(server)
-    # LightGBM's double thresholds meet float32 inputs in the graph: edge rows flip classes
-    assert meta["runtime"] == "sklearn" and meta["runtime_fallback"] == "answers_differ"
-    assert "classes differ" in meta["runtime_fallback_reason"]
-    assert meta["onnx_check"]["candidates"]["float"]["rows"] > 0  # converted, then compared
+    # float64 input, thresholds and sums: the graph decides every split as LightGBM does
+    assert meta["runtime"] == "onnx", meta.get("runtime_fallback_reason")
+    assert meta["onnx_precision"] == "double"
+    assert meta["onnx_check"]["candidates"]["double"]["rows"] > 0  # converted, then compared
+    assert meta["onnx_check"]["missing_values"]["answered_by"] == "onnxruntime"
     assert meta["estimator"] == "LightGBMNativeClassifier"
     assert meta["lightgbm_version"] == lgb.__version__
     predictions, proba = _infer(server, X)
@@ -128,7 +131,7 @@ def test_joblib_wrappers_and_a_pipeline_answer_as_their_library(start_server, tm
     X, three, target = _data()
     models = {
         "xgb": (xgb.XGBClassifier(n_estimators=10, max_depth=3).fit(X, three), "onnx"),
-        "lgbm": (lgb.LGBMRegressor(n_estimators=10, verbose=-1).fit(X, target), "sklearn"),
+        "lgbm": (lgb.LGBMRegressor(n_estimators=10, verbose=-1).fit(X, target), "onnx"),
         # scaled in float64, then rounded to float32 as XGBoost does: exact, NaN included
         "pipe": (
             make_pipeline(StandardScaler(), xgb.XGBClassifier(n_estimators=10, max_depth=3)).fit(
