@@ -180,11 +180,25 @@ def build_model(
     tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The Model object registering one version."""
+    return model_manifest(
+        name, version, framework, {"uri": plan.uri, "sha256": sha256}, description, tags
+    )
+
+
+def model_manifest(
+    name: str,
+    version: str,
+    framework: str,
+    artifact: dict[str, Any],
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A Model object with the CLI's name and labels, whatever its artifact's source."""
     spec: dict[str, Any] = {
         "modelName": name,
         "version": version,
         "framework": framework,
-        "artifact": {"uri": plan.uri, "sha256": sha256},
+        "artifact": artifact,
     }
     if description:
         spec["description"] = description

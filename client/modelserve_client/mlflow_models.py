@@ -75,25 +75,9 @@ def build_mlflow_model(
     mlflow: dict[str, Any] = {"trackingURI": tracking_uri}
     if credentials_secret:
         mlflow["credentialsSecret"] = credentials_secret
-    spec: dict[str, Any] = {
-        "modelName": name,
-        "version": version,
-        "framework": "sklearn",
-        "artifact": {"uri": uri, "mlflow": mlflow},
-    }
-    if description:
-        spec["description"] = description
-    if tags:
-        spec["tags"] = dict(tags)
-    return {
-        "apiVersion": c.API_VERSION,
-        "kind": c.KIND_MODEL,
-        "metadata": {
-            "name": artifacts.model_object_name(name, version),
-            "labels": artifacts.model_labels(name, version),
-        },
-        "spec": spec,
-    }
+    return artifacts.model_manifest(
+        name, version, "sklearn", {"uri": uri, "mlflow": mlflow}, description, tags
+    )
 
 
 def register_from_mlflow(
