@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from modelserve_cluster.binaries import cached_binaries, ensure_binaries
-from modelserve_cluster.cluster import LocalCluster
+from modelserve_cluster.cluster import LocalCluster, run_kubectl
 
 
 @dataclass
@@ -30,16 +30,7 @@ class ClusterHandle:
         self, *args: str, input_text: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run the cluster's kubectl; with check=True a failure fails the test with stderr."""
-        result = subprocess.run(
-            [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
-            input=input_text,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result
+        return run_kubectl(self.bin_dir, self.kubeconfig, *args, input_text=input_text, check=check)
 
     def api_client(self):  # -> kubernetes.client.ApiClient (import kept lazy)
         """A new client per caller: ApiClient holds a connection pool that is not shareable."""

@@ -284,16 +284,7 @@ class LocalCluster:
         self, bin_dir: Path, *args: str, input_text: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run the cluster's own kubectl against it with the admin kubeconfig."""
-        result = subprocess.run(
-            [str(bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
-            input=input_text,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result
+        return run_kubectl(bin_dir, self.kubeconfig, *args, input_text=input_text, check=check)
 
     # ---- down ---------------------------------------------------------------
 
@@ -334,3 +325,19 @@ def _offset_from_environment() -> int:
 
 def _manifest(name: str) -> Path:
     return Path(str(resources.files("modelserve_cluster") / name))
+
+
+def run_kubectl(
+    bin_dir: Path, kubeconfig: Path, *args: str, input_text: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run `bin_dir`'s kubectl with `kubeconfig`; with check=True a failure raises with stderr."""
+    result = subprocess.run(
+        [str(bin_dir / "kubectl"), f"--kubeconfig={kubeconfig}", *args],
+        input=input_text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result
