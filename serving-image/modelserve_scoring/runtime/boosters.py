@@ -139,17 +139,22 @@ def library_versions(model: Any) -> dict[str, str]:
     """xgboost_version / lightgbm_version when the model (or its last step) is a booster."""
     while type(model).__name__ == "Pipeline":
         model = model.steps[-1][1]
-    if not is_booster(model):
+    library = booster_library(model)
+    if library is None:
         return {}
-    module = type(model).__module__.split(".")[0]
-    if isinstance(model, LightGBMNative):
-        module = "lightgbm"
     import importlib
 
-    return {f"{module}_version": importlib.import_module(module).__version__}
+    return {f"{library}_version": importlib.import_module(library).__version__}
+
+
+def booster_library(model: Any) -> str | None:
+    """ "xgboost" or "lightgbm" for a booster (wrapper or native file), else None."""
+    if isinstance(model, LightGBMNative):
+        return "lightgbm"
+    module = type(model).__module__.split(".")[0]
+    return module if module in ("xgboost", "lightgbm") else None
 
 
 def is_booster(model: Any) -> bool:
     """Whether the estimator is an XGBoost or LightGBM model (wrapper or native file)."""
-    module = type(model).__module__.split(".")[0]
-    return module in ("xgboost", "lightgbm") or isinstance(model, LightGBMNative)
+    return booster_library(model) is not None

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from modelserve_scoring.runtime.base import ModelRuntime
-from modelserve_scoring.runtime.boosters import is_booster
+from modelserve_scoring.runtime.boosters import booster_library, is_booster
 from modelserve_scoring.runtime.introspect import (
     categorical_columns,
     final_estimator,
@@ -96,11 +96,11 @@ def precision_order(model: Any) -> tuple[str, ...]:
     decisions at the thresholds (bench/onnx_exactness.py measures both).
     """
     final = final_estimator(model)
-    if is_booster(final):
+    library = booster_library(final)
+    if library is not None:
         # onnxmltools builds float32 tree ensembles for XGBoost, which may follow float64 steps
         # (a scaler) through a cast, as XGBoost itself rounds what it is given to float32
-        xgboost = type(final).__module__.split(".")[0] == "xgboost"
-        if not xgboost:
+        if library == "lightgbm":
             # LightGBM compares float64: its graph is float64 throughout (lightgbm_onnx.py)
             return ("double",)
         if pipeline_prefix(model) is not None:
@@ -268,7 +268,7 @@ def convert(model: Any, layout: InputLayout, precision: str) -> bytes:
         graph = convert_sklearn(
             model, initial_types=initial, options=options, target_opset=target_opset
         )
-    if booster and type(final_estimator(model)).__module__.split(".")[0] != "xgboost":
+    if booster_library(final_estimator(model)) == "lightgbm":
         for opset in graph.opset_import:
             if opset.domain == "ai.onnx.ml":
                 opset.version = max(opset.version, LIGHTGBM_ML_OPSET)
