@@ -20,6 +20,7 @@ from modelserve_scoring.artifact import find_artifact, read_verified, require_di
 from modelserve_scoring.batcher import MicroBatcher
 from modelserve_scoring.codecs import PREDICT, PREDICT_PROBA, ModelShape, v2_datatype
 from modelserve_scoring.errors import ArtifactError, NotFound
+from modelserve_scoring.heap import freeze_long_lived
 from modelserve_scoring.metrics import ScoringMetrics
 from modelserve_scoring.mlflow_model import is_mlflow_dir
 from modelserve_scoring.monitoring import Monitoring
@@ -226,6 +227,7 @@ class ScoringService:
             log.info(
                 "runtime auto: now serving with %s", RUNTIME_NAMES.get(runtime.kind, runtime.kind)
             )
+            freeze_long_lived()
         self._report_runtime(runtime)
         self.runtime_settled.set()
 
@@ -262,6 +264,7 @@ class ScoringService:
             self.scripts = ScriptPool(self.script, workers, settings.max_response_bytes)
             self.metrics.watch_script_pool(self.scripts)
         self.loaded = True
+        freeze_long_lived()
         self.metrics.ready.set(1)
         log.info(
             "model %s version %s is ready", self.settings.model_name, self.settings.model_version

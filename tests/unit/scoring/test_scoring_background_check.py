@@ -5,6 +5,7 @@ that a failed check keeps scikit-learn, and that no request fails across the swi
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import subprocess
 import sys
@@ -70,6 +71,28 @@ def _serve(settings: ScoringSettings, scenario) -> object:
             await service.stop()
 
     return asyncio.run(main())
+
+
+def test_what_loading_left_is_frozen_out_of_full_collections_and_thawed_at_the_switch(
+    iris_classifier,
+):
+    # The p99 of a busy server was full collections walking the loaded libraries
+    # (modelserve_scoring/heap.py): once ready, and again once ONNX Runtime serves, they
+    # are frozen; the replaced runtime's objects are thawed so they can go.
+    gc.unfreeze()
+
+    async def scenario(service):
+        frozen_ready = gc.get_freeze_count()
+        native = service.runtime
+        await _settled(service)
+        frozen_switched = gc.get_freeze_count()
+        return frozen_ready, native, frozen_switched, service.runtime
+
+    frozen_ready, native, frozen_switched, compiled = _serve(_settings(iris_classifier), scenario)
+    assert frozen_ready > 10_000, frozen_ready
+    assert compiled.kind != native.kind
+    assert frozen_switched > 10_000, frozen_switched
+    gc.unfreeze()
 
 
 def test_served_natively_first_then_by_onnx_runtime(iris_classifier):
