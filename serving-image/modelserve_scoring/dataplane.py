@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -39,12 +39,14 @@ _OK = b'{"status":"ok"}'
 
 
 def new_request_id() -> str:
-    """A fresh request id: a uuid4 in hex.
+    """A fresh request id: 128 random bits as 32 hexadecimal characters (the form of nginx's
+    $request_id, which the router passes on).
 
-    The standard library's: a hand-made one from os.urandom saved about 1 µs a call
-    (2.1 → 1.0 µs, python -m timeit), under 1 % of a request at 7,000 req/s.
+    Not uuid4().hex: building the UUID object cost 5.5 µs of a one-row prediction's ~97 µs in
+    the request path (in-process A/B of the REST app, 2026-12-05), though only 1-2 µs in a
+    python -m timeit loop.
     """
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 def usable_request_id(value: str) -> bool:

@@ -86,15 +86,12 @@ class ReadDeadlines:
 
 
 def body_reader(
-    scope: dict, receive: Receive, deadlines: ReadDeadlines
+    receive: Receive, declared: bytes | None, deadlines: ReadDeadlines
 ) -> Callable[[int, float], Awaitable[bytes]]:
-    """Reads a request body up to a size limit and a deadline (loop time)."""
+    """Reads a request body (of `declared` Content-Length, if any) up to a size limit and a
+    deadline (loop time)."""
 
     async def read(limit: int, deadline: float) -> bytes:
-        declared = None
-        for key, value in scope["headers"]:
-            if key == b"content-length":
-                declared = value
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(
                 f"request body of {int(declared)} bytes is over the {limit}-byte limit"
@@ -180,10 +177,11 @@ class RestTransport:
             protocol = route.protocol
 
             async def infer(scope: dict, receive: Receive, send: Callable, params: dict) -> None:
+                headers = dict(scope["headers"])
                 call = InferenceCall(
                     protocol,
-                    body_reader(scope, receive, self._deadlines),
-                    dict(scope["headers"]),
+                    body_reader(receive, headers.get(b"content-length"), self._deadlines),
+                    headers,
                     scope["query_string"],
                     params.get("model_name"),
                     params.get("model_version"),

@@ -296,72 +296,84 @@ def test_killed_pod_is_replaced_and_service_keeps_answering(kube, iris_service: 
 
 def test_hpa_reports_cpu_and_scales_a_cpu_burner_up(kube, scoring_image: str) -> None:
     labels = {"app": "burner"}
-    kube.apply(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "burner"},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "nodeSelector": ON_REAL_NODE,
-                        "containers": [
-                            {
-                                "name": "burn",
-                                "image": scoring_image,
-                                "imagePullPolicy": "Never",
-                                "command": ["python3", "-c", "while True: pass"],
-                                # 100m requested, up to 200m used: 200 % of the request.
-                                "resources": {
-                                    "requests": {"cpu": "100m", "memory": "32Mi"},
-                                    "limits": {"cpu": "200m", "memory": "64Mi"},
-                                },
-                                "securityContext": _RESTRICTED,
-                            }
-                        ],
+    # The busy loops burn CPU until deleted: left running they would slow every later test.
+    try:
+        kube.apply(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "burner"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "nodeSelector": ON_REAL_NODE,
+                            "containers": [
+                                {
+                                    "name": "burn",
+                                    "image": scoring_image,
+                                    "imagePullPolicy": "Never",
+                                    "command": ["python3", "-c", "while True: pass"],
+                                    # 100m requested, up to 200m used: 200 % of the request.
+                                    "resources": {
+                                        "requests": {"cpu": "100m", "memory": "32Mi"},
+                                        "limits": {"cpu": "200m", "memory": "64Mi"},
+                                    },
+                                    "securityContext": _RESTRICTED,
+                                }
+                            ],
+                        },
                     },
                 },
             },
-        },
-        {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": "burner"},
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "burner"},
-                "minReplicas": 1,
-                "maxReplicas": 3,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {"type": "Utilization", "averageUtilization": 50},
-                        },
-                    }
-                ],
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "burner"},
+                "spec": {
+                    "scaleTargetRef": {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": "burner",
+                    },
+                    "minReplicas": 1,
+                    "maxReplicas": 3,
+                    "metrics": [
+                        {
+                            "type": "Resource",
+                            "resource": {
+                                "name": "cpu",
+                                "target": {"type": "Utilization", "averageUtilization": 50},
+                            },
+                        }
+                    ],
+                },
             },
-        },
-    )
+        )
 
-    def current_cpu() -> int | None:
-        metrics = kube.get("hpa", "burner").get("status", {}).get("currentMetrics") or []
-        for metric in metrics:
-            value = metric.get("resource", {}).get("current", {}).get("averageUtilization")
-            if value is not None:
-                return value
-        return None
+        def current_cpu() -> int | None:
+            metrics = kube.get("hpa", "burner").get("status", {}).get("currentMetrics") or []
+            for metric in metrics:
+                value = metric.get("resource", {}).get("current", {}).get("averageUtilization")
+                if value is not None:
+                    return value
+            return None
 
-    utilization = wait_for(current_cpu, "the HPA to report current CPU", deadline_s=240)
-    assert utilization > 50, f"a busy loop should use more than half its request: {utilization}%"
-    wait_for(
-        lambda: (kube.get("deployment", "burner")["status"].get("readyReplicas") or 0) >= 2,
-        "the HPA to scale the burner to at least 2 ready replicas",
-        deadline_s=240,
-    )
+        utilization = wait_for(current_cpu, "the HPA to report current CPU", deadline_s=240)
+        assert utilization > 50, (
+            f"a busy loop should use more than half its request: {utilization}%"
+        )
+        wait_for(
+            lambda: (kube.get("deployment", "burner")["status"].get("readyReplicas") or 0) >= 2,
+            "the HPA to scale the burner to at least 2 ready replicas",
+            deadline_s=240,
+        )
+    finally:
+        kube.kubectl(
+            "delete", "hpa/burner", "deployment/burner", "--ignore-not-found", "--wait=false"
+        )
 
 
 def test_down_leaves_nothing_behind_and_up_comes_back(node, app_images) -> None:
