@@ -99,6 +99,40 @@ def test_a_request_past_its_deadline_gets_a_timeout(iris_classifier):
     assert isinstance(result, RequestTimeout)
 
 
+def test_a_caller_whose_predict_runs_past_its_deadline_gets_a_timeout_before_it_ends(
+    iris_classifier,
+):
+    """A predict running in its thread does not hold the caller past its deadline: the
+    deadline sweep answers it while the predict is still running."""
+    runtime = _runtime(iris_classifier)
+    release = threading.Event()
+    predict = runtime.predict
+
+    def slow_predict(rows):
+        release.wait(30)
+        return predict(rows)
+
+    runtime.predict = slow_predict
+
+    async def main():
+        batcher = MicroBatcher(runtime, 64, 0.002, predict_in_thread=True)
+        batcher.start()
+        loop = asyncio.get_running_loop()
+        try:
+            outcome = await asyncio.gather(
+                batcher.submit(iris_classifier.X[:1], True, False, loop.time() + 0.2),
+                return_exceptions=True,
+            )
+            return outcome, release.is_set()
+        finally:
+            release.set()
+            await batcher.stop()
+
+    [result], released = asyncio.run(main())
+    assert isinstance(result, RequestTimeout)
+    assert not released, "the caller was answered only after the predict returned"
+
+
 def test_many_concurrent_http_callers_get_their_own_rows(diabetes_server, diabetes_regressor):
     """48 threads post distinct rows at once over the three protocols."""
     X, model = diabetes_regressor.X, diabetes_regressor.estimator
