@@ -236,6 +236,11 @@ class ScoringMetrics:
         """Export the scoring-script workers, read at each scrape."""
         self.registry.register(_ScriptPoolCollector(self._ids, pool))
 
+    def count_inflight(self, read: Callable[[], int]) -> None:
+        """The in-flight gauge reads `read()` at each scrape: no lock taken per request (two
+        per request as inc/dec, about 1 µs)."""
+        self.inflight.set_function(read)
+
     def observe_request(
         self, route: str, protocol: str, status: int, seconds: float, server_fault: bool = False
     ) -> None:
