@@ -45,10 +45,12 @@ from ..builders.router_config import Backend, RouterConfig, render_key_map, rend
 from ..builders.scoring import scoring_template_inputs
 from ..kube import Kube
 from ..resolved import ResolvedModel
+from ..rollout import RolloutDecision
 from .applied import AppliedChildren, child_key
 from .model_resolution import ModelNotResolved, resolve_model
-from .monitoring import EndpointMonitor, FetchMonitoring
+from .monitoring import EndpointMonitor, FetchCallCounts, FetchMonitoring
 from .observed import DeploymentObservation, knows_terminating, observe_deployment
+from .rollout import EndpointRollout, rollout_summary
 from .runtime_report import FetchMetadata, RuntimeReporter
 from .status import owned_by, write_status
 
@@ -99,10 +101,13 @@ class OnlineEndpointReconciler:
         reapply_after: float = 120.0,
         fetch_monitoring: FetchMonitoring | None = None,
         fetch_metadata: FetchMetadata | None = None,
+        fetch_call_counts: FetchCallCounts | None = None,
     ) -> None:
         self.kube = kube
         self.settings = settings
         self.monitor = EndpointMonitor(kube, fetch_monitoring)
+        # Progressive delivery of spec.traffic (spec.rollout): decides the split, in status.
+        self.rollout = EndpointRollout(kube, fetch_call_counts)
         # Which runtime (ONNX Runtime or scikit-learn) the pods chose, for the Model status.
         self.runtimes = RuntimeReporter(kube, fetch_metadata)
         # Fed by the watch (handlers): lets a reconcile skip children nobody changed.
@@ -172,8 +177,13 @@ class OnlineEndpointReconciler:
         self._report_refusals(endpoint, resolved, models, observations)
         requested = dict(endpoint.spec.traffic)
         previous = dict(old_status.get("traffic") or {})
+        now = _now()
+        # With spec.rollout, the routers get the rollout's step, not spec.traffic itself.
+        rollout = self.rollout.decide(body, endpoint, ready, now)
+        if rollout is not None:
+            requested = rollout.traffic
         traffic, waiting_reason = applied_traffic(requested, previous, ready)
-        mirror = self._applied_mirror(endpoint, ready)
+        mirror = self._applied_mirror(endpoint, ready, rollout)
 
         router_ready = self._apply_router(
             owner, endpoint, services, traffic, mirror, refresh_token(body)
@@ -181,6 +191,8 @@ class OnlineEndpointReconciler:
         summary = self._summarize(
             endpoint, observations, unresolved, waiting_reason, router_ready, traffic, mirror
         )
+        if summary.state == "ready":
+            summary = rollout_summary(rollout) or summary
         status = {
             "observedGeneration": generation,
             "scoringUri": scoring_uri(endpoint),
@@ -198,6 +210,10 @@ class OnlineEndpointReconciler:
                 for d in endpoint.spec.deployments
             ],
         }
+        if rollout is not None:
+            status["rollout"] = rollout.record
+        elif old_status.get("rollout"):
+            status["rollout"] = None
         # Drift and performance never change the summary: the endpoint keeps serving.
         try:
             retry_after = self.monitor.run(
@@ -206,11 +222,20 @@ class OnlineEndpointReconciler:
                 models,
                 status,
                 {n: o.rolled_out for n, o in observations.items()},
-                _now(),
+                now,
             )
         except Exception as error:  # a failed check must not hold the endpoint's status back
             log.warning("monitoring of %s/%s failed: %s", namespace, name, error)
             retry_after = float(endpoint.spec.monitoring.interval_seconds)
+        if rollout is not None or cond.find_condition(
+            old_status.get("conditions") or [], "RolloutHealthy"
+        ):
+            status["conditions"] = self.rollout.conditions(
+                status.get("conditions", old_status.get("conditions")), rollout, generation, now
+            )
+        if rollout is not None and rollout.next_look is not None:
+            wait = max(1.0, rollout.next_look)
+            retry_after = wait if retry_after is None else min(retry_after, wait)
         outcome = self._write_status(body, old_status, status, summary)
         return EndpointOutcome(outcome.status, outcome.summary, retry_after)
 
@@ -340,8 +365,12 @@ class OnlineEndpointReconciler:
                 self.runtimes.record_refusal(model, observation.load_refusal, reported_by)
 
     def _applied_mirror(
-        self, endpoint: OnlineEndpoint, ready: dict[str, bool]
+        self, endpoint: OnlineEndpoint, ready: dict[str, bool], rollout: RolloutDecision | None
     ) -> tuple[str, int] | None:
+        if rollout is not None and rollout.mirror is not None:
+            # A blue-green rollout's shadow step: its copy replaces spec.mirrorTraffic.
+            name, percent = rollout.mirror
+            return (name, percent) if ready.get(name, False) else None
         for name, percent in endpoint.spec.mirror_traffic.items():
             if percent > 0 and ready.get(name, False):
                 return name, percent
