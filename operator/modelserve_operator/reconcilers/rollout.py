@@ -115,13 +115,13 @@ def rollout_summary(decision: RolloutDecision | None) -> cond.Summary | None:
     message = decision.record.get("message") or ""
     phase = decision.phase
     if phase == "Progressing":
-        return cond.progressing("RolloutProgressing", message)
+        return cond.progressing("RolloutInProgress", message)
     if phase == "Paused":
         return cond.progressing("RolloutPaused", message)
     if phase == "AwaitingPromotion":
-        return cond.progressing("RolloutAwaitingPromotion", message)
+        return cond.progressing("AwaitingPromotion", message)
     if phase == "RolledBack":
-        return cond.failed("RolloutRolledBack", message)
+        return cond.failed("RolledBack", message)
     if phase == "Aborted":
-        return cond.failed("RolloutAborted", message)
+        return cond.failed("Aborted", message)
     return None
