@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -29,9 +30,12 @@ class Counters:
         self.answered: dict[str, int] = {}
         self.server_errors: dict[str, int] = {}
         self.failing: set[str] = set()
+        # While frozen, the pods answer no new call: a step waits (TooFewCalls).
+        self.frozen = False
+        self.operator: Any = None
 
     def __call__(self, namespace: str, endpoint: str, deployment: str) -> dict[str, dict]:
-        self.answered[deployment] = self.answered.get(deployment, 0) + 40
+        self.answered[deployment] = self.answered.get(deployment, 0) + (0 if self.frozen else 40)
         if deployment in self.failing:  # a quarter of its calls fail with a 5xx
             self.server_errors[deployment] = self.server_errors.get(deployment, 0) + 10
         answered = self.answered[deployment]
@@ -51,6 +55,7 @@ def counters(operator_factory, namespace, monkeypatch) -> Iterator[Counters]:
     from modelserve_operator.handlers.state import state
 
     table = Counters()
+    table.operator = running
     state().endpoints.rollout.fetch_call_counts = table
     yield table
     running.delete_objects_and_stop()
@@ -293,4 +298,65 @@ def test_a_failed_gate_rolls_back_in_status_and_the_target_is_not_retried(
     again = get(cluster, namespace, "onlineendpoint", "iris")
     assert again["status"]["rollout"]["phase"] == "RolledBack"
     assert again["status"]["traffic"] == {"blue": 100}
+    assert spec_managers(cluster, namespace) == {WRITER}
+
+
+def test_a_restarted_operator_resumes_at_the_step_and_the_annotation_promotes(
+    cluster, namespace, counters, iris_artifact
+):
+    register_versions(cluster, namespace, iris_artifact)
+    # Unreadable pods count as failed checks: the moment after a restart, before the test
+    # seats its counters again, may read the simulated pods for real.
+    policy = {
+        "steps": [25, 100], "intervalSeconds": 5, "minCalls": 20,
+        "failedChecksTolerated": 3, "onSuccess": "pause",
+    }  # fmt: skip
+    server_side_apply(cluster, namespace, manifest({"blue": 100}, policy))
+    serving(cluster, namespace, {"blue": 100})
+    counters.frozen = True
+    server_side_apply(cluster, namespace, manifest({"green": 100}, policy))
+    at_step = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["status"].get("rollout", {}).get("step") == 1
+            and e["status"].get("traffic") == {"blue": 75, "green": 25}
+            and e
+        ),
+        "the first step applied",
+        timeout=120,
+    )
+    started = at_step["status"]["rollout"]["stepStartTime"]
+
+    counters.operator.stop()
+    counters.operator.start()
+    from modelserve_operator.handlers.state import state
+
+    state().endpoints.rollout.fetch_call_counts = counters
+    counters.frozen = False
+    seen: list[dict] = []
+
+    def awaiting():
+        body = get(cluster, namespace, "onlineendpoint", "iris") or {}
+        traffic = body.get("status", {}).get("traffic")
+        if traffic and (not seen or seen[-1] != traffic):
+            seen.append(traffic)
+        return (
+            body.get("status", {}).get("rollout", {}).get("phase") == "AwaitingPromotion" and body
+        )
+
+    paused = cluster.wait_for(awaiting, "the rollout waiting for promote", timeout=120)
+    rollout = paused["status"]["rollout"]
+    # Resumed at the same step: not started again from blue.
+    assert rollout["stepStartTime"] == started and rollout["step"] == 1, rollout
+    assert seen == [{"blue": 75, "green": 25}], seen
+    assert len(events(cluster, namespace, "RolloutStarted")) == 1
+    assert condition(paused, "Ready")["reason"] == "AwaitingPromotion"
+
+    cluster.kubectl(
+        "annotate", "onlineendpoint", "iris", "-n", namespace, "modelserve.io/rollout=promote"
+    )
+    serving(cluster, namespace, {"green": 100})
+    done = get(cluster, namespace, "onlineendpoint", "iris")
+    assert done["status"]["rollout"]["phase"] == "Succeeded"
+    assert "annotation" in done["status"]["rollout"]["message"]
     assert spec_managers(cluster, namespace) == {WRITER}
