@@ -392,6 +392,12 @@ def _start(view: RolloutView, record: dict[str, Any], read: ReadCounters) -> Rol
         return RolloutDecision(base, dict(view.target), events=events)
     base.update(phase="Progressing", traffic=stable, step=0, failedChecks=0, analysis=[])
     decision = _take_step(view, base, 1, read)
+    if decision.healthy is None:
+        decision.healthy = (
+            cond.UNKNOWN,
+            "RolloutInProgress",
+            f"rolling out {view.target} from {stable}",
+        )
     decision.events.insert(
         0,
         (

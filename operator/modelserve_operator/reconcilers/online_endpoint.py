@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelserve_api import (
+    EndpointDeployment,
     Model,
     OnlineEndpoint,
     SpecError,
@@ -50,7 +51,7 @@ from .applied import AppliedChildren, child_key
 from .model_resolution import ModelNotResolved, resolve_model
 from .monitoring import EndpointMonitor, FetchCallCounts, FetchMonitoring
 from .observed import DeploymentObservation, knows_terminating, observe_deployment
-from .rollout import EndpointRollout, rollout_summary
+from .rollout import EndpointRollout, kept_rollback, rollout_summary
 from .runtime_report import FetchMetadata, RuntimeReporter
 from .status import owned_by, write_status
 
@@ -133,6 +134,11 @@ class OnlineEndpointReconciler:
             return self._write_status(body, old_status, status, summary)
 
         models = self._models(namespace)
+        # A retrained version automatic promotion serves from status (never from the spec):
+        # built, observed and routed like the spec's deployments.
+        candidate = self.monitor.candidate(body, endpoint)
+        if candidate is not None:
+            endpoint = _with_deployment(endpoint, candidate[0])
         owner = owner_reference(body)
         # Before any pod: a new scoring pod is never reachable except through the router.
         self._apply_network_policies(owner, endpoint)
@@ -163,7 +169,7 @@ class OnlineEndpointReconciler:
             hpa = build_hpa(endpoint, deployment, model)
             if hpa is not None:
                 self._apply(owner, hpa)
-        pruned_for = (body["metadata"]["uid"], generation)
+        pruned_for = (body["metadata"]["uid"], generation, candidate[0].name if candidate else None)
         if self._pruned.get((namespace, name)) != pruned_for:
             self._prune(endpoint)
             self._pruned[(namespace, name)] = pruned_for
@@ -179,7 +185,7 @@ class OnlineEndpointReconciler:
         previous = dict(old_status.get("traffic") or {})
         now = _now()
         # With spec.rollout, the routers get the rollout's step, not spec.traffic itself.
-        rollout = self.rollout.decide(body, endpoint, ready, now)
+        rollout = self.rollout.decide(body, endpoint, ready, now, candidate)
         if rollout is not None:
             requested = rollout.traffic
         traffic, waiting_reason = applied_traffic(requested, previous, ready)
@@ -210,9 +216,10 @@ class OnlineEndpointReconciler:
                 for d in endpoint.spec.deployments
             ],
         }
+        kept = kept_rollback(old_status, generation) if rollout is None else None
         if rollout is not None:
             status["rollout"] = rollout.record
-        elif old_status.get("rollout"):
+        elif old_status.get("rollout") and kept is None:
             status["rollout"] = None
         # Drift and performance never change the summary: the endpoint keeps serving.
         try:
@@ -227,8 +234,9 @@ class OnlineEndpointReconciler:
         except Exception as error:  # a failed check must not hold the endpoint's status back
             log.warning("monitoring of %s/%s failed: %s", namespace, name, error)
             retry_after = float(endpoint.spec.monitoring.interval_seconds)
-        if rollout is not None or cond.find_condition(
-            old_status.get("conditions") or [], "RolloutHealthy"
+        if kept is None and (
+            rollout is not None
+            or cond.find_condition(old_status.get("conditions") or [], "RolloutHealthy")
         ):
             status["conditions"] = self.rollout.conditions(
                 status.get("conditions", old_status.get("conditions")), rollout, generation, now
@@ -516,6 +524,14 @@ class OnlineEndpointReconciler:
     ) -> EndpointOutcome:
         write_status(self.kube, c.KIND_ONLINE_ENDPOINT, body, status, summary)
         return EndpointOutcome(status=status, summary=summary)
+
+
+def _with_deployment(endpoint: OnlineEndpoint, deployment: EndpointDeployment) -> OnlineEndpoint:
+    """The endpoint as served: its spec's deployments and one more (not written anywhere)."""
+    spec = endpoint.spec.model_copy(
+        update={"deployments": [*endpoint.spec.deployments, deployment]}
+    )
+    return endpoint.model_copy(update={"spec": spec})
 
 
 def _live_share(traffic: dict[str, int]) -> dict[str, int]:

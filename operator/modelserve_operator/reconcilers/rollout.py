@@ -12,12 +12,14 @@ import datetime as dt
 import logging
 from typing import Any
 
-from modelserve_api import OnlineEndpoint
+from modelserve_api import EndpointDeployment, OnlineEndpoint
 from modelserve_api import conditions as cond
 from modelserve_api import constants as c
+from modelserve_api.rollout import RolloutGate, RolloutPolicy
 
 from ..kube import Kube
 from ..rollout import (
+    HELD,
     IN_FLIGHT,
     ROLLOUT_HEALTHY,
     Readings,
@@ -47,15 +49,27 @@ class EndpointRollout:
         endpoint: OnlineEndpoint,
         ready: dict[str, bool],
         now: dt.datetime,
+        candidate: tuple[EndpointDeployment, str] | None = None,
     ) -> RolloutDecision | None:
-        """The split the routers should get now, or None without a rollout policy."""
+        """The split the routers should get now, or None without a rollout policy.
+
+        `candidate` is a retrained version served from status and the deployment it
+        replaces: the target then gives it that deployment's share of spec.traffic.
+        """
         policy = endpoint.spec.rollout
+        if policy is None and candidate is not None:
+            policy = promotion_policy(endpoint)
         if policy is None:
             return None
         meta = endpoint.metadata
         old_status = body.get("status") or {}
         deployments = {d["name"]: d for d in (body.get("spec") or {}).get("deployments") or []}
         target = live(endpoint.spec.traffic)
+        if candidate is not None:
+            new, old = candidate
+            deployments[new.name] = new.to_wire()
+            if target.get(old):
+                target = live({**target, new.name: target[old], old: 0})
         control = (meta.annotations or {}).get(c.ANNOTATION_ROLLOUT)
         if control not in CONTROLS:
             if control:
@@ -69,7 +83,7 @@ class EndpointRollout:
             applied=live(old_status.get("traffic") or {}),
             record=dict(old_status.get("rollout") or {}),
             ready=ready,
-            deployments=frozenset(deployments),
+            deployments=frozenset(d.name for d in endpoint.spec.deployments),
             control=control,
             now=now,
         )
@@ -106,6 +120,36 @@ class EndpointRollout:
         return cond.set_condition(
             current, ROLLOUT_HEALTHY, status, reason, message[:1024], generation, now
         )
+
+
+def promotion_policy(endpoint: OnlineEndpoint) -> RolloutPolicy:
+    """The rollout of a retrained candidate on an endpoint without spec.rollout.
+
+    As automatic promotion always stepped: monitoring's steps and interval, any call
+    answered is enough, and one 5xx sends the traffic back.
+    """
+    monitoring = endpoint.spec.monitoring
+    steps = monitoring.retrain.steps if monitoring.retrain is not None else [100]
+    return RolloutPolicy(
+        strategy="canary",
+        steps=list(steps),
+        interval_seconds=monitoring.interval_seconds,
+        min_calls=1,
+        gates=[RolloutGate(metric="successRate", min=1.0)],
+        failed_checks_tolerated=0,
+    )
+
+
+def kept_rollback(old_status: dict[str, Any], generation: int | None) -> dict[str, Any] | None:
+    """A rollback recorded for this generation, kept in status though no rollout runs now.
+
+    A retrained candidate's rollout ends with the candidate: its rollback (and the
+    RolloutHealthy condition naming the gate) stays visible until the spec changes.
+    """
+    record = old_status.get("rollout") or {}
+    if record.get("phase") in HELD and record.get("targetGeneration") == generation:
+        return record
+    return None
 
 
 def rollout_summary(decision: RolloutDecision | None) -> cond.Summary | None:

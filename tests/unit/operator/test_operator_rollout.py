@@ -146,6 +146,7 @@ def test_a_canary_steps_through_every_analysed_step_then_promotes():
     assert decision.traffic == {"blue": 95, "green": 5}
     assert sim.record["phase"] == "Progressing" and sim.record["step"] == 1
     assert [e[0] for e in sim.events] == ["RolloutStarted", "RolloutStep"]
+    assert sim.last.healthy[:2] == ("Unknown", "RolloutInProgress")
     # before an interval has passed nothing is read and nothing moves
     reads = sim.pods.reads
     sim.later(3)
