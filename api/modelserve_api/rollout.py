@@ -289,6 +289,11 @@ class RolloutStatus(ApiModel):
         default=None, description="The last analysis of each step of this rollout."
     )
     message: str | None = Field(default=None, description="The last decision, and why.")
+    last_control: str | None = Field(
+        default=None,
+        description="The value of the annotation modelserve.io/rollout last seen: promote and "
+        "abort act once, when the annotation changes to them.",
+    )
     rolled_back: RolledBackTarget | None = Field(
         default=None,
         description="The target last sent back; kept (and not tried again) until spec.traffic "

@@ -359,4 +359,18 @@ def test_a_restarted_operator_resumes_at_the_step_and_the_annotation_promotes(
     done = get(cluster, namespace, "onlineendpoint", "iris")
     assert done["status"]["rollout"]["phase"] == "Succeeded"
     assert "annotation" in done["status"]["rollout"]["message"]
+    # Kept in status (the schema knows it): a promote left set acts on no later rollout.
+    assert done["status"]["rollout"]["lastControl"] == "promote"
+    # Git goes back to blue: a rollout of its own, not promoted by the annotation left set.
+    server_side_apply(cluster, namespace, manifest({"blue": 100}, policy))
+    back = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["status"].get("traffic") == {"blue": 25, "green": 75}
+            and e
+        ),
+        "the first step back to blue",
+        timeout=120,
+    )
+    assert back["status"]["rollout"]["phase"] in ("Progressing", "AwaitingPromotion"), back
     assert spec_managers(cluster, namespace) == {WRITER}
