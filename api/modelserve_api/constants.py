@@ -34,6 +34,8 @@ ANNOTATION_ROUTER_CONFIG_HASH = f"{GROUP}/router-config-hash"
 ANNOTATION_RUN = f"{GROUP}/run"
 # On an OnlineEndpoint: any new value rebuilds its pods with the running operator's templates.
 ANNOTATION_REFRESH = f"{GROUP}/refresh"
+# A kubectl control of a progressive rollout: promote, pause, resume or abort (docs/rollouts.md).
+ANNOTATION_ROLLOUT = f"{GROUP}/rollout"
 # On the children that make pods: the user-owned inputs they were built from, and what
 # that build gave (operator upgrades re-apply it rather than their own build).
 ANNOTATION_INPUTS_DIGEST = f"{GROUP}/inputs-digest"

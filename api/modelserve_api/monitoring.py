@@ -124,15 +124,15 @@ class Retrain(ApiModel):
     promotion: Literal["auto", "manual"] = Field(
         default="manual",
         description='"manual": only report a candidate that passed its gate (condition '
-        'CandidateReady and an Event); "auto": add it as a new deployment and move traffic to it '
-        "in steps by patching spec.deployments and spec.traffic.",
+        'CandidateReady and an Event); "auto": serve it next to the deployment it replaces and '
+        "move traffic to it in steps, in status only (spec.rollout, or else these steps with one "
+        "5xx rolling back), then wait for the spec to name it. The spec is never written.",
     )
     steps: list[PromotionStep] = Field(
         default=[10, 50, 100],
-        description="Traffic percentages of the new deployment for automatic promotion, rising "
-        "and ending at 100. Each step waits until the new deployment has served cleanly for "
-        "intervalSeconds (Ready, calls answered, no 5xx); one 5xx sends the traffic back. The "
-        "old deployment is removed one clean interval after the last step.",
+        description="Traffic percentages of the new deployment for automatic promotion when the "
+        "endpoint has no spec.rollout, rising and ending at 100. Each step waits intervalSeconds "
+        "and at least one call answered; one 5xx sends the traffic back.",
         min_length=1,
         max_length=MAX_PROMOTION_STEPS,
         json_schema_extra=kube(
@@ -188,8 +188,8 @@ class Monitoring(ApiModel):
     )
     interval_seconds: int = Field(
         default=60,
-        description="Seconds between two checks; also how long a new deployment must have served "
-        "cleanly before automatic promotion takes its next traffic step.",
+        description="Seconds between two checks; also the analysis interval of automatic "
+        "promotion when the endpoint has no spec.rollout.",
         ge=10,
         le=86400,
     )
@@ -229,30 +229,33 @@ class RetrainStatus(ApiModel):
         default=None, description="The deployment that served baseVersion."
     )
     deployment: str | None = Field(
-        default=None, description="The deployment automatic promotion added for it."
+        default=None,
+        description="The candidate deployment automatic promotion serves it with (from "
+        "status until the spec names it).",
     )
     state: str | None = Field(
         default=None,
-        description="Training, GateFailed, CandidateReady (manual promotion), Promoting, "
-        "Promoted or RolledBack.",
+        description="Training, GateFailed, CandidateReady (manual promotion), Promoting (the "
+        "candidate is rolled out from status), AwaitingCommit (it serves; the spec does not "
+        "name it yet), Promoted or RolledBack.",
     )
     traffic_percent: int | None = Field(
-        default=None, description="Traffic the operator last gave the new deployment."
+        default=None, description="Written by operators before rollouts; no longer set."
     )
     step_time: str | None = Field(
         default=None,
-        description="When the last promotion step was taken.",
+        description="Written by operators before rollouts; no longer set.",
         json_schema_extra=kube(format="date-time"),
     )
     ready_since: str | None = Field(
         default=None,
-        description="Since when the new deployment has been Ready without a break.",
+        description="Written by operators before rollouts; no longer set.",
         json_schema_extra=kube(format="date-time"),
     )
     step_calls: dict[str, CallCounters] | None = Field(
         default=None,
-        description="Call counters of each Ready pod of the new deployment when the last step "
-        "was taken (GET /monitoring/requests); the next step needs calls since.",
+        description="Written by operators before rollouts (see status.rollout.stepCalls); no "
+        "longer set.",
     )
     message: str | None = Field(default=None, description="Details of the state.")
 

@@ -6,11 +6,14 @@ proxy) to judge drift and performance, and to count the calls a promoted deploym
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from .common import ApiModel
+
+BucketBound = Annotated[float, Field(description="Upper bound, ms.")]
+BucketCount = Annotated[int, Field(description="Calls in the bucket.")]
 
 
 class FeatureWindow(ApiModel):
@@ -83,3 +86,13 @@ class CallCounters(ApiModel):
         default=0, description="Prediction calls the pod answered since it started."
     )
     server_errors: int = Field(default=0, description="Of those, the ones answered with a 5xx.")
+    latency_buckets_ms: list[BucketBound] | None = Field(
+        default=None,
+        description="Upper bounds of the answer-time histogram, in milliseconds (a last, "
+        "unbounded bucket follows).",
+    )
+    latency_counts: list[BucketCount] | None = Field(
+        default=None,
+        description="Calls per bucket of latencyBucketsMs (not cumulative), one more entry than "
+        "it has bounds.",
+    )

@@ -23,6 +23,7 @@ from .markers import AGE_COLUMN, READY_COLUMN_PATH, CustomResource, PrinterColum
 from .model import Runtime
 from .monitoring import Monitoring, MonitoringStatus
 from .network import EndpointNetwork
+from .rollout import RolloutPolicy, RolloutStatus
 
 DEPLOYMENT_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 MAX_MIRROR_PERCENT = 50
@@ -332,6 +333,13 @@ class OnlineEndpointSpec(ApiModel):
     service_monitor: ServiceMonitor = Field(default_factory=ServiceMonitor)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     network: EndpointNetwork = Field(default_factory=EndpointNetwork)
+    rollout: RolloutPolicy | None = Field(
+        default=None,
+        description="How a change of traffic reaches callers (canary steps, blue-green or "
+        "immediate), analysed on the scoring pods' own counters and rolled back on a failed "
+        "gate; progress is in status.rollout. Unset: traffic moves as soon as the deployments "
+        "it moves to are Ready, unanalysed. See docs/rollouts.md.",
+    )
 
     @model_validator(mode="after")
     def _traffic_consistent(self) -> OnlineEndpointSpec:
@@ -376,7 +384,8 @@ class OnlineEndpointStatus(ApiModel):
     conditions: list[Condition] = conditions_field(
         "Current state as metav1.Conditions: Ready, Progressing and Degraded, plus Reconciling "
         "and Stalled for kstatus-based tools; with spec.monitoring also DataDrift, "
-        "PerformanceDegraded and CandidateReady (these never change Ready)."
+        "PerformanceDegraded and CandidateReady (these never change Ready); with spec.rollout "
+        "also RolloutHealthy (False after a rollback, naming the gate)."
     )
     scoring_uri: str | None = Field(
         default=None, description="URL to send scoring requests to from inside the cluster."
@@ -393,6 +402,7 @@ class OnlineEndpointStatus(ApiModel):
         default_factory=list, description="Observed state of each deployment."
     )
     monitoring: MonitoringStatus | None = None
+    rollout: RolloutStatus | None = None
 
 
 class OnlineEndpoint(ApiModel):

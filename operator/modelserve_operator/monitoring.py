@@ -1,4 +1,4 @@
-"""Pure decisions of endpoint monitoring: verdicts, conditions, the next version, promotion steps.
+"""Pure decisions of endpoint monitoring: verdicts, conditions, the next version.
 
 No I/O here: reconcilers/monitoring.py reads the scoring pods' ``GET /monitoring`` and
 the objects, asks these functions what to conclude, and writes the result.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from modelserve_api import conditions as cond
 from modelserve_api.monitoring import DriftSettings, PerformanceSettings
-from modelserve_api.monitoring_report import CallCounters, MonitoringReport, RollingPerformance
+from modelserve_api.monitoring_report import MonitoringReport, RollingPerformance
 
 from .drift import DriftReport, DriftThresholds, detect_drift
 
@@ -219,121 +219,3 @@ def next_version(versions: Sequence[str]) -> str:
     """One more than the largest numeric version ("1" when there is none)."""
     numeric = [int(v) for v in versions if v.isdigit()]
     return str(max(numeric, default=0) + 1)
-
-
-def calls_since(
-    before: Mapping[str, Mapping[str, int]], now: Mapping[str, Mapping[str, int]]
-) -> CallCounters:
-    """Calls answered since `before` was read, summed over pods (each pod counts from its start).
-
-    Both map a pod to its GET /monitoring/requests counters. A pod missing from `before`, or
-    whose counters went down (it restarted), counts in full: everything it answered came after.
-    """
-    answered = errors = 0
-    for pod, raw in now.items():
-        counts = CallCounters.model_validate(raw)
-        base = CallCounters.model_validate(before.get(pod) or {})
-        if counts.answered < base.answered or counts.server_errors < base.server_errors:
-            base = CallCounters()
-        answered += counts.answered - base.answered
-        errors += counts.server_errors - base.server_errors
-    return CallCounters(answered=answered, server_errors=errors)
-
-
-@dataclass(frozen=True)
-class PromotionView:
-    """What automatic promotion needs to know to take its next step."""
-
-    old: str
-    new: str
-    traffic: Mapping[str, int]  # spec.traffic now
-    deployments: Sequence[str]  # names in spec.deployments now
-    applied_percent: int  # what the operator last gave the new deployment
-    new_ready: bool
-    clean_for_s: float  # Ready without a break since the last step, in seconds
-    interval_s: float
-    steps: Sequence[int]
-    # The new deployment's calls since the last step (None: its pods could not be read).
-    served: CallCounters | None = None
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    """What to do now: wait, set traffic, remove the old deployment, or stop."""
-
-    action: Literal[
-        "wait", "set_traffic", "adopt", "roll_back", "remove_old", "done", "rolled_back"
-    ]
-    message: str
-    traffic: dict[str, int] | None = None
-    percent: int | None = None
-
-
-def promotion_step(view: PromotionView) -> PromotionDecision:
-    """The next step of automatic promotion.
-
-    Steps are shares of the traffic the old and new deployments hold together (other
-    deployments keep theirs). A step is taken only when the new deployment has been
-    Ready for a whole interval since the last one; the old deployment is removed one
-    interval after the last step. Traffic found below what the operator set means a
-    human rolled back: promotion stops there.
-    """
-    if view.new not in view.deployments:
-        return PromotionDecision("rolled_back", f"deployment {view.new} was removed from the spec")
-    current = view.traffic.get(view.new, 0)
-    if current < view.applied_percent:
-        return PromotionDecision(
-            "rolled_back",
-            f"traffic of {view.new} was set back to {current}% (the operator had set "
-            f"{view.applied_percent}%); promotion stopped",
-        )
-    if view.old not in view.deployments:
-        return PromotionDecision("done", f"{view.new} serves; {view.old} was removed")
-    pool = view.traffic.get(view.old, 0) + current
-    if pool == 0:
-        return PromotionDecision(
-            "rolled_back", f"neither {view.old} nor {view.new} takes traffic; promotion stopped"
-        )
-    served = view.served
-    if served is not None and served.server_errors:
-        return PromotionDecision(
-            "roll_back",
-            f"{view.new} answered {served.server_errors} of {served.answered} call(s) since "
-            f"the last step with a server error (5xx); traffic back to {view.old}",
-            {**view.traffic, view.old: pool, view.new: 0},
-            0,
-        )
-    if current > view.applied_percent:
-        # A step that reached the spec but not the status (the operator stopped between
-        # the two writes, or a human moved traffic on): count it as taken now, so the
-        # next step still waits a whole clean interval after it.
-        return PromotionDecision(
-            "adopt",
-            f"{view.new} holds {current}% of traffic, more than the {view.applied_percent}% "
-            "recorded; counting that step from now",
-            percent=current,
-        )
-    if not view.new_ready:
-        return PromotionDecision("wait", f"waiting for deployment {view.new} to be Ready")
-    if current > 0 and served is None:
-        return PromotionDecision("wait", f"cannot read the calls {view.new} answered yet")
-    if current > 0 and not served.answered:
-        return PromotionDecision(
-            "wait", f"{view.new} has answered no call since the last step; a step needs some"
-        )
-    if view.clean_for_s < view.interval_s:
-        return PromotionDecision(
-            "wait",
-            f"{view.new} has been Ready for {view.clean_for_s:.0f}s of the "
-            f"{view.interval_s:.0f}s a step needs",
-        )
-    for step in view.steps:
-        share = round(pool * step / 100)
-        if share > current:
-            traffic = {**view.traffic, view.new: share, view.old: pool - share}
-            return PromotionDecision(
-                "set_traffic", f"moving {share}% of traffic to {view.new}", traffic, share
-            )
-    return PromotionDecision(
-        "remove_old", f"{view.new} held all of {view.old}'s traffic; removing {view.old}"
-    )

@@ -40,6 +40,7 @@ empty.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -221,6 +222,9 @@ class ScoringMetrics:
         # (dataplane.py) counts requests.
         self.answered = 0
         self.server_errors = 0
+        # Calls per latency bucket (the Prometheus histogram's bounds, not cumulative, then
+        # one unbounded bucket): a rollout's p99 gate compares two readings of it.
+        self.latency_counts = [0] * (len(_LATENCY_BUCKETS) + 1)
 
     def set_runtime(self, runtime: str, requested: str, fallback: str) -> None:
         """Record which runtime serves the model, what was asked for and why not, if so (one
@@ -255,13 +259,20 @@ class ScoringMetrics:
         counter.inc()
         self._latency[route, protocol].observe(seconds)
         self.answered += 1
+        self.latency_counts[bisect.bisect_left(_LATENCY_BUCKETS, seconds)] += 1
         if server_fault:
             self.server_errors += 1
 
     def request_counts(self) -> dict[str, int]:
-        """GET /monitoring/requests: prediction calls answered since the server started, and
-        how many the server or the model failed (5xx; never a client's bad input)."""
-        counters = CallCounters(answered=self.answered, server_errors=self.server_errors)
+        """GET /monitoring/requests: prediction calls answered since the server started, how
+        many the server or the model failed (5xx; never a client's bad input), and their
+        answer times as a histogram."""
+        counters = CallCounters(
+            answered=self.answered,
+            server_errors=self.server_errors,
+            latency_buckets_ms=[bound * 1000 for bound in _LATENCY_BUCKETS],
+            latency_counts=list(self.latency_counts),
+        )
         return counters.model_dump(by_alias=True)
 
     def serve(self, host: str, port: int) -> None:

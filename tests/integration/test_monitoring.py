@@ -3,7 +3,7 @@
 The scoring pods run on simulated (KWOK) nodes and cannot answer GET /monitoring, so the
 in-process operator reads the verdicts and call counts through its seams
 (`fetch_monitoring`, `fetch_call_counts`) from a table the test controls; everything
-else (Models, spec patches, status, Events, pods becoming Ready) is the real API server.
+else (Models, status, Events, pods becoming Ready) is the real API server.
 tests/e2e/test_lifecycle_e2e.py runs the loop with real scoring pods.
 """
 
@@ -77,7 +77,7 @@ def answers(operator_factory, namespace, monkeypatch) -> Iterator[Answers]:
 
     table = Answers()
     state().endpoints.monitor.fetch_monitoring = table
-    state().endpoints.monitor.fetch_call_counts = table.calls
+    state().endpoints.rollout.fetch_call_counts = table.calls
     yield table
     running.delete_objects_and_stop()
 
@@ -336,87 +336,104 @@ def start_an_automatic_promotion(cluster, namespace: str, answers: Answers, arti
     apply(cluster, namespace, endpoint(monitoring))
 
 
-def test_auto_promotion_steps_traffic_to_the_retrained_version_and_removes_the_old_one(
-    cluster, namespace, answers, iris_artifact
-):
-    start_an_automatic_promotion(cluster, namespace, answers, iris_artifact)
-
-    seen_traffic: list[dict] = []
-
-    def promoted():
-        body = get(cluster, namespace, "onlineendpoint", "iris") or {}
-        traffic = body.get("spec", {}).get("traffic")
-        if traffic and (not seen_traffic or seen_traffic[-1] != traffic):
-            seen_traffic.append(traffic)
-        retrain = body.get("status", {}).get("monitoring", {}).get("retrain", {})
-        return retrain.get("state") == "Promoted" and body
-
-    done = cluster.wait_for(promoted, "the promotion to finish", timeout=240)
-    # Each step was taken on the new version's call counters, kept in the status.
-    step_calls = done["status"]["monitoring"]["retrain"]["stepCalls"]
-    assert list(step_calls) == ["iris-iris-v2-pod"], step_calls
-    counters = step_calls["iris-iris-v2-pod"]
-    assert counters["answered"] > 0 and counters["serverErrors"] == 0, counters
-    assert seen_traffic[0] == {"blue": 100}
-    assert {"blue": 50, "iris-v2": 50} in seen_traffic
-    assert seen_traffic[-1] == {"iris-v2": 100}
-    (deployment,) = done["spec"]["deployments"]
-    assert deployment == {
-        **deployment,
-        "name": "iris-v2",
-        "model": {"name": "iris", "version": "2"},
-    }
-    steps = [
-        e["message"] for e in events(cluster, namespace, "iris") if e["reason"] == "PromotionStep"
-    ]
-    assert len(steps) == 3, steps  # added at 0 %, 50 %, 100 %
-    assert "added deployment iris-v2" in steps[0]
-    # The old deployment's children go; the new one serves.
-    cluster.wait_for(
-        lambda: get(cluster, namespace, "deployment", "iris-blue") is None, "iris-blue pruned"
-    )
-    served = cluster.wait_for(
-        lambda: (
-            (e := get(cluster, namespace, "onlineendpoint", "iris"))
-            and e["status"].get("traffic") == {"iris-v2": 100}
-            and [d["name"] for d in e["status"].get("deployments", [])] == ["iris-v2"]
-            and condition(e, "Ready").get("status") == "True"
-            and e
-        ),
-        "iris-v2 serving all traffic",
-        timeout=90,
-    )
-    assert served["status"]["deployments"][0]["modelVersion"] == "2", served["status"]
-    # The field manager shows who changed the spec.
-    managed = json.loads(
+def spec_managers(cluster, namespace: str) -> set[str]:
+    """The field managers that own any field of the endpoint's spec."""
+    body = json.loads(
         cluster.kubectl(
             "get", "onlineendpoint", "iris", "-n", namespace, "-o", "json",
             "--show-managed-fields",
         ).stdout
-    )["metadata"]["managedFields"]  # fmt: skip
-    assert any(m["manager"] == "modelserve-operator-promotion" for m in managed)
+    )  # fmt: skip
+    return {
+        m["manager"]
+        for m in body["metadata"]["managedFields"]
+        if m.get("subresource") != "status" and "f:spec" in (m.get("fieldsV1") or {})
+    }
 
 
-def test_setting_traffic_back_by_hand_stops_the_promotion(
-    cluster, namespace, answers, iris_artifact
-):
-    start_an_automatic_promotion(cluster, namespace, answers, iris_artifact)
-    at_half = cluster.wait_for(
+def at_first_step(cluster, namespace: str) -> dict:
+    return cluster.wait_for(
         lambda: (
             (e := get(cluster, namespace, "onlineendpoint", "iris"))
-            and e["spec"].get("traffic") == {"blue": 50, "iris-v2": 50}
+            and e.get("status", {}).get("traffic") == {"blue": 50, "iris-v2": 50}
             and e
         ),
         "the first promotion step",
         timeout=180,
     )
-    assert len(at_half["spec"]["deployments"]) == 2
+
+
+def test_auto_promotion_steps_the_retrained_version_in_status_and_the_spec_takes_it_over(
+    cluster, namespace, answers, iris_artifact
+):
+    start_an_automatic_promotion(cluster, namespace, answers, iris_artifact)
+    managers = spec_managers(cluster, namespace)
+    seen_traffic: list[dict] = []
+
+    def awaiting_commit():
+        body = get(cluster, namespace, "onlineendpoint", "iris") or {}
+        traffic = body.get("status", {}).get("traffic")
+        if traffic and (not seen_traffic or seen_traffic[-1] != traffic):
+            seen_traffic.append(traffic)
+        retrain = body.get("status", {}).get("monitoring", {}).get("retrain", {})
+        return retrain.get("state") == "AwaitingCommit" and traffic == {"iris-v2": 100} and body
+
+    done = cluster.wait_for(awaiting_commit, "the candidate to serve everything", timeout=240)
+    assert seen_traffic[0] == {"blue": 100}
+    assert {"blue": 50, "iris-v2": 50} in seen_traffic
+    # Stepped in status only: the spec is the author's, and no operator manager owns any of it.
+    assert done["spec"]["traffic"] == {"blue": 100}
+    assert [d["name"] for d in done["spec"]["deployments"]] == ["blue"]
+    assert spec_managers(cluster, namespace) == managers
+    rollout = done["status"]["rollout"]
+    assert rollout["phase"] == "Succeeded" and rollout["target"] == {"iris-v2": 100}, rollout
+    assert all(a["result"] == "Passed" for a in rollout["analysis"]), rollout["analysis"]
+    assert condition(done, "Ready")["status"] == "True"
+    retrain = done["status"]["monitoring"]["retrain"]
+    assert "commit it to the spec" in retrain["message"], retrain
+    candidate_uid = get(cluster, namespace, "deployment", "iris-iris-v2")["metadata"]["uid"]
+
+    # The author commits what the operator reports; the candidate's pods carry on.
+    committed = endpoint(done["spec"]["monitoring"])
+    committed["spec"]["deployments"] = [
+        {"name": "iris-v2", "model": {"name": "iris", "version": "2"}}
+    ]
+    committed["spec"]["traffic"] = {"iris-v2": 100}
+    apply(cluster, namespace, committed)
+    served = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["status"]["monitoring"]["retrain"].get("state") == "Promoted"
+            and e["status"].get("traffic") == {"iris-v2": 100}
+            and [d["name"] for d in e["status"].get("deployments", [])] == ["iris-v2"]
+            and condition(e, "Ready").get("status") == "True"
+            and e
+        ),
+        "iris-v2 named by the spec",
+        timeout=90,
+    )
+    assert served["status"]["deployments"][0]["modelVersion"] == "2", served["status"]
+    assert get(cluster, namespace, "deployment", "iris-iris-v2")["metadata"]["uid"] == (
+        candidate_uid
+    )
+    cluster.wait_for(
+        lambda: get(cluster, namespace, "deployment", "iris-blue") is None, "iris-blue pruned"
+    )
+    steps = [
+        e["message"] for e in events(cluster, namespace, "iris") if e["reason"] == "RolloutStep"
+    ]
+    assert len(steps) == 1, steps  # 50 %, then the promotion
+    assert "kubectl" not in managers and "modelserve-operator-promotion" not in managers
+
+
+def test_the_abort_annotation_stops_the_promotion(cluster, namespace, answers, iris_artifact):
+    start_an_automatic_promotion(cluster, namespace, answers, iris_artifact)
+    at_first_step(cluster, namespace)
     cluster.kubectl(
-        "patch", "onlineendpoint", "iris", "-n", namespace, "--type=merge",
-        "-p", json.dumps({"spec": {"traffic": {"blue": 100, "iris-v2": 0}}}),
-    )  # fmt: skip
-    stopped = endpoint_once_rolled_back(cluster, namespace, "the promotion to notice the rollback")
-    assert "set back to 0%" in stopped["status"]["monitoring"]["retrain"]["message"]
+        "annotate", "onlineendpoint", "iris", "-n", namespace, "modelserve.io/rollout=abort"
+    )
+    stopped = endpoint_once_rolled_back(cluster, namespace, "the promotion to notice the abort")
+    assert "aborted by annotation" in stopped["status"]["monitoring"]["retrain"]["message"]
     cluster.wait_for(
         lambda: (
             get(cluster, namespace, "onlineendpoint", "iris")["status"].get("traffic")
@@ -424,15 +441,14 @@ def test_setting_traffic_back_by_hand_stops_the_promotion(
         ),
         "the old version to take all traffic again",
     )
-    # It stays rolled back: two more checks, and the spec is still the human's.
-    asked = len(answers.asked)
+    # The candidate is no longer served: its children go; the spec was never touched.
     cluster.wait_for(
-        lambda: len(answers.asked) >= asked + 2, "two more checks", timeout=4 * INTERVAL_S
+        lambda: get(cluster, namespace, "deployment", "iris-iris-v2") is None,
+        "the candidate's pods removed",
     )
-    assert get(cluster, namespace, "onlineendpoint", "iris")["spec"]["traffic"] == {
-        "blue": 100,
-        "iris-v2": 0,
-    }
+    after = get(cluster, namespace, "onlineendpoint", "iris")
+    assert after["spec"]["traffic"] == {"blue": 100}
+    assert [d["name"] for d in after["spec"]["deployments"]] == ["blue"]
     assert "PromotionRolledBack" in {e["reason"] for e in events(cluster, namespace, "iris")}
 
 
@@ -440,26 +456,26 @@ def test_a_5xx_from_the_new_version_sends_traffic_back_and_stops_the_promotion(
     cluster, namespace, answers, iris_artifact
 ):
     start_an_automatic_promotion(cluster, namespace, answers, iris_artifact)
-    cluster.wait_for(
-        lambda: (
-            get(cluster, namespace, "onlineendpoint", "iris")["spec"].get("traffic")
-            == {"blue": 50, "iris-v2": 50}
-        ),
-        "the first promotion step",
-        timeout=180,
-    )
+    at_first_step(cluster, namespace)
     # Half the traffic reaches version 2, and one of its answers is a 500.
     answers.server_errors["iris-v2"] = 1
     stopped = endpoint_once_rolled_back(cluster, namespace, "the promotion to roll back")
-    assert stopped["spec"]["traffic"] == {"blue": 100, "iris-v2": 0}
+    assert stopped["spec"]["traffic"] == {"blue": 100}
     message = stopped["status"]["monitoring"]["retrain"]["message"]
-    assert "server error (5xx)" in message and "traffic back to blue" in message, message
+    assert "successRate measured" in message and "threshold >= 1" in message, message
+    cluster.wait_for(
+        lambda: get(cluster, namespace, "deployment", "iris-iris-v2") is None,
+        "the candidate's pods removed",
+    )
+    # The rollback stays visible, naming the gate, after the candidate is gone.
+    after = get(cluster, namespace, "onlineendpoint", "iris")
+    healthy = condition(after, "RolloutHealthy")
+    assert healthy.get("status") == "False" and healthy["reason"] == "GateFailed", healthy
+    assert after["status"]["rollout"]["phase"] == "RolledBack", after["status"]
     rolled_back = [
         e for e in events(cluster, namespace, "iris") if e["reason"] == "PromotionRolledBack"
     ]
     assert rolled_back and rolled_back[-1]["type"] == "Warning", rolled_back
-    # Version 2 stays deployed at 0 % for a human to look at; version 1 serves alone.
-    assert [d["name"] for d in stopped["spec"]["deployments"]] == ["blue", "iris-v2"]
     cluster.wait_for(
         lambda: (
             get(cluster, namespace, "onlineendpoint", "iris")["status"].get("traffic")

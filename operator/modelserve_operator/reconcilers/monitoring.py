@@ -2,10 +2,10 @@
 
 The checks read ``GET /monitoring`` of one Ready scoring pod per serving deployment
 through the API server's pod proxy, judge it (monitoring.py), set DataDrift and
-PerformanceDegraded, and on a crossing register the next Model version. Promotion
-patches the endpoint's spec.deployments and spec.traffic through the API, one step at
-a time, each with an Event, so a GitOps tool shows the change instead of fighting a
-silent rewrite.
+PerformanceDegraded, and on a crossing register the next Model version. Automatic
+promotion never writes the spec: the candidate is served next to the deployment it
+replaces from status (`candidate`), the rollout (reconcilers/rollout.py) steps traffic
+to it, and the spec takes it over once its author commits it (docs/lifecycle.md).
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from modelserve_api import Model, OnlineEndpoint, parse_model
+from modelserve_api import EndpointDeployment, Model, OnlineEndpoint, parse_model
 from modelserve_api import conditions as cond
 from modelserve_api import constants as c
-from modelserve_api.kube import Conflict
 
 from ..builders.retrain import (
     ANNOTATION_BASE_VERSION,
@@ -33,12 +32,9 @@ from ..monitoring import (
     CANDIDATE_READY,
     MONITORING_CONDITIONS,
     DeploymentCheck,
-    PromotionView,
-    calls_since,
     check_deployment,
     monitoring_conditions,
     next_version,
-    promotion_step,
     without_monitoring_conditions,
 )
 
@@ -48,8 +44,7 @@ log = logging.getLogger(__name__)
 FetchMonitoring = Callable[[str, str, str], dict[str, Any]]
 # (namespace, endpoint, deployment) -> {pod: its GET /monitoring/requests} for every Ready pod.
 FetchCallCounts = Callable[[str, str, str], dict[str, dict[str, int]]]
-PROMOTION_FIELD_MANAGER = "modelserve-operator-promotion"
-IN_FLIGHT = ("Training", "CandidateReady", "Promoting")
+IN_FLIGHT = ("Training", "CandidateReady", "Promoting", "AwaitingCommit")
 # While promoting, look again at least this often: a step may become due between checks.
 PROMOTION_POLL_S = 5.0
 
@@ -148,12 +143,10 @@ class EndpointMonitor:
         self,
         kube: Kube,
         fetch_monitoring: FetchMonitoring | None = None,
-        fetch_call_counts: FetchCallCounts | None = None,
     ) -> None:
         self.kube = kube
         # Seams: tests feed verdicts through them where no real scoring pod can answer.
         self.fetch_monitoring = fetch_monitoring or fetch_through_pod_proxy(kube)
-        self.fetch_call_counts = fetch_call_counts or fetch_call_counts_through_pod_proxy(kube)
 
     def run(
         self,
@@ -203,7 +196,7 @@ class EndpointMonitor:
             monitoring["retrain"] = check.retrain
         status["monitoring"] = monitoring
         status["conditions"] = check.conditions
-        if check.retrain.get("state") == "Promoting":
+        if check.retrain.get("state") in ("Promoting", "AwaitingCommit"):
             return max(1.0, min(next_check, PROMOTION_POLL_S))
         return max(1.0, next_check)
 
@@ -369,7 +362,7 @@ class EndpointMonitor:
             self._after_training(check)
         elif state == "CandidateReady":
             self._watch_manual_promotion(check)
-        elif state == "Promoting":
+        elif state in ("Promoting", "AwaitingCommit"):
             self._promote(check)
 
     def _after_training(self, check: _Check) -> None:
@@ -423,126 +416,75 @@ class EndpointMonitor:
                 return
 
     def _add_deployment(self, check: _Check, model: Model) -> None:
-        spec = check.body.get("spec") or {}
+        """Serve the candidate from status: the rollout steps traffic to it, the spec stays."""
+        spec = check.endpoint.spec
         old = check.retrain.get("fromDeployment")
-        live = next((d for d in spec.get("deployments") or [] if d.get("name") == old), None)
-        if live is None:
+        if spec.deployment(old or "") is None:
             self._finish(check, "RolledBack", f"deployment {old} is no longer in the spec", True)
             return
         new = promoted_deployment_name(model.spec.model_name, model.spec.version)
-        if not any(d.get("name") == new for d in spec.get("deployments") or []):
-            entry = build_promoted_deployment(live, new, model.spec.model_name, model.spec.version)
-            traffic = dict(spec.get("traffic") or check.status.get("traffic") or {})
-            traffic[new] = 0
-            patched = self._patch_spec(
-                check, {"deployments": [*spec["deployments"], entry], "traffic": traffic}
-            )
-            if not patched:
-                return
         check.retrain.update(
             state="Promoting",
             deployment=new,
-            trafficPercent=0,
-            stepTime=cond.format_time(check.now),
-            message=f"added deployment {new} serving version {model.spec.version} at 0% traffic",
+            message=f"serving candidate deployment {new} (version {model.spec.version}) next to "
+            f"{old}; status.rollout steps traffic to it",
         )
-        check.retrain.pop("readySince", None)
         self._event(check, "PromotionStep", check.retrain["message"])
 
     def _promote(self, check: _Check) -> None:
-        retrain = check.endpoint.spec.monitoring.retrain
-        assert retrain is not None
-        new = check.retrain["deployment"]
-        spec = check.endpoint.spec
-        new_ready = check.rolled_out.get(new, False)
-        if new_ready:
-            check.retrain.setdefault("readySince", cond.format_time(check.now))
-        else:
-            check.retrain.pop("readySince", None)
-        since = max(
-            _parse_time(check.retrain.get("readySince")) or check.now,
-            _parse_time(check.retrain.get("stepTime")) or check.now,
-        )
-        calls = self._call_counts(check, new) if new_ready else None
-        served = None if calls is None else calls_since(check.retrain.get("stepCalls") or {}, calls)
-        view = PromotionView(
-            old=check.retrain["fromDeployment"],
-            new=new,
-            traffic=dict(spec.traffic),
-            deployments=[d.name for d in spec.deployments],
-            applied_percent=int(check.retrain.get("trafficPercent") or 0),
-            new_ready=new_ready,
-            clean_for_s=(check.now - since).total_seconds() if new_ready else 0.0,
-            interval_s=float(spec.monitoring.interval_seconds),
-            steps=retrain.steps,
-            served=served,
-        )
-        decision = promotion_step(view)
-        if decision.action == "wait":
-            check.retrain["message"] = decision.message
-        elif decision.action == "set_traffic":
-            assert decision.traffic is not None
-            if self._patch_spec(check, {"traffic": decision.traffic}):
-                check.retrain.update(
-                    trafficPercent=decision.percent,
-                    stepTime=cond.format_time(check.now),
-                    # Where the new deployment's call counters stood: the next step
-                    # needs calls after this one, and none of them a 5xx.
-                    stepCalls=calls or {},
-                    message=decision.message,
-                )
-                self._event(check, "PromotionStep", f"{decision.message}: {decision.traffic}")
-        elif decision.action == "adopt":
+        """Follow the rollout of the candidate; once it serves, wait for the spec to name it."""
+        new = check.retrain.get("deployment") or ""
+        # The body's spec, not check.endpoint: that one serves the candidate too.
+        named = {d.get("name") for d in (check.body.get("spec") or {}).get("deployments") or []}
+        if new in named:
+            self._finish(check, "Promoted", f"the spec names deployment {new}: promoted")
+            return
+        rollout = check.status.get("rollout") or {}
+        phase = rollout.get("phase")
+        if check.retrain.get("state") == "AwaitingCommit":
+            return
+        if phase == "Succeeded" and new in (rollout.get("target") or {}):
             check.retrain.update(
-                trafficPercent=decision.percent,
-                stepTime=cond.format_time(check.now),
-                stepCalls=calls or {},
-                message=decision.message,
+                state="AwaitingCommit",
+                message=f"{new} serves {rollout['target']} from status; commit it to the spec: "
+                f"a deployment {new} of version {check.retrain.get('version')} and that "
+                "traffic (the operator never writes the spec)",
             )
-        elif decision.action == "roll_back":
-            assert decision.traffic is not None
-            if self._patch_spec(check, {"traffic": decision.traffic}):
-                check.retrain["trafficPercent"] = 0
-                self._finish(check, "RolledBack", decision.message, True)
-        elif decision.action == "remove_old":
-            old = view.old
-            remaining = [d for d in check.body["spec"]["deployments"] if d.get("name") != old]
-            if self._patch_spec(check, {"deployments": remaining, "traffic": {old: None}}):
-                self._finish(check, "Promoted", f"{new} serves all traffic; removed {old}")
-        elif decision.action == "done":
-            self._finish(check, "Promoted", decision.message)
-        else:
-            self._finish(check, "RolledBack", decision.message, True)
+            self._event(check, "PromotionStep", check.retrain["message"])
+        elif phase in ("RolledBack", "Aborted"):
+            self._finish(check, "RolledBack", rollout.get("message") or phase, True)
+        elif rollout.get("message"):
+            check.retrain["message"] = rollout["message"]
 
-    def _call_counts(self, check: _Check, deployment: str) -> dict[str, dict[str, int]] | None:
-        """Every Ready pod's call counters, or None when any of them cannot be read."""
-        meta = check.body["metadata"]
-        try:
-            return self.fetch_call_counts(meta["namespace"], meta["name"], deployment)
-        except Exception as error:  # a pod going away, a timeout: promotion waits
-            log.info(
-                "call counts of %s/%s %s: %s", meta["namespace"], meta["name"], deployment, error
-            )
+    @staticmethod
+    def candidate(
+        body: dict[str, Any], endpoint: OnlineEndpoint
+    ) -> tuple[EndpointDeployment, str] | None:
+        """The retrained version served from status (and the deployment it replaces), if any.
+
+        It exists while automatic promotion rolls it out or waits for the spec to name it;
+        it is built like the deployment it replaces, with the new version.
+        """
+        retrain = endpoint.spec.monitoring.retrain
+        record = ((body.get("status") or {}).get("monitoring") or {}).get("retrain") or {}
+        if (
+            not endpoint.spec.monitoring.enabled
+            or retrain is None
+            or retrain.promotion != "auto"
+            or record.get("state") not in ("Promoting", "AwaitingCommit")
+        ):
             return None
-
-    def _patch_spec(self, check: _Check, spec_patch: dict[str, Any]) -> bool:
-        """Patch the endpoint's spec, failing if anyone changed the object since we read it."""
-        meta = check.body["metadata"]
-        patch = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "spec": spec_patch}
-        try:
-            self.kube.patch(
-                c.API_VERSION,
-                c.KIND_ONLINE_ENDPOINT,
-                meta["namespace"],
-                meta["name"],
-                patch,
-                field_manager=PROMOTION_FIELD_MANAGER,
-            )
-        except Conflict:
-            # Changed under us (a human, a GitOps sync): decide again on the next look.
-            check.retrain["message"] = "the endpoint changed while promoting; trying again"
-            return False
-        return True
+        name, old = record.get("deployment"), record.get("fromDeployment")
+        live = next(
+            (d for d in (body.get("spec") or {}).get("deployments") or [] if d.get("name") == old),
+            None,
+        )
+        if not name or live is None or endpoint.spec.deployment(name) is not None:
+            return None
+        entry = build_promoted_deployment(
+            live, name, live["model"]["name"], str(record.get("version"))
+        )
+        return EndpointDeployment.model_validate(entry), str(old)
 
     def _finish(self, check: _Check, state: str, message: str, warning: bool = False) -> None:
         check.retrain.update(state=state, message=message)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelserve_api import (
+    EndpointDeployment,
     Model,
     OnlineEndpoint,
     SpecError,
@@ -45,10 +46,12 @@ from ..builders.router_config import Backend, RouterConfig, render_key_map, rend
 from ..builders.scoring import scoring_template_inputs
 from ..kube import Kube
 from ..resolved import ResolvedModel
+from ..rollout import RolloutDecision
 from .applied import AppliedChildren, child_key
 from .model_resolution import ModelNotResolved, resolve_model
-from .monitoring import EndpointMonitor, FetchMonitoring
+from .monitoring import EndpointMonitor, FetchCallCounts, FetchMonitoring
 from .observed import DeploymentObservation, knows_terminating, observe_deployment
+from .rollout import EndpointRollout, kept_rollback, rollout_summary
 from .runtime_report import FetchMetadata, RuntimeReporter
 from .status import owned_by, write_status
 
@@ -99,10 +102,13 @@ class OnlineEndpointReconciler:
         reapply_after: float = 120.0,
         fetch_monitoring: FetchMonitoring | None = None,
         fetch_metadata: FetchMetadata | None = None,
+        fetch_call_counts: FetchCallCounts | None = None,
     ) -> None:
         self.kube = kube
         self.settings = settings
         self.monitor = EndpointMonitor(kube, fetch_monitoring)
+        # Progressive delivery of spec.traffic (spec.rollout): decides the split, in status.
+        self.rollout = EndpointRollout(kube, fetch_call_counts)
         # Which runtime (ONNX Runtime or scikit-learn) the pods chose, for the Model status.
         self.runtimes = RuntimeReporter(kube, fetch_metadata)
         # Fed by the watch (handlers): lets a reconcile skip children nobody changed.
@@ -128,6 +134,11 @@ class OnlineEndpointReconciler:
             return self._write_status(body, old_status, status, summary)
 
         models = self._models(namespace)
+        # A retrained version automatic promotion serves from status (never from the spec):
+        # built, observed and routed like the spec's deployments.
+        candidate = self.monitor.candidate(body, endpoint)
+        if candidate is not None:
+            endpoint = _with_deployment(endpoint, candidate[0])
         owner = owner_reference(body)
         # Before any pod: a new scoring pod is never reachable except through the router.
         self._apply_network_policies(owner, endpoint)
@@ -158,7 +169,7 @@ class OnlineEndpointReconciler:
             hpa = build_hpa(endpoint, deployment, model)
             if hpa is not None:
                 self._apply(owner, hpa)
-        pruned_for = (body["metadata"]["uid"], generation)
+        pruned_for = (body["metadata"]["uid"], generation, candidate[0].name if candidate else None)
         if self._pruned.get((namespace, name)) != pruned_for:
             self._prune(endpoint)
             self._pruned[(namespace, name)] = pruned_for
@@ -172,8 +183,13 @@ class OnlineEndpointReconciler:
         self._report_refusals(endpoint, resolved, models, observations)
         requested = dict(endpoint.spec.traffic)
         previous = dict(old_status.get("traffic") or {})
+        now = _now()
+        # With spec.rollout, the routers get the rollout's step, not spec.traffic itself.
+        rollout = self.rollout.decide(body, endpoint, ready, now, candidate)
+        if rollout is not None:
+            requested = rollout.traffic
         traffic, waiting_reason = applied_traffic(requested, previous, ready)
-        mirror = self._applied_mirror(endpoint, ready)
+        mirror = self._applied_mirror(endpoint, ready, rollout)
 
         router_ready = self._apply_router(
             owner, endpoint, services, traffic, mirror, refresh_token(body)
@@ -181,6 +197,8 @@ class OnlineEndpointReconciler:
         summary = self._summarize(
             endpoint, observations, unresolved, waiting_reason, router_ready, traffic, mirror
         )
+        if summary.state == "ready":
+            summary = rollout_summary(rollout) or summary
         status = {
             "observedGeneration": generation,
             "scoringUri": scoring_uri(endpoint),
@@ -198,6 +216,11 @@ class OnlineEndpointReconciler:
                 for d in endpoint.spec.deployments
             ],
         }
+        kept = kept_rollback(old_status, generation) if rollout is None else None
+        if rollout is not None:
+            status["rollout"] = rollout.record
+        elif old_status.get("rollout") and kept is None:
+            status["rollout"] = None
         # Drift and performance never change the summary: the endpoint keeps serving.
         try:
             retry_after = self.monitor.run(
@@ -206,11 +229,21 @@ class OnlineEndpointReconciler:
                 models,
                 status,
                 {n: o.rolled_out for n, o in observations.items()},
-                _now(),
+                now,
             )
         except Exception as error:  # a failed check must not hold the endpoint's status back
             log.warning("monitoring of %s/%s failed: %s", namespace, name, error)
             retry_after = float(endpoint.spec.monitoring.interval_seconds)
+        if kept is None and (
+            rollout is not None
+            or cond.find_condition(old_status.get("conditions") or [], "RolloutHealthy")
+        ):
+            status["conditions"] = self.rollout.conditions(
+                status.get("conditions", old_status.get("conditions")), rollout, generation, now
+            )
+        if rollout is not None and rollout.next_look is not None:
+            wait = max(1.0, rollout.next_look)
+            retry_after = wait if retry_after is None else min(retry_after, wait)
         outcome = self._write_status(body, old_status, status, summary)
         return EndpointOutcome(outcome.status, outcome.summary, retry_after)
 
@@ -340,8 +373,12 @@ class OnlineEndpointReconciler:
                 self.runtimes.record_refusal(model, observation.load_refusal, reported_by)
 
     def _applied_mirror(
-        self, endpoint: OnlineEndpoint, ready: dict[str, bool]
+        self, endpoint: OnlineEndpoint, ready: dict[str, bool], rollout: RolloutDecision | None
     ) -> tuple[str, int] | None:
+        if rollout is not None and rollout.mirror is not None:
+            # A blue-green rollout's shadow step: its copy replaces spec.mirrorTraffic.
+            name, percent = rollout.mirror
+            return (name, percent) if ready.get(name, False) else None
         for name, percent in endpoint.spec.mirror_traffic.items():
             if percent > 0 and ready.get(name, False):
                 return name, percent
@@ -487,6 +524,14 @@ class OnlineEndpointReconciler:
     ) -> EndpointOutcome:
         write_status(self.kube, c.KIND_ONLINE_ENDPOINT, body, status, summary)
         return EndpointOutcome(status=status, summary=summary)
+
+
+def _with_deployment(endpoint: OnlineEndpoint, deployment: EndpointDeployment) -> OnlineEndpoint:
+    """The endpoint as served: its spec's deployments and one more (not written anywhere)."""
+    spec = endpoint.spec.model_copy(
+        update={"deployments": [*endpoint.spec.deployments, deployment]}
+    )
+    return endpoint.model_copy(update={"spec": spec})
 
 
 def _live_share(traffic: dict[str, int]) -> dict[str, int]:

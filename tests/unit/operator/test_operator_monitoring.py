@@ -11,7 +11,7 @@ import yaml
 from modelserve_api import SpecError, parse_online_endpoint
 from modelserve_api import conditions as cond
 from modelserve_api.monitoring import DriftSettings, PerformanceSettings, Retrain
-from modelserve_api.monitoring_report import CallCounters, MonitoringReport, RollingPerformance
+from modelserve_api.monitoring_report import MonitoringReport, RollingPerformance
 from modelserve_operator.builders.retrain import (
     build_promoted_deployment,
     build_retrained_model,
@@ -20,14 +20,11 @@ from modelserve_operator.builders.retrain import (
 from modelserve_operator.monitoring import (
     DATA_DRIFT,
     PERFORMANCE_DEGRADED,
-    PromotionView,
-    calls_since,
     check_deployment,
     judge_drift,
     judge_performance,
     monitoring_conditions,
     next_version,
-    promotion_step,
     without_monitoring_conditions,
 )
 from modelserve_operator.reconcilers.status import status_patch
@@ -208,108 +205,6 @@ def test_next_version_is_one_more_than_the_largest_numeric():
     assert next_version(["1", "2", "10", "3"]) == "11"
     assert next_version(["2024-01", "candidate"]) == "1"
     assert next_version([]) == "1"
-
-
-def view(**overrides) -> PromotionView:
-    values = {
-        "old": "blue",
-        "new": "iris-v2",
-        "traffic": {"blue": 100, "iris-v2": 0},
-        "deployments": ["blue", "iris-v2"],
-        "applied_percent": 0,
-        "new_ready": True,
-        "clean_for_s": 60.0,
-        "interval_s": 30.0,
-        "steps": [10, 50, 100],
-        "served": CallCounters(answered=25),
-    }
-    return PromotionView(**{**values, **overrides})
-
-
-def test_promotion_walks_the_steps_then_removes_the_old_deployment():
-    state = view()
-    taken = []
-    for _ in range(5):
-        decision = promotion_step(state)
-        if decision.action != "set_traffic":
-            break
-        taken.append(decision.traffic)
-        state = view(traffic=decision.traffic, applied_percent=decision.percent)
-    assert taken == [
-        {"blue": 90, "iris-v2": 10},
-        {"blue": 50, "iris-v2": 50},
-        {"blue": 0, "iris-v2": 100},
-    ]
-    assert decision.action == "remove_old"
-    finished = promotion_step(view(traffic={"iris-v2": 100}, deployments=["iris-v2"]))
-    assert finished.action == "done"
-
-
-def test_promotion_waits_for_ready_and_a_clean_interval():
-    assert promotion_step(view(new_ready=False)).action == "wait"
-    waiting = promotion_step(view(clean_for_s=12.0))
-    assert waiting.action == "wait" and "12s of the 30s" in waiting.message
-
-
-def test_a_server_error_sends_the_traffic_back_and_stops_the_promotion():
-    at_half = {"blue": 40, "iris-v2": 40, "canary": 20}
-    decision = promotion_step(
-        view(traffic=at_half, applied_percent=40, served=CallCounters(answered=90, server_errors=1))
-    )
-    assert decision.action == "roll_back"
-    assert decision.traffic == {"blue": 80, "iris-v2": 0, "canary": 20}
-    assert "1 of 90 call(s)" in decision.message and "5xx" in decision.message
-    # Even before it holds a share (pinned or mirrored calls), a 5xx counts.
-    early = promotion_step(view(served=CallCounters(answered=3, server_errors=2)))
-    assert early.action == "roll_back" and early.traffic == {"blue": 100, "iris-v2": 0}
-
-
-def test_a_step_after_the_first_needs_calls_answered_since_the_last_one():
-    at_ten = {"blue": 90, "iris-v2": 10}
-    idle = promotion_step(view(traffic=at_ten, applied_percent=10, served=CallCounters()))
-    assert idle.action == "wait" and "answered no call" in idle.message
-    unknown = promotion_step(view(traffic=at_ten, applied_percent=10, served=None))
-    assert unknown.action == "wait" and "cannot read" in unknown.message
-    # The first step gives the new deployment its first calls: it cannot wait for them.
-    assert promotion_step(view(served=CallCounters())).action == "set_traffic"
-
-
-def test_calls_since_a_step_count_new_and_restarted_pods_in_full():
-    at_step = {"a": {"answered": 100, "serverErrors": 1}, "b": {"answered": 50, "serverErrors": 0}}
-    now = {
-        "a": {"answered": 130, "serverErrors": 1},  # 30 more, no new error
-        "b": {"answered": 4, "serverErrors": 2},  # restarted: all 4 came after the step
-        "c": {"answered": 7, "serverErrors": 0},  # a new pod
-    }
-    assert calls_since(at_step, now) == CallCounters(answered=41, server_errors=2)
-    assert calls_since({}, at_step) == CallCounters(answered=150, server_errors=1)
-
-
-def test_other_deployments_keep_their_share():
-    decision = promotion_step(view(traffic={"blue": 80, "iris-v2": 0, "canary": 20}))
-    assert decision.traffic == {"blue": 72, "iris-v2": 8, "canary": 20}
-
-
-def test_a_step_in_the_spec_but_not_in_the_status_is_adopted_not_taken_twice():
-    # The leader patched traffic to 10% and stopped before writing status: its successor
-    # counts the step from now instead of skipping the interval after it.
-    at_ten = {"blue": 90, "iris-v2": 10}
-    decision = promotion_step(view(traffic=at_ten, applied_percent=0, clean_for_s=600.0))
-    assert decision.action == "adopt" and decision.percent == 10
-    assert decision.traffic is None
-    # Once recorded, the next step waits for calls answered since the adopted one.
-    after = promotion_step(view(traffic=at_ten, applied_percent=10, served=CallCounters()))
-    assert after.action == "wait"
-
-
-def test_traffic_set_back_by_hand_stops_promotion():
-    rolled = promotion_step(view(traffic={"blue": 100, "iris-v2": 0}, applied_percent=50))
-    assert rolled.action == "rolled_back" and "set back to 0%" in rolled.message
-    removed = promotion_step(view(deployments=["blue"], traffic={"blue": 100}))
-    assert removed.action == "rolled_back"
-
-
-# -- API, builders, CRD -------------------------------------------------------------
 
 
 def endpoint_with(monitoring: dict) -> dict:

@@ -68,7 +68,7 @@ def crossing(kube: FakeKube) -> _Check:
 
 def test_a_second_attempt_at_the_same_retrain_adopts_the_first_model():
     kube = FakeKube()
-    monitor = EndpointMonitor(kube, lambda *_: {}, lambda *_: {})  # type: ignore[arg-type]
+    monitor = EndpointMonitor(kube, lambda *_: {})  # type: ignore[arg-type]
     first, second = crossing(kube), crossing(kube)
     monitor._start_retrain(first, "accuracy below 0.9")
     monitor._start_retrain(second, "accuracy below 0.9")
@@ -84,7 +84,7 @@ def test_a_second_attempt_at_the_same_retrain_adopts_the_first_model():
 def test_a_model_of_that_name_made_by_someone_else_is_not_adopted():
     kube = FakeKube()
     kube.models["iris-2"] = model_body("2")  # a user's, with no retrain labels
-    monitor = EndpointMonitor(kube, lambda *_: {}, lambda *_: {})  # type: ignore[arg-type]
+    monitor = EndpointMonitor(kube, lambda *_: {})  # type: ignore[arg-type]
     check = crossing(kube)
     monitor._start_retrain(check, "accuracy below 0.9")
     assert check.retrain["state"] == "Failed"

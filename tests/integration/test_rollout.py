@@ -1,0 +1,376 @@
+"""spec.rollout on the real control plane: the policy's validation, and a rollout stepped in
+status while a GitOps-style writer keeps re-applying the same manifest.
+
+The scoring pods run on simulated (KWOK) nodes and cannot answer GET /monitoring/requests,
+so the in-process operator reads call counters through its seam (`fetch_call_counts`)
+from a table the test controls; everything else (the spec, status, Events, the router's
+configuration, pods becoming Ready) is the real API server.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from cluster_objects import condition, get
+from modelserve_client.artifacts import configmap_registration
+
+WRITER = "gitops-writer"
+BUCKETS_MS = [5.0, 10.0, 50.0, 100.0]
+
+
+class Counters:
+    """GET /monitoring/requests of each deployment's one pod: 40 more calls at each read."""
+
+    def __init__(self) -> None:
+        self.answered: dict[str, int] = {}
+        self.server_errors: dict[str, int] = {}
+        self.failing: set[str] = set()
+        # While frozen, the pods answer no new call: a step waits (TooFewCalls).
+        self.frozen = False
+        self.operator: Any = None
+
+    def __call__(self, namespace: str, endpoint: str, deployment: str) -> dict[str, dict]:
+        self.answered[deployment] = self.answered.get(deployment, 0) + (0 if self.frozen else 40)
+        if deployment in self.failing:  # a quarter of its calls fail with a 5xx
+            self.server_errors[deployment] = self.server_errors.get(deployment, 0) + 10
+        answered = self.answered[deployment]
+        counts = {
+            "answered": answered,
+            "serverErrors": self.server_errors.get(deployment, 0),
+            "latencyBucketsMs": BUCKETS_MS,
+            "latencyCounts": [answered, 0, 0, 0, 0],
+        }
+        return {f"{endpoint}-{deployment}-pod": counts}
+
+
+@pytest.fixture
+def counters(operator_factory, namespace, monkeypatch) -> Iterator[Counters]:
+    running = operator_factory(namespace, monkeypatch, {"MODELSERVE_NODE_SELECTOR": "type=kwok"})
+    running.start()
+    from modelserve_operator.handlers.state import state
+
+    table = Counters()
+    table.operator = running
+    state().endpoints.rollout.fetch_call_counts = table
+    yield table
+    running.delete_objects_and_stop()
+
+
+def manifest(traffic: dict[str, int], rollout: dict | None = None) -> dict:
+    return {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "OnlineEndpoint",
+        "metadata": {"name": "iris"},
+        "spec": {
+            "authMode": "none",
+            "deployments": [
+                {"name": "blue", "model": {"name": "iris", "version": "1"}},
+                {"name": "green", "model": {"name": "iris", "version": "2"}},
+            ],
+            "traffic": traffic,
+            "rollout": rollout
+            if rollout is not None
+            else {"steps": [50, 100], "intervalSeconds": 5, "minCalls": 20},
+        },
+    }
+
+
+def server_side_apply(cluster, namespace: str, body: dict) -> None:
+    """Apply as a GitOps tool does: server-side, with a field manager of its own."""
+    cluster.kubectl(
+        "apply", "--server-side", f"--field-manager={WRITER}", "--force-conflicts",
+        "-n", namespace, "-f", "-", input_text=yaml.safe_dump(body),
+    )  # fmt: skip
+
+
+def submit_dry_run(cluster, namespace: str, body: dict):
+    return cluster.kubectl(
+        "create", "--dry-run=server", "-n", namespace, "-f", "-",
+        input_text=json.dumps(body), check=False,
+    )  # fmt: skip
+
+
+def events(cluster, namespace: str, reason: str) -> list[str]:
+    listed = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector",
+        f"involvedObject.name=iris,involvedObject.kind=OnlineEndpoint,reason={reason}",
+        "-o", "json",
+    )  # fmt: skip
+    return [e["message"] for e in json.loads(listed.stdout)["items"]]
+
+
+def spec_managers(cluster, namespace: str) -> set[str]:
+    """The field managers that own any field of the endpoint's spec."""
+    body = json.loads(
+        cluster.kubectl(
+            "get", "onlineendpoint", "iris", "-n", namespace, "-o", "json",
+            "--show-managed-fields",
+        ).stdout
+    )  # fmt: skip
+    return {
+        m["manager"]
+        for m in body["metadata"]["managedFields"]
+        if m.get("subresource") != "status" and "f:spec" in (m.get("fieldsV1") or {})
+    }
+
+
+@pytest.mark.parametrize(
+    ("rollout", "field", "fragment"),
+    [
+        ({"steps": [5, 25]}, "spec.rollout.steps", "the last canary step must be 100"),
+        ({"steps": [50, 25, 100]}, "spec.rollout.steps", "steps must rise"),
+        ({"strategy": "linear"}, "spec.rollout.strategy", "Unsupported value"),
+        ({"intervalSeconds": 1}, "spec.rollout.intervalSeconds", "greater than or equal to 5"),
+        ({"mirrorPercent": 80}, "spec.rollout.mirrorPercent", "less than or equal to 50"),
+        (
+            {"gates": [{"metric": "latencyP99", "min": 0.5}]},
+            "spec.rollout.gates[0].maxMs",
+            "latencyP99 gate takes maxMs",
+        ),
+        (
+            {"gates": [{"metric": "successRate", "min": 0.9, "maxMs": 100}]},
+            "spec.rollout.gates[0].min",
+            "successRate gate takes min",
+        ),
+        ({"gates": [{"metric": "agreement"}]}, "spec.rollout.gates[0].min", "agreement gate"),
+        ({"gates": [{"metric": "successRate", "min": 1.5}]}, "spec.rollout.gates[0].min", "1"),
+    ],
+)
+def test_api_server_refuses_an_invalid_rollout_policy_naming_the_field(
+    cluster, crds, namespace, rollout, field, fragment
+):
+    refused = submit_dry_run(cluster, namespace, manifest({"blue": 100}, rollout))
+    assert refused.returncode != 0, f"accepted: {rollout}"
+    assert field in refused.stderr, refused.stderr
+    assert fragment in refused.stderr, refused.stderr
+
+
+def test_api_server_fills_rollout_defaults(cluster, crds, namespace):
+    cluster.kubectl(
+        "create", "-n", namespace, "-f", "-", input_text=json.dumps(manifest({"blue": 100}, {}))
+    )
+    stored = get(cluster, namespace, "onlineendpoint", "iris")["spec"]
+    assert stored["rollout"] == {
+        "strategy": "canary",
+        "steps": [5, 25, 50, 100],
+        "mirrorPercent": 50,
+        "intervalSeconds": 30,
+        "minCalls": 100,
+        "gates": [{"metric": "successRate", "min": 0.99}],
+        "failedChecksTolerated": 1,
+        "onSuccess": "promote",
+    }
+    # Without a policy nothing is added: today's behaviour.
+    body = manifest({"blue": 100})
+    del body["spec"]["rollout"]
+    body["metadata"]["name"] = "plain"
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input_text=json.dumps(body))
+    assert "rollout" not in get(cluster, namespace, "onlineendpoint", "plain")["spec"]
+
+
+def register_versions(cluster, namespace: str, artifact: bytes) -> None:
+    for version in ("1", "2"):
+        config_map, model = configmap_registration(artifact, "iris", version)
+        cluster.kubectl(
+            "apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump_all([config_map, model])
+        )
+
+
+def serving(cluster, namespace: str, traffic: dict[str, int], timeout: float = 120) -> dict:
+    return cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e.get("status", {}).get("traffic") == traffic
+            and condition(e, "Ready").get("status") == "True"
+            and e
+        ),
+        f"the endpoint Ready serving {traffic}",
+        timeout=timeout,
+    )
+
+
+def test_a_rollout_steps_in_status_while_a_gitops_writer_reapplies_the_spec(
+    cluster, namespace, counters, iris_artifact
+):
+    register_versions(cluster, namespace, iris_artifact)
+    server_side_apply(cluster, namespace, manifest({"blue": 100}))
+    serving(cluster, namespace, {"blue": 100})
+
+    # Git now says green; the writer keeps re-applying that same manifest, as Argo CD's
+    # self-heal does, and never has to change it.
+    desired = manifest({"green": 100})
+    server_side_apply(cluster, namespace, desired)
+    stop = threading.Event()
+
+    def keep_applying() -> None:
+        while not stop.wait(2):
+            server_side_apply(cluster, namespace, desired)
+
+    writer = threading.Thread(target=keep_applying, daemon=True)
+    writer.start()
+    seen: list[dict] = []
+    try:
+
+        def promoted():
+            body = get(cluster, namespace, "onlineendpoint", "iris") or {}
+            status = body.get("status", {})
+            traffic = status.get("traffic")
+            if traffic and (not seen or seen[-1] != traffic):
+                seen.append(traffic)
+            return (
+                status.get("rollout", {}).get("phase") == "Succeeded"
+                and traffic == {"green": 100}
+                and condition(body, "Ready").get("status") == "True"
+                and body
+            )
+
+        done = cluster.wait_for(promoted, "the rollout to promote green", timeout=180)
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+    # Callers got the step before the promotion; the spec never moved.
+    assert seen[0] == {"blue": 100} and seen[-1] == {"green": 100}, seen
+    assert {"blue": 50, "green": 50} in seen, seen
+    assert done["spec"]["traffic"] == {"green": 100}
+    rollout = done["status"]["rollout"]
+    assert rollout["stable"] == {"blue": 100} and rollout["target"] == {"green": 100}
+    (analysis,) = rollout["analysis"]
+    assert analysis["result"] == "Passed" and analysis["calls"] >= 20, analysis
+    assert analysis["gates"][0]["metric"] == "successRate"
+    assert analysis["gates"][0]["passed"] is True
+    assert events(cluster, namespace, "RolloutStep")
+    assert events(cluster, namespace, "RolloutSucceeded")
+    # Only the writer ever owned the spec: no operator manager on any spec field.
+    assert spec_managers(cluster, namespace) == {WRITER}
+
+
+def test_a_failed_gate_rolls_back_in_status_and_the_target_is_not_retried(
+    cluster, namespace, counters, iris_artifact
+):
+    register_versions(cluster, namespace, iris_artifact)
+    policy = {"steps": [50, 100], "intervalSeconds": 5, "minCalls": 20, "failedChecksTolerated": 0}
+    server_side_apply(cluster, namespace, manifest({"blue": 100}, policy))
+    serving(cluster, namespace, {"blue": 100})
+    counters.failing.add("green")
+    server_side_apply(cluster, namespace, manifest({"green": 100}, policy))
+    rolled_back = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["status"].get("rollout", {}).get("phase") == "RolledBack"
+            and e["status"].get("traffic") == {"blue": 100}
+            and e
+        ),
+        "the rollout rolled back to blue",
+        timeout=120,
+    )
+    healthy = condition(rolled_back, "RolloutHealthy")
+    assert healthy["status"] == "False" and healthy["reason"] == "GateFailed", healthy
+    assert "successRate measured 0.75" in healthy["message"], healthy
+    assert ">= 0.99" in healthy["message"], healthy
+    ready = condition(rolled_back, "Ready")
+    assert ready["reason"] == "RolledBack", ready
+    assert (
+        rolled_back["status"]["rollout"]["rolledBack"]["generation"]
+        == (rolled_back["metadata"]["generation"])
+    )
+    rolled_back_events = events(cluster, namespace, "RolloutRolledBack")
+    assert len(rolled_back_events) == 1, rolled_back_events
+    message = rolled_back_events[0]
+    assert "successRate" in message
+    # A new generation that leaves the target alone (a policy edit): green is not tried
+    # again, blue keeps serving.
+    counters.failing.clear()
+    server_side_apply(cluster, namespace, manifest({"green": 100}, {**policy, "minCalls": 30}))
+    generation = get(cluster, namespace, "onlineendpoint", "iris")["metadata"]["generation"]
+    assert generation > rolled_back["metadata"]["generation"]
+    cluster.wait_for(
+        lambda: (
+            get(cluster, namespace, "onlineendpoint", "iris")["status"].get("observedGeneration")
+            == generation
+        ),
+        "the re-applied spec observed",
+    )
+    again = get(cluster, namespace, "onlineendpoint", "iris")
+    assert again["status"]["rollout"]["phase"] == "RolledBack"
+    assert again["status"]["traffic"] == {"blue": 100}
+    assert spec_managers(cluster, namespace) == {WRITER}
+
+
+def test_a_restarted_operator_resumes_at_the_step_and_the_annotation_promotes(
+    cluster, namespace, counters, iris_artifact
+):
+    register_versions(cluster, namespace, iris_artifact)
+    # Unreadable pods count as failed checks: the moment after a restart, before the test
+    # seats its counters again, may read the simulated pods for real.
+    policy = {
+        "steps": [25, 100], "intervalSeconds": 5, "minCalls": 20,
+        "failedChecksTolerated": 3, "onSuccess": "pause",
+    }  # fmt: skip
+    server_side_apply(cluster, namespace, manifest({"blue": 100}, policy))
+    serving(cluster, namespace, {"blue": 100})
+    counters.frozen = True
+    server_side_apply(cluster, namespace, manifest({"green": 100}, policy))
+    at_step = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["status"].get("rollout", {}).get("step") == 1
+            and e["status"].get("traffic") == {"blue": 75, "green": 25}
+            and e
+        ),
+        "the first step applied",
+        timeout=120,
+    )
+    started = at_step["status"]["rollout"]["stepStartTime"]
+
+    counters.operator.stop()
+    counters.operator.start()
+    from modelserve_operator.handlers.state import state
+
+    state().endpoints.rollout.fetch_call_counts = counters
+    counters.frozen = False
+    seen: list[dict] = []
+
+    def awaiting():
+        body = get(cluster, namespace, "onlineendpoint", "iris") or {}
+        traffic = body.get("status", {}).get("traffic")
+        if traffic and (not seen or seen[-1] != traffic):
+            seen.append(traffic)
+        return (
+            body.get("status", {}).get("rollout", {}).get("phase") == "AwaitingPromotion" and body
+        )
+
+    paused = cluster.wait_for(awaiting, "the rollout waiting for promote", timeout=120)
+    rollout = paused["status"]["rollout"]
+    # Resumed at the same step: not started again from blue.
+    assert rollout["stepStartTime"] == started and rollout["step"] == 1, rollout
+    assert seen == [{"blue": 75, "green": 25}], seen
+    assert len(events(cluster, namespace, "RolloutStarted")) == 1
+    assert condition(paused, "Ready")["reason"] == "AwaitingPromotion"
+
+    cluster.kubectl(
+        "annotate", "onlineendpoint", "iris", "-n", namespace, "modelserve.io/rollout=promote"
+    )
+    serving(cluster, namespace, {"green": 100})
+    done = get(cluster, namespace, "onlineendpoint", "iris")
+    assert done["status"]["rollout"]["phase"] == "Succeeded"
+    assert "annotation" in done["status"]["rollout"]["message"]
+    # Kept in status (the schema knows it): a promote left set acts on no later rollout.
+    assert done["status"]["rollout"]["lastControl"] == "promote"
+    # Git goes back to blue: a rollout of its own, not promoted by the annotation left set.
+    server_side_apply(cluster, namespace, manifest({"blue": 100}, policy))
+    back = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["status"].get("traffic") == {"blue": 25, "green": 75}
+            and e
+        ),
+        "the first step back to blue",
+        timeout=120,
+    )
+    assert back["status"]["rollout"]["phase"] in ("Progressing", "AwaitingPromotion"), back
+    assert spec_managers(cluster, namespace) == {WRITER}
