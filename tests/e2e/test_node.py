@@ -371,9 +371,7 @@ def test_hpa_reports_cpu_and_scales_a_cpu_burner_up(kube, scoring_image: str) ->
             deadline_s=240,
         )
     finally:
-        kube.kubectl(
-            "delete", "hpa/burner", "deployment/burner", "--ignore-not-found", "--wait=false"
-        )
+        kube.run("delete", "hpa/burner", "deployment/burner", "--ignore-not-found", "--wait=false")
 
 
 def test_down_leaves_nothing_behind_and_up_comes_back(node, app_images) -> None:
