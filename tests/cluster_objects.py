@@ -19,6 +19,18 @@ def get(cluster, namespace: str, kind: str, name: str) -> dict | None:
     return json.loads(result.stdout) if result.returncode == 0 else None
 
 
+def spec_managers(cluster, namespace: str, kind: str, name: str) -> set[str]:
+    """The field managers that own any field of the object's spec (status writers left out)."""
+    result = cluster.kubectl(
+        "get", kind, name, "-n", namespace, "-o", "json", "--show-managed-fields"
+    )
+    return {
+        m["manager"]
+        for m in json.loads(result.stdout)["metadata"]["managedFields"]
+        if m.get("subresource") != "status" and "f:spec" in (m.get("fieldsV1") or {})
+    }
+
+
 # The status condition of that type, or {} when the object has none (the contract's helper).
 condition = object_condition
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cluster_objects import condition, get
+from cluster_objects import condition, get, spec_managers
 from modelserve_client.artifacts import configmap_registration
 
 TEMPLATE = {
@@ -336,21 +336,6 @@ def start_an_automatic_promotion(cluster, namespace: str, answers: Answers, arti
     apply(cluster, namespace, endpoint(monitoring))
 
 
-def spec_managers(cluster, namespace: str) -> set[str]:
-    """The field managers that own any field of the endpoint's spec."""
-    body = json.loads(
-        cluster.kubectl(
-            "get", "onlineendpoint", "iris", "-n", namespace, "-o", "json",
-            "--show-managed-fields",
-        ).stdout
-    )  # fmt: skip
-    return {
-        m["manager"]
-        for m in body["metadata"]["managedFields"]
-        if m.get("subresource") != "status" and "f:spec" in (m.get("fieldsV1") or {})
-    }
-
-
 def at_first_step(cluster, namespace: str) -> dict:
     return cluster.wait_for(
         lambda: (
@@ -367,7 +352,7 @@ def test_auto_promotion_steps_the_retrained_version_in_status_and_the_spec_takes
     cluster, namespace, answers, iris_artifact
 ):
     start_an_automatic_promotion(cluster, namespace, answers, iris_artifact)
-    managers = spec_managers(cluster, namespace)
+    managers = spec_managers(cluster, namespace, "onlineendpoint", "iris")
     seen_traffic: list[dict] = []
 
     def awaiting_commit():
@@ -384,7 +369,7 @@ def test_auto_promotion_steps_the_retrained_version_in_status_and_the_spec_takes
     # Stepped in status only: the spec is the author's, and no operator manager owns any of it.
     assert done["spec"]["traffic"] == {"blue": 100}
     assert [d["name"] for d in done["spec"]["deployments"]] == ["blue"]
-    assert spec_managers(cluster, namespace) == managers
+    assert spec_managers(cluster, namespace, "onlineendpoint", "iris") == managers
     rollout = done["status"]["rollout"]
     assert rollout["phase"] == "Succeeded" and rollout["target"] == {"iris-v2": 100}, rollout
     assert all(a["result"] == "Passed" for a in rollout["analysis"]), rollout["analysis"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cluster_objects import condition, get
+from cluster_objects import condition, get, spec_managers
 from modelserve_client.artifacts import configmap_registration
 
 WRITER = "gitops-writer"
@@ -102,21 +102,6 @@ def events(cluster, namespace: str, reason: str) -> list[str]:
         "-o", "json",
     )  # fmt: skip
     return [e["message"] for e in json.loads(listed.stdout)["items"]]
-
-
-def spec_managers(cluster, namespace: str) -> set[str]:
-    """The field managers that own any field of the endpoint's spec."""
-    body = json.loads(
-        cluster.kubectl(
-            "get", "onlineendpoint", "iris", "-n", namespace, "-o", "json",
-            "--show-managed-fields",
-        ).stdout
-    )  # fmt: skip
-    return {
-        m["manager"]
-        for m in body["metadata"]["managedFields"]
-        if m.get("subresource") != "status" and "f:spec" in (m.get("fieldsV1") or {})
-    }
 
 
 @pytest.mark.parametrize(
@@ -246,7 +231,7 @@ def test_a_rollout_steps_in_status_while_a_gitops_writer_reapplies_the_spec(
     assert events(cluster, namespace, "RolloutStep")
     assert events(cluster, namespace, "RolloutSucceeded")
     # Only the writer ever owned the spec: no operator manager on any spec field.
-    assert spec_managers(cluster, namespace) == {WRITER}
+    assert spec_managers(cluster, namespace, "onlineendpoint", "iris") == {WRITER}
 
 
 def test_a_failed_gate_rolls_back_in_status_and_the_target_is_not_retried(
@@ -298,7 +283,7 @@ def test_a_failed_gate_rolls_back_in_status_and_the_target_is_not_retried(
     again = get(cluster, namespace, "onlineendpoint", "iris")
     assert again["status"]["rollout"]["phase"] == "RolledBack"
     assert again["status"]["traffic"] == {"blue": 100}
-    assert spec_managers(cluster, namespace) == {WRITER}
+    assert spec_managers(cluster, namespace, "onlineendpoint", "iris") == {WRITER}
 
 
 def test_a_restarted_operator_resumes_at_the_step_and_the_annotation_promotes(
@@ -373,4 +358,4 @@ def test_a_restarted_operator_resumes_at_the_step_and_the_annotation_promotes(
         timeout=120,
     )
     assert back["status"]["rollout"]["phase"] in ("Progressing", "AwaitingPromotion"), back
-    assert spec_managers(cluster, namespace) == {WRITER}
+    assert spec_managers(cluster, namespace, "onlineendpoint", "iris") == {WRITER}
