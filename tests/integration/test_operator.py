@@ -384,6 +384,36 @@ def test_an_operator_upgrade_keeps_every_pod_template_until_the_spec_changes(
     )
 
 
+def test_a_refresh_on_a_settled_endpoint_is_acted_on_at_once(
+    cluster, namespace, operator, iris_artifact
+):
+    from modelserve_operator.handlers.state import state
+
+    register_model(cluster, namespace, iris_artifact, "1")
+    apply(cluster, namespace, endpoint_manifest({"blue": 100}, {"blue": BLUE}))
+    wait_ready(cluster, namespace)
+    # Settled: nothing waits in the operator's queue, so only the annotation can start
+    # the next reconcile (the resync is minutes away). Kopf hides annotations under its
+    # own prefix from update handlers: this is the event that once went unanswered.
+    cluster.wait_for(lambda: state().queue.pending() == 0, "the operator's queue empty")
+
+    def digests() -> tuple[str, str]:
+        return tuple(
+            get(cluster, namespace, "deployment", name)["metadata"]["annotations"][
+                "modelserve.io/inputs-digest"
+            ]
+            for name in ("iris-blue", "iris")
+        )
+
+    before = digests()
+    cluster.kubectl("annotate", "onlineendpoint/iris", "-n", namespace, "modelserve.io/refresh=1")
+    cluster.wait_for(
+        lambda: (now := digests())[0] != before[0] and now[1] != before[1],
+        "the scoring and router Deployments rebuilt for the refresh",
+        timeout=30,
+    )
+
+
 def test_an_operator_started_against_another_releases_crd_says_so_on_its_objects(
     cluster, namespace, operator, iris_artifact
 ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import kopf
@@ -23,18 +24,55 @@ def reconcile_endpoint(namespace: str, name: str, delay: float = 0.0) -> None:
 @kopf.on.resume(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS)
 @kopf.on.create(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS)
 @kopf.on.update(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS, field="spec")
-# `modelserve.io/refresh` (builders/pinning.py) lives in the annotations.
-@kopf.on.update(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS, field="metadata.annotations")
 def endpoint_changed(namespace: str, name: str, **_: Any) -> None:
     reconcile_endpoint(namespace, name)
 
 
+# The kubectl controls: `modelserve.io/refresh` (builders/pinning.py) and
+# `modelserve.io/rollout` (docs/rollouts.md).
+CONTROL_ANNOTATIONS = (c.ANNOTATION_REFRESH, c.ANNOTATION_ROLLOUT)
+
+
+class ControlAnnotations:
+    """Tells when an endpoint's control annotations change, event by event.
+
+    Kopf leaves every annotation under its storage prefix (ours, `modelserve.io`:
+    handlers/lifecycle.py) out of the diff it hands to `on.update` handlers, so a change
+    to one of ours fires none: a refresh then waited for the next resync, minutes later.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, str], tuple[str | None, ...]] = {}
+
+    def changed(
+        self, namespace: str, name: str, annotations: dict[str, str], deleted: bool = False
+    ) -> bool:
+        """Whether the controls differ from the last event's (the first sight is no change:
+        the resume and create handlers reconcile then)."""
+        key = (namespace, name)
+        values = tuple(annotations.get(a) for a in CONTROL_ANNOTATIONS)
+        with self._lock:
+            if deleted:
+                self._seen.pop(key, None)
+                return False
+            previous = self._seen.setdefault(key, values)
+            self._seen[key] = values
+        return previous != values
+
+
+_controls = ControlAnnotations()
+
+
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL_ONLINE_ENDPOINTS)
-def endpoint_seen(event: dict[str, Any], namespace: str, name: str, **_: Any) -> None:
-    # Only remembered here, for the periodic resync (handlers/resync.py).
-    state().resync.track(
-        c.KIND_ONLINE_ENDPOINT, namespace, name, deleted=event.get("type") == "DELETED"
-    )
+def endpoint_seen(
+    event: dict[str, Any], namespace: str, name: str, annotations: dict[str, str], **_: Any
+) -> None:
+    deleted = event.get("type") == "DELETED"
+    # Remembered for the periodic resync (handlers/resync.py).
+    state().resync.track(c.KIND_ONLINE_ENDPOINT, namespace, name, deleted=deleted)
+    if _controls.changed(namespace, name, dict(annotations or {}), deleted):
+        reconcile_endpoint(namespace, name)
 
 
 def _on_child_event(event: dict[str, Any], labels: dict[str, str], namespace: str) -> None:
