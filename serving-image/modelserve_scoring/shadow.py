@@ -49,7 +49,11 @@ class CandidateFigures:
     def document(self, task: str | None) -> dict[str, Any]:
         """The JSON the operator reads (agreement is None until a row is paired)."""
         rows = self.paired_rows
-        doc: dict[str, Any] = {"pairedRequests": self.paired_requests, "pairedRows": rows}
+        doc: dict[str, Any] = {
+            "pairedRequests": self.paired_requests,
+            "pairedRows": rows,
+            "agreeingRows": self.agreeing_rows,
+        }
         if task == "regression":
             doc["meanRelativeError"] = self.relative_error_sum / rows if rows else None
             doc["relativeErrorBuckets"] = {
