@@ -110,6 +110,7 @@ def test_mirrored_candidate_flipping_one_row_in_ten_measures_agreement_0_9(
     router = start_router(
         backends(shadowed_servers, **{"live-a": 50, "live-b": 50, "candidate": 0}),
         mirror=("candidate", 50),
+        feedback_collector=collector.removeprefix("http://"),
     )
     served: Counter[str] = Counter()
     session = requests.Session()
@@ -142,10 +143,11 @@ def test_mirrored_candidate_flipping_one_row_in_ten_measures_agreement_0_9(
 
     wait_until(all_mirrored_paired, "every mirrored request paired at the collector")
 
-    # Feedback goes to the collector, whichever live replica answered: all of it matches.
+    # Feedback sent to the endpoint reaches the collector, whichever live replica answered:
+    # all of it matches.
     for request_id, truth in ids:
         answer = session.post(
-            f"{collector}/feedback", json={"requestId": request_id, "labels": truth}, timeout=5
+            f"{router.url}/feedback", json={"requestId": request_id, "labels": truth}, timeout=5
         )
         assert answer.status_code == 200, answer.text
         assert answer.json() == {"matched": ROWS_PER_REQUEST}
@@ -165,6 +167,6 @@ def test_mirrored_candidate_flipping_one_row_in_ten_measures_agreement_0_9(
 
     # Unknown ids are refused, as a scoring server refuses them.
     unknown = session.post(
-        f"{collector}/feedback", json={"requestId": "never-seen", "label": 1}, timeout=5
+        f"{router.url}/feedback", json={"requestId": "never-seen", "label": 1}, timeout=5
     )
     assert unknown.status_code == 404

@@ -36,11 +36,16 @@ def shadow_collector_name(endpoint: str) -> str:
     return f"{endpoint}-shadow"
 
 
-def shadow_collector_url(endpoint: OnlineEndpoint) -> str:
-    """The in-cluster base URL scoring pods post their answers to."""
+def shadow_collector_address(endpoint: OnlineEndpoint) -> str:
+    """host:port of the collector's Service (the router sends feedback there)."""
     meta = endpoint.metadata
     name = shadow_collector_name(meta.name)
-    return f"http://{name}.{meta.namespace}.svc.cluster.local:{c.SHADOW_COLLECTOR_PORT}"
+    return f"{name}.{meta.namespace}.svc.cluster.local:{c.SHADOW_COLLECTOR_PORT}"
+
+
+def shadow_collector_url(endpoint: OnlineEndpoint) -> str:
+    """The in-cluster base URL scoring pods post their answers to."""
+    return f"http://{shadow_collector_address(endpoint)}"
 
 
 def shadow_collector_selector(endpoint: str) -> dict[str, str]:

@@ -454,6 +454,11 @@ class OnlineEndpointReconciler:
             auth_mode=endpoint.spec.auth_mode,
             # The router waits a little longer than the slowest scoring pod may take.
             request_timeout_ms=timeout_ms + 1000,
+            feedback_collector=(
+                shadow.shadow_collector_address(endpoint)
+                if wants_shadow_collector(endpoint)
+                else None
+            ),
         )
         keys = self._keys(endpoint) if endpoint.spec.auth_mode == "key" else None
         # What the router's files and pods are built from; while it holds, an operator
