@@ -301,7 +301,14 @@ class RolloutStatus(ApiModel):
         "when the step began; an analysis counts the calls since.",
     )
     step_shadow: (
-        dict[str, Annotated[dict[str, int], Field(description="Counter name -> value.")]] | None
+        dict[
+            str,
+            Annotated[
+                dict[str, Annotated[int, Field(description="Its value.")]],
+                Field(description="Counter name -> value."),
+            ],
+        ]
+        | None
     ) = Field(
         default=None,
         description="Per candidate, the shadow collector's counters (pairedRequests, "

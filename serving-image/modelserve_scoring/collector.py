@@ -186,6 +186,8 @@ def build_app(collector: Collector) -> Any:
         chunks, size = [], 0
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                raise BadBatch("the sender closed the connection before its body ended")
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > _MAX_BODY:
