@@ -69,8 +69,11 @@ class ScoringService:
         #: answers posted to the shadow collector, when there is one (docs/shadow.md)
         self.shipper: AnswerShipper | None = None
         if settings.collector_url:
+            # outside a cluster no deployment name may be set: the model's names the answers
             self.shipper = AnswerShipper(
-                settings.collector_url, settings.deployment_name, settings.collector_queue
+                settings.collector_url,
+                settings.deployment_name or settings.model_name,
+                settings.collector_queue,
             )
             self.shipper.start()
         #: runtime auto served natively first: the ONNX check to run once the server is ready
