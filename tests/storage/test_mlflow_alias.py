@@ -20,10 +20,27 @@ from modelserve_api import mlflow_registry as registry
 
 pytestmark = pytest.mark.cluster
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mlflow-alias"
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "mlflow-alias"
+CRDS = REPO / "crds"
 # The operator looks the alias up this often here (the example says 30 s).
 POLL_SECONDS = 5
 TIMEOUT_S = 120.0
+
+
+def apply_with_these_crds(cluster, namespace: str, documents: list[dict]) -> bool:
+    """Apply the documents; False when the cluster's CRDs lack the fields they use.
+
+    The CRDs are cluster-wide: a test run from another checkout may have applied its own
+    since this session's `crds` fixture ran, so this tree's are applied again first.
+    """
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+    applied = cluster.kubectl(
+        "apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump_all(documents), check=False
+    )
+    if applied.returncode != 0 and "unknown field" not in applied.stderr:
+        pytest.fail(f"kubectl apply failed: {applied.stderr}")
+    return applied.returncode == 0
 
 
 def set_alias(server, name: str, alias: str, version: str) -> None:
@@ -67,8 +84,8 @@ def pinned_digest(cluster, namespace: str) -> str | None:
     if deployment is None:
         return None
     pod = deployment["spec"]["template"]["spec"]
-    fetch = next(x for x in pod["initContainers"] if "--sha256" in x.get("args", []))
-    return fetch["args"][fetch["args"].index("--sha256") + 1]
+    fetch = next(x for x in pod["initContainers"] if x["name"] == "fetch-model")
+    return fetch["command"][fetch["command"].index("--sha256") + 1]
 
 
 def registry_version(cluster, namespace: str) -> str | None:
@@ -94,8 +111,10 @@ def test_the_endpoint_follows_the_alias_and_keeps_serving_when_files_are_gone(
     operator.start()
     try:
         documents = example_documents(mlflow_server.tracking_uri, registered)
-        cluster.kubectl(
-            "apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump_all(documents)
+        cluster.wait_for(
+            lambda: apply_with_these_crds(cluster, namespace, documents),
+            "the example applied with this tree's CRDs",
+            TIMEOUT_S,
         )
 
         def model() -> dict:
