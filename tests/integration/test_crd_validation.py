@@ -19,6 +19,8 @@ CRD_NAMES = (
     "batchdeployments.modelserve.io",
 )
 SHA = "ab" * 32
+# An alias the operator keeps following, looked up every 30 s.
+FOLLOWED = {"trackingURI": "http://m:5000", "followAlias": True, "pollSeconds": 30}
 
 
 @pytest.fixture(scope="module")
@@ -404,16 +406,7 @@ def test_api_server_refuses_invalid_object(crds, namespace, body, field, fragmen
             id="model-mlflow-alias",
         ),
         pytest.param(
-            model(
-                artifact={
-                    "uri": "models:/churn@champion",
-                    "mlflow": {
-                        "trackingURI": "http://mlflow.mlops.svc:5000",
-                        "followAlias": True,
-                        "pollSeconds": 30,
-                    },
-                }
-            ),
+            model(artifact={"uri": "models:/churn@champion", "mlflow": FOLLOWED}),
             id="model-mlflow-follow-alias",
         ),
         pytest.param(
