@@ -8,6 +8,7 @@ URI and the registered model's name pointed at this run's server.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.request
 import uuid
@@ -20,6 +21,8 @@ from mlflow_harness import ARTIFACT_BUCKET
 from modelserve_api import mlflow_registry as registry
 
 pytestmark = pytest.mark.cluster
+# The operator runs under Kopf's CLI runner, which holds stdout: figures go to the log.
+log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "mlflow-alias"
@@ -154,7 +157,7 @@ def test_the_endpoint_follows_the_alias_and_keeps_serving_when_files_are_gone(
         )
         # A figure for the report, not an assertion: alias move to new pod template, which
         # is mostly the wait for the next look (pollSeconds).
-        print(f"alias move to new pod template: {time.monotonic() - moved:.1f} s")
+        log.info("alias move to new pod template: %.1f s", time.monotonic() - moved)
         cluster.wait_for(
             lambda: registry_version(cluster, namespace) == second,
             f"the endpoint's status at version {second}",
