@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
 import statistics
 import subprocess
 import threading
@@ -27,8 +29,10 @@ from endpoint_traffic import SERVED_HEADER, EndpointClient, SteadyLoad
 from iris_objects import SMALL_RESOURCES, iris_model
 from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
+from operator_pods import OPERATOR_CONTAINER, NodeRuntime
 from polling import wait_for
 from sklearn.datasets import load_iris
+from walkthrough_module import walkthrough
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 
@@ -79,9 +83,11 @@ class Site(NamespaceSite):
         )  # fmt: skip
 
     def endpoint(self) -> dict:
-        found = self.get("onlineendpoint", ENDPOINT)
-        assert found is not None, "endpoint iris is gone"
-        return found
+        result = self.kubectl(
+            "get", "onlineendpoint", ENDPOINT, "-o", "json", "--show-managed-fields", check=False
+        )
+        assert result.returncode == 0, f"endpoint iris: {result.stderr}"
+        return json.loads(result.stdout)
 
     def wait_endpoint(self, check: Callable[[dict], Any], what: str, timeout: float) -> dict:
         try:
@@ -121,7 +127,6 @@ def site(cluster, node, operator_factory) -> Iterator[Site]:
     env = {"MODELSERVE_NODE_SELECTOR": f"kubernetes.io/hostname={NODE_NAME}"}
     operator = operator_factory(namespace, monkeypatch, env)
     site = Site(cluster, namespace)
-    site.operator = operator  # the restart test stops and starts it
     try:
         wait_for(lambda: site.get("serviceaccount", "default"), "default ServiceAccount", 60)
         operator.start()
@@ -139,8 +144,6 @@ def site(cluster, node, operator_factory) -> Iterator[Site]:
         )
         yield site
     finally:
-        if operator.runner is None:
-            operator.start()
         operator.delete_objects_and_stop()
         monkeypatch.undo()
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")
@@ -342,6 +345,13 @@ def test_slow_candidate_is_rolled_back_on_p99_without_a_failed_call(site: Site):
     runs = []
     for _ in range(ROLLBACK_RUNS):
         runs.append(roll_back_slow_candidate(site, client))
+    stamps = [r["from_decision_stamp_s"] for r in runs]
+    seen = [r["from_status_seen_s"] for r in runs]
+    print(
+        f"\nROLLBACK last slow answer after the decision stamp: {stamps} "
+        f"(median {statistics.median(stamps):.2f} s); after status was seen: {seen} "
+        f"(median {statistics.median(seen):.2f} s)"
+    )
     last = runs[-1]
     record, endpoint = last["record"], last["endpoint"]
     assert endpoint["status"]["traffic"] == {"blue": 100}
@@ -358,15 +368,11 @@ def test_slow_candidate_is_rolled_back_on_p99_without_a_failed_call(site: Site):
         str(round(failed[-1]["measured"])) in healthy["message"]
         or str(failed[-1]["measured"]) in healthy["message"]
     ), (healthy, failed)
-    assert condition(endpoint, "Ready").get("reason") == "RolledBack"
-    assert site.events("RolloutRolledBack"), "no RolloutRolledBack Event"
-    stamps = [r["from_decision_stamp_s"] for r in runs]
-    seen = [r["from_status_seen_s"] for r in runs]
-    print(
-        f"\nROLLBACK last slow answer after the decision stamp: {stamps} "
-        f"(median {statistics.median(stamps):.2f} s); after status was seen: {seen} "
-        f"(median {statistics.median(seen):.2f} s)"
+    # Once the routers settle, Ready says the committed split is not served and why.
+    site.wait_endpoint(
+        lambda e: condition(e, "Ready").get("reason") == "RolledBack", "Ready=RolledBack", 60
     )
+    assert site.events("RolloutRolledBack"), "no RolloutRolledBack Event"
 
 
 GARBAGE = [
@@ -434,7 +440,35 @@ def test_garbage_during_a_canary_does_not_roll_it_back(site: Site):
     assert_spec_only_ours(done, target)
 
 
-def test_restarted_operator_resumes_the_rollout_at_the_same_step(site: Site):
+@pytest.fixture(scope="module")
+def released_site(cluster, node) -> Iterator[tuple[Site, str]]:
+    """The operator in a pod of its own (the chart, one replica) watching a namespace of
+    its own with iris 1; yields the site and the operator's namespace."""
+    installer = walkthrough()
+    tools = installer.Cluster(str(cluster.kubeconfig))
+    suffix = uuid.uuid4().hex[:6]
+    release, system, watched = f"ro-{suffix}", f"ro-system-{suffix}", f"rollout-pod-{suffix}"
+    try:
+        installer.install_operator(
+            tools, release, system, watched, NODE_NAME, extra_values={"replicas": 1}
+        )
+        site = Site(cluster, watched)
+        wait_for(lambda: site.get("serviceaccount", "default"), "default ServiceAccount", 60)
+        site.apply(*iris_model())
+        wait_for(
+            lambda: condition(site.get("model", "iris-1"), "Ready").get("status") == "True",
+            "Model iris-1 Ready",
+            120,
+        )
+        yield site, system
+    finally:
+        installer.down(tools, watched, release, system)
+
+
+def test_killed_operator_pod_resumes_the_rollout_at_the_same_step(
+    released_site: tuple[Site, str],
+):
+    site, system = released_site
     serve_blue_only(site)
     client = site.client()
     target = manifest(
@@ -444,13 +478,28 @@ def test_restarted_operator_resumes_the_rollout_at_the_same_step(site: Site):
     )
     steps_seen: list[int] = []
 
-    def note_step() -> dict | None:
+    def note_step() -> dict:
         endpoint = site.endpoint()
         step = rollout_of(endpoint).get("step")
         if step is not None and (not steps_seen or steps_seen[-1] != step):
             steps_seen.append(step)
         return endpoint
 
+    (operator_pod,) = json.loads(
+        site.cluster.kubectl("get", "pods", "-n", system, "-o", "json").stdout
+    )["items"]
+    pod_name = operator_pod["metadata"]["name"]
+
+    def restarts() -> int:
+        pod = json.loads(
+            site.cluster.kubectl("get", "pod", pod_name, "-n", system, "-o", "json").stdout
+        )
+        (status,) = [
+            c for c in pod["status"]["containerStatuses"] if c["name"] == OPERATOR_CONTAINER
+        ]
+        return int(status.get("restartCount", 0))
+
+    restarts_before = restarts()
     with (
         SteadyLoad(steady_score(client), workers=2, max_seconds=600) as load,
         GitOpsWriter(site, target),
@@ -461,12 +510,9 @@ def test_restarted_operator_resumes_the_rollout_at_the_same_step(site: Site):
             "the canary at its second step",
             POD_START_S,
         )  # fmt: skip
-        site.operator.stop()
-        held = rollout_of(site.endpoint())
-        # While the operator is down the callers keep the step's split.
-        time.sleep(2 * INTERVAL_S)
-        assert rollout_of(site.endpoint())["step"] == held["step"]
-        site.operator.start()
+        os.kill(NodeRuntime().container_pid(system, pod_name), signal.SIGKILL)
+        held = rollout_of(note_step())
+        wait_for(lambda: restarts() > restarts_before, "the operator container restarted", 120)
         done = wait_for(
             lambda: (e := note_step()) and rollout_of(e).get("phase") == "Succeeded" and e,
             "the canary promoted after the restart",
@@ -477,8 +523,9 @@ def test_restarted_operator_resumes_the_rollout_at_the_same_step(site: Site):
     assert report.failures == [], report.failures[:3]
     record = rollout_of(done)
     assert done["status"]["traffic"] == {"green": 100}
-    # Resumed: no step was taken twice, the one held was never started again from step 1.
+    # Resumed: the step held when the pod died was never started again from step 1.
     assert steps_seen == sorted(set(steps_seen)), steps_seen
-    assert held["step"] in steps_seen and steps_seen[-1] >= held["step"], (held, steps_seen)
+    assert held["step"] >= 2 and held["step"] in steps_seen, (held, steps_seen)
     analysed = [a["step"] for a in record["analysis"]]
     assert analysed == sorted(analysed), record["analysis"]
+    assert_spec_only_ours(done, target)
