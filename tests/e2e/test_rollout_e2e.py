@@ -26,7 +26,7 @@ import requests
 import yaml
 from cluster_objects import condition
 from endpoint_traffic import SERVED_HEADER, EndpointClient, SteadyLoad
-from iris_objects import SMALL_RESOURCES, iris_model
+from iris_objects import SMALL_RESOURCES, iris_endpoint, iris_model
 from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
 from operator_pods import OPERATOR_CONTAINER, NodeRuntime
@@ -162,15 +162,12 @@ def deployment(name: str, script: bool = False) -> dict:
 
 
 def manifest(deployments: list[dict], traffic: dict[str, int], rollout: dict | None) -> dict:
-    spec: dict[str, Any] = {"authMode": "none", "traffic": traffic, "deployments": deployments}
+    """Endpoint iris (no auth) with these deployments, split and rollout policy."""
+    endpoint = iris_endpoint("none")
+    endpoint["spec"].update(traffic=traffic, deployments=deployments)
     if rollout:
-        spec["rollout"] = rollout
-    return {
-        "apiVersion": "modelserve.io/v1alpha1",
-        "kind": "OnlineEndpoint",
-        "metadata": {"name": ENDPOINT},
-        "spec": spec,
-    }
+        endpoint["spec"]["rollout"] = rollout
+    return endpoint
 
 
 def canary(steps: list[int], gates: list[dict], tolerated: int = 0) -> dict:
