@@ -15,6 +15,7 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -344,10 +345,13 @@ def test_slow_candidate_is_rolled_back_on_p99_without_a_failed_call(site: Site):
         runs.append(roll_back_slow_candidate(site, client))
     stamps = [r["from_decision_stamp_s"] for r in runs]
     seen = [r["from_status_seen_s"] for r in runs]
+    # sys.__stdout__: the in-process operator's runner (click) holds sys.stdout meanwhile.
     print(
         f"\nROLLBACK last slow answer after the decision stamp: {stamps} "
         f"(median {statistics.median(stamps):.2f} s); after status was seen: {seen} "
-        f"(median {statistics.median(seen):.2f} s)"
+        f"(median {statistics.median(seen):.2f} s)",
+        file=sys.__stdout__,
+        flush=True,
     )
     last = runs[-1]
     record, endpoint = last["record"], last["endpoint"]
@@ -475,11 +479,17 @@ def test_killed_operator_pod_resumes_the_rollout_at_the_same_step(
     )
     steps_seen: list[int] = []
 
+    history: list[tuple] = []  # (step, phase, status.traffic) as they changed, for failures
+
     def note_step() -> dict:
         endpoint = site.endpoint()
-        step = rollout_of(endpoint).get("step")
+        record = rollout_of(endpoint)
+        step = record.get("step")
         if step is not None and (not steps_seen or steps_seen[-1] != step):
             steps_seen.append(step)
+        seen = (step, record.get("phase"), endpoint.get("status", {}).get("traffic"))
+        if not history or history[-1] != seen:
+            history.append(seen)
         return endpoint
 
     (operator_pod,) = json.loads(
@@ -511,7 +521,12 @@ def test_killed_operator_pod_resumes_the_rollout_at_the_same_step(
         held = rollout_of(note_step())
         wait_for(lambda: restarts() > restarts_before, "the operator container restarted", 120)
         done = wait_for(
-            lambda: (e := note_step()) and rollout_of(e).get("phase") == "Succeeded" and e,
+            lambda: (
+                (e := note_step())
+                and rollout_of(e).get("phase") == "Succeeded"
+                and e["status"].get("traffic") == {"green": 100}
+                and e
+            ),
             "the canary promoted after the restart",
             POD_START_S,
             0.5,
@@ -521,8 +536,8 @@ def test_killed_operator_pod_resumes_the_rollout_at_the_same_step(
     record = rollout_of(done)
     assert done["status"]["traffic"] == {"green": 100}
     # Resumed: the step held when the pod died was never started again from step 1.
-    assert steps_seen == sorted(set(steps_seen)), steps_seen
-    assert held["step"] >= 2 and held["step"] in steps_seen, (held, steps_seen)
+    assert steps_seen == sorted(set(steps_seen)), history
+    assert held["step"] >= 2 and held["step"] in steps_seen, (held, history)
     analysed = [a["step"] for a in record["analysis"]]
     assert analysed == sorted(analysed), record["analysis"]
     assert_spec_only_ours(done, target)
