@@ -35,6 +35,7 @@ PASSWORD_KEY = "MLFLOW_TRACKING_PASSWORD"
 
 # Degraded reasons
 MODEL_NOT_FOUND = "MLflowModelNotFound"
+FILES_NOT_FOUND = "MLflowFilesNotFound"
 ALIAS_NOT_FOUND = "MLflowAliasNotFound"
 VERSION_NOT_FOUND = "MLflowVersionNotFound"
 UNREACHABLE = "MLflowUnreachable"
@@ -168,7 +169,7 @@ class Registry:
             if len(found) > MAX_FILES:
                 raise MLflowError(FAILED, f"{root} holds more than {MAX_FILES} files")
         if not found:
-            raise MLflowError(MODEL_NOT_FOUND, f"no files under {root!r} on {self.base}")
+            raise MLflowError(FILES_NOT_FOUND, f"no files under {root!r} on {self.base}")
         return sorted(found)
 
     def _download_file(self, url: str, target: Path | None) -> str:

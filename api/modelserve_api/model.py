@@ -134,6 +134,22 @@ class MLflowAccess(ApiModel):
         max_length=253,
         pattern=DNS_SUBDOMAIN,
     )
+    # No schema defaults: Models stored before these fields existed read back unchanged.
+    follow_alias: bool | None = Field(
+        default=None,
+        description="Keep following the alias of a models:/<name>@<alias> artifact: the operator "
+        "asks the tracking server again every pollSeconds and, when the alias has moved to "
+        "another version, pins that version's directory digest in status.mlflow, which the "
+        "endpoints serving this Model roll out. Left out (false), the alias is resolved once. "
+        "Not allowed with a version reference or with artifact.sha256.",
+    )
+    poll_seconds: int | None = Field(
+        default=None,
+        description="How often, in seconds, a followed alias is looked up again (followAlias); "
+        "left out, the operator's MODELSERVE_MLFLOW_POLL_SECONDS (default 60).",
+        ge=5,
+        le=86400,
+    )
 
 
 class Artifact(ApiModel):
@@ -153,6 +169,14 @@ class Artifact(ApiModel):
                     "a models:/ artifact.uri needs artifact.mlflow, and artifact.mlflow is only "
                     "allowed with a models:/ artifact.uri",
                     ".mlflow",
+                ),
+                Rule(
+                    "!has(self.mlflow) || !has(self.mlflow.followAlias) || "
+                    "!self.mlflow.followAlias || "
+                    "(self.uri.matches('^models:/[^/@]+@[^/@]+$') && !has(self.sha256))",
+                    "artifact.mlflow.followAlias needs a models:/<name>@<alias> artifact.uri and "
+                    "no artifact.sha256 (each version the alias reaches has its own digest)",
+                    ".mlflow.followAlias",
                 ),
                 Rule(
                     "!has(self.s3) || self.uri.startsWith('s3://')",
@@ -217,7 +241,17 @@ class Artifact(ApiModel):
                 "a models:/ artifact.uri needs artifact.mlflow, and artifact.mlflow is only "
                 "allowed with a models:/ artifact.uri"
             )
+        if self.follows_alias and ("@" not in self.uri or self.sha256):
+            raise ValueError(
+                "artifact.mlflow.followAlias needs a models:/<name>@<alias> artifact.uri and "
+                "no artifact.sha256 (each version the alias reaches has its own digest)"
+            )
         return self
+
+    @property
+    def follows_alias(self) -> bool:
+        """Whether the operator keeps following the MLflow alias this artifact names."""
+        return self.mlflow is not None and bool(self.mlflow.follow_alias)
 
 
 class TensorSpec(ApiModel):
@@ -419,8 +453,12 @@ class MLflowStatus(ApiModel):
 
     version: str = Field(
         default="",
-        description="The registered model version the reference "
-        "resolved to (an alias is followed once, when the Model is resolved).",
+        description="The registered model version the reference resolved to (an alias is "
+        "resolved once, unless artifact.mlflow.followAlias: then the version it points to now).",
+    )
+    previous_version: str | None = Field(
+        default=None,
+        description="With followAlias, the version the alias pointed to before it last moved.",
     )
     source: str = Field(
         default="", description="Where MLflow stores that version, as its model version's source."
@@ -439,7 +477,8 @@ class MLflowStatus(ApiModel):
     )
     resolved_at: str | None = Field(
         default=None,
-        description="When the reference was resolved and the digest pinned.",
+        description="When the reference was resolved and the digest pinned (with followAlias: "
+        "when the alias was last seen to move).",
         json_schema_extra=kube(format="date-time"),
     )
 

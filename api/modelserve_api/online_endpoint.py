@@ -370,6 +370,12 @@ class DeploymentStatus(ApiModel):
     model_version: str | None = Field(
         default=None, description="Model version the deployment serves (latest resolved)."
     )
+    registry_version: str | None = Field(
+        default=None,
+        description="For a Model that names an MLflow registered model, the registry version "
+        "its pods are pinned to (with artifact.mlflow.followAlias, the version the alias "
+        "pointed to when the Model last looked; see the Model's status.mlflow).",
+    )
     ready_replicas: int = Field(default=0, description="Pods that are Ready.")
     replicas: int = Field(default=0, description="Pods wanted.")
     ready: bool = Field(

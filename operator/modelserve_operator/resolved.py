@@ -25,6 +25,8 @@ class ResolvedModel:
     # tracking server and credentials of a models:/ artifact (artifact_uri is then the
     # download URI the operator resolved, artifact_sha256 the directory digest it pinned)
     artifact_mlflow: MLflowAccess | None = None
+    # the MLflow registry version the digest belongs to (status.mlflow.version)
+    registry_version: str | None = None
 
     @classmethod
     def from_model(cls, model: Model) -> ResolvedModel:
@@ -33,6 +35,7 @@ class ResolvedModel:
         # A trained Model's digest is only known once its training Job reported it.
         sha256 = spec.artifact.sha256 or model.status.trained_sha256
         uri = spec.artifact.uri
+        registry_version = None
         if spec.artifact.scheme == "models":
             pinned = model.status.mlflow
             if pinned is None or not pinned.sha256:
@@ -40,6 +43,7 @@ class ResolvedModel:
                     f"Model {model.metadata.name!r} is not resolved in MLflow yet ({uri})"
                 )
             uri, sha256 = pinned.download_uri, pinned.sha256
+            registry_version = pinned.version
         if sha256 is None:
             raise ValueError(
                 f"Model {model.metadata.name!r} has no artifact digest yet (training not done)"
@@ -54,4 +58,5 @@ class ResolvedModel:
             library_version_policy=spec.library_version_policy,
             artifact_s3=spec.artifact.s3,
             artifact_mlflow=spec.artifact.mlflow,
+            registry_version=registry_version,
         )

@@ -53,6 +53,8 @@ class OperatorEnvironment(BaseSettings):
     # Safety net for drift nothing else reported (children are also watched directly).
     resync_seconds: float = Field(120.0, gt=0)
     max_workers: int = Field(16, ge=1)
+    # How often a Model with artifact.mlflow.followAlias asks the registry where its alias is.
+    mlflow_poll_seconds: float = Field(60.0, ge=5)
     leader_election: bool = False
     lease_name: str = "modelserve-operator"
     lease_namespace: str = ""
@@ -146,6 +148,8 @@ class OperatorSettings:
     # Safety net for drift nothing else reported (children are also watched directly).
     resync_seconds: float = 120.0
     max_workers: int = 16
+    # How often a followed MLflow alias is looked up, unless the Model says (pollSeconds).
+    mlflow_poll_seconds: float = 60.0
     leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
 
     @classmethod
@@ -170,5 +174,6 @@ class OperatorSettings:
             liveness_port=read.operator_liveness_port,
             resync_seconds=read.resync_seconds,
             max_workers=read.max_workers,
+            mlflow_poll_seconds=read.mlflow_poll_seconds,
             leader_election=LeaderElectionSettings.from_environment(read),
         )

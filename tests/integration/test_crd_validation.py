@@ -19,6 +19,8 @@ CRD_NAMES = (
     "batchdeployments.modelserve.io",
 )
 SHA = "ab" * 32
+# An alias the operator keeps following, looked up every 30 s.
+FOLLOWED = {"trackingURI": "http://m:5000", "followAlias": True, "pollSeconds": 30}
 
 
 @pytest.fixture(scope="module")
@@ -283,6 +285,40 @@ INVALID = [
         "",
     ),
     (
+        "mlflow-follow-a-version",
+        model(
+            artifact={
+                "uri": "models:/churn/3",
+                "mlflow": {"trackingURI": "http://m:5000", "followAlias": True},
+            }
+        ),
+        "spec.artifact.mlflow.followAlias",
+        "needs a models:/<name>@<alias>",
+    ),
+    (
+        "mlflow-follow-with-digest",
+        model(
+            artifact={
+                "uri": "models:/churn@champion",
+                "sha256": SHA,
+                "mlflow": {"trackingURI": "http://m:5000", "followAlias": True},
+            }
+        ),
+        "spec.artifact.mlflow.followAlias",
+        "no artifact.sha256",
+    ),
+    (
+        "mlflow-poll-too-often",
+        model(
+            artifact={
+                "uri": "models:/churn@champion",
+                "mlflow": {"trackingURI": "http://m:5000", "followAlias": True, "pollSeconds": 1},
+            }
+        ),
+        "spec.artifact.mlflow.pollSeconds",
+        "",
+    ),
+    (
         "sha256-left-out-outside-mlflow",
         model(artifact={"uri": "s3://models/iris/model.joblib"}),
         "spec.artifact.sha256",
@@ -368,6 +404,10 @@ def test_api_server_refuses_invalid_object(crds, namespace, body, field, fragmen
                 }
             ),
             id="model-mlflow-alias",
+        ),
+        pytest.param(
+            model(artifact={"uri": "models:/churn@champion", "mlflow": FOLLOWED}),
+            id="model-mlflow-follow-alias",
         ),
         pytest.param(
             model(

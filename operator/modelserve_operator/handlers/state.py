@@ -49,7 +49,9 @@ def state() -> OperatorState:
                 endpoints=OnlineEndpointReconciler(
                     kube, settings.builder, reapply_after=settings.resync_seconds
                 ),
-                models=ModelReconciler(kube, settings.builder),
+                models=ModelReconciler(
+                    kube, settings.builder, mlflow_poll_seconds=settings.mlflow_poll_seconds
+                ),
                 batch_deployments=BatchDeploymentReconciler(kube, settings.builder),
                 queue=WorkQueue(_reconcile, settings.max_workers),
                 resync=Resync(),

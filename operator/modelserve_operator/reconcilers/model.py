@@ -55,9 +55,12 @@ def refused_load(model: Model, summary: cond.Summary) -> cond.Summary:
 class ModelReconciler:
     """Decides whether a registered Model version may be served; trains it when asked to."""
 
-    def __init__(self, kube: Kube, settings: BuilderSettings) -> None:
+    def __init__(
+        self, kube: Kube, settings: BuilderSettings, *, mlflow_poll_seconds: float = 60.0
+    ) -> None:
         self.kube = kube
         self.settings = settings
+        self.mlflow_poll_seconds = mlflow_poll_seconds
 
     def reconcile(self, namespace: str, name: str) -> ModelOutcome | None:
         """Check (or train) the Model and write its status; None when it is gone."""
@@ -76,7 +79,9 @@ class ModelReconciler:
             return self._write(body, status, outcome, record_event=True)
         artifact = model.spec.artifact
         if artifact.scheme == "models":
-            summary, retry_after = resolve_mlflow(self.kube, model, status)
+            summary, retry_after = resolve_mlflow(
+                self.kube, model, status, body, default_poll_s=self.mlflow_poll_seconds
+            )
             return self._write(
                 body, status, ModelOutcome(refused_load(model, summary), retry_after)
             )

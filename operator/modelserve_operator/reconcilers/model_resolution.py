@@ -23,6 +23,21 @@ def version_sort_key(version: str) -> tuple:
     )
 
 
+def keeps_serving(model: Model) -> bool:
+    """A Model following an MLflow alias that cannot be followed now serves its last pin.
+
+    Not when scoring pods refuse what it pins: then nothing of it can be served.
+    """
+    pinned = model.status.mlflow
+    runtime = model.status.runtime
+    return (
+        model.spec.artifact.follows_alias
+        and pinned is not None
+        and bool(pinned.sha256)
+        and not (runtime is not None and runtime.load_refused)
+    )
+
+
 def resolve_model(reference: ModelReference, models: Iterable[Model]) -> ResolvedModel:
     """The Model the reference names; `latest` is the highest Ready version."""
     candidates = [m for m in models if m.spec.model_name == reference.name]
@@ -32,6 +47,7 @@ def resolve_model(reference: ModelReference, models: Iterable[Model]) -> Resolve
         m
         for m in candidates
         if is_true([c.model_dump(by_alias=True) for c in m.status.conditions], READY)
+        or keeps_serving(m)
     ]
     if reference.follows_latest:
         if not ready:

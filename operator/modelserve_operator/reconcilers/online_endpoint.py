@@ -211,6 +211,7 @@ class OnlineEndpointReconciler:
                 {
                     "name": d.name,
                     "modelVersion": model_versions.get(d.name),
+                    **_registry_version(resolved.get(d.name)),
                     "replicas": observations[d.name].desired,
                     "readyReplicas": observations[d.name].ready,
                     "ready": observations[d.name].rolled_out,
@@ -565,3 +566,10 @@ def _with_deployment(endpoint: OnlineEndpoint, deployment: EndpointDeployment) -
 def _live_share(traffic: dict[str, int]) -> dict[str, int]:
     """The split a status recorded, without zero shares."""
     return {name: share for name, share in traffic.items() if share > 0}
+
+
+def _registry_version(model: ResolvedModel | None) -> dict[str, str]:
+    """registryVersion of a deployment's status, for a Model from the MLflow registry."""
+    if model is None or model.registry_version is None:
+        return {}
+    return {"registryVersion": model.registry_version}

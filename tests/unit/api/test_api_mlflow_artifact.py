@@ -50,3 +50,37 @@ def test_a_registered_model_needs_no_sha256(uri):
 def test_bad_registered_model_references_are_refused_by_name(artifact, problem):
     with pytest.raises(SpecError, match=problem.replace(".", r"\.").replace("/", "/")):
         parse_model(_model(artifact))
+
+
+FOLLOW = {"trackingURI": "http://m", "followAlias": True}
+
+
+def test_an_alias_can_be_followed_with_its_own_poll_period():
+    model = parse_model(
+        _model({"uri": "models:/churn@champion", "mlflow": {**FOLLOW, "pollSeconds": 30}})
+    )
+    assert model.spec.artifact.follows_alias
+    assert model.spec.artifact.mlflow.poll_seconds == 30
+    resolved_once = parse_model(
+        _model({"uri": "models:/churn@champion", "mlflow": {"trackingURI": "http://m"}})
+    )
+    assert not resolved_once.spec.artifact.follows_alias
+
+
+@pytest.mark.parametrize(
+    ("artifact", "problem"),
+    [
+        (
+            {"uri": "models:/churn/3", "mlflow": FOLLOW},
+            "followAlias needs a models:/<name>@<alias>",
+        ),
+        (
+            {"uri": "models:/churn@champion", "sha256": "a" * 64, "mlflow": FOLLOW},
+            "no artifact.sha256",
+        ),
+        ({"uri": "models:/churn@champion", "mlflow": {**FOLLOW, "pollSeconds": 1}}, "pollSeconds"),
+    ],
+)
+def test_following_needs_an_alias_no_digest_and_a_sane_period(artifact, problem):
+    with pytest.raises(SpecError, match=problem.replace(".", r"\.")):
+        parse_model(_model(artifact))
