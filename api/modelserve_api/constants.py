@@ -29,6 +29,8 @@ COMPONENT_SCORING = "scoring"
 COMPONENT_ROUTER = "router"
 COMPONENT_BATCH = "batch"
 COMPONENT_TRAINING = "training"
+# the per-endpoint shadow collector (docs/shadow.md)
+COMPONENT_SHADOW_COLLECTOR = "shadow-collector"
 
 ANNOTATION_ROUTER_CONFIG_HASH = f"{GROUP}/router-config-hash"
 ANNOTATION_RUN = f"{GROUP}/run"
@@ -48,6 +50,7 @@ ANNOTATION_SCHEMA_DIGEST = f"{GROUP}/schema-digest"
 SCORING_HTTP_PORT = 8080
 SCORING_GRPC_PORT = 8081
 SCORING_METRICS_PORT = 8082
+SHADOW_COLLECTOR_PORT = 8090
 ROUTER_PORT = 8080
 ROUTER_SERVICE_PORT = 80
 # The router's v2 gRPC door (HTTP/2 without TLS), the same number in the pod and the Service.

@@ -209,6 +209,11 @@ class GateResult(ApiModel):
         default=None, description="Whether it passed (unset: not judged, see message)."
     )
     message: str | None = Field(default=None, description="Why it was not judged, if so.")
+    calls: int | None = Field(
+        default=None,
+        description="agreement: mirrored requests whose live and candidate answers the shadow "
+        "collector paired in this step (docs/shadow.md).",
+    )
 
 
 class StepAnalysis(ApiModel):
@@ -223,6 +228,16 @@ class StepAnalysis(ApiModel):
         "be read)."
     )
     gates: list[GateResult] = Field(default_factory=list, description="Each gate's outcome.")
+
+
+class ShadowFigures(ApiModel):
+    """A candidate's comparison with the live answers in the current step (docs/shadow.md)."""
+
+    paired_requests: int = Field(default=0, description="Mirrored requests paired with live.")
+    paired_rows: int = Field(default=0, description="Rows answered by both sides.")
+    agreement: float | None = Field(
+        default=None, description="Share of paired rows with the same label (classification)."
+    )
 
 
 class RolledBackTarget(ApiModel):
@@ -284,6 +299,24 @@ class RolloutStatus(ApiModel):
         default=None,
         description="Per deployment, per Ready pod, the counters (GET /monitoring/requests) "
         "when the step began; an analysis counts the calls since.",
+    )
+    step_shadow: (
+        dict[
+            str,
+            Annotated[
+                dict[str, Annotated[int, Field(description="Its value.")]],
+                Field(description="Counter name -> value."),
+            ],
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Per candidate, the shadow collector's counters (pairedRequests, "
+        "pairedRows, agreeingRows) when the step began; the agreement gate counts since.",
+    )
+    shadow: dict[str, ShadowFigures] | None = Field(
+        default=None,
+        description="Per candidate, what the shadow collector measured in the current step.",
     )
     analysis: list[StepAnalysis] | None = Field(
         default=None, description="The last analysis of each step of this rollout."

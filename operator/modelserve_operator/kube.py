@@ -252,6 +252,15 @@ class Kube:
         # A 404 here is the pod's answer (or a missing pod), not an absent object: it raises.
         return self._connection.call("GET", url_path, timeout=timeout_s)
 
+    def service_proxy_get(
+        self, namespace: str, service: str, port: int, path: str, timeout_s: float = 5.0
+    ) -> dict[str, Any]:
+        """GET a JSON document from a Service's port through the API server's service proxy."""
+        url_path = (
+            f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
+        )
+        return self._connection.call("GET", url_path, timeout=timeout_s)
+
     def emit_event(
         self,
         involved: dict[str, Any],

@@ -8,6 +8,7 @@ way the routers should be now, so the operator never writes the spec.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -32,6 +33,9 @@ HELD = ("RolledBack", "Aborted")
 Readings = dict[str, dict[str, dict[str, Any]]]
 # Reads the counters of every Ready pod of these deployments; raises when one cannot be read.
 ReadCounters = Callable[[list[str]], Readings]
+# () -> the endpoint's shadow collector's GET /shadow document (docs/shadow.md)
+ReadShadow = Callable[[], dict[str, Any]]
+SHADOW_COUNTERS = ("pairedRequests", "pairedRows", "agreeingRows")
 
 
 def live(traffic: Mapping[str, int]) -> dict[str, int]:
@@ -143,6 +147,7 @@ class GateOutcome:
     measured: float | None = None
     passed: bool | None = None
     message: str | None = None
+    calls: int | None = None  # agreement: the mirrored requests paired in the step
 
     def status(self) -> dict[str, Any]:
         """Its entry in status.rollout.analysis[].gates."""
@@ -153,6 +158,8 @@ class GateOutcome:
             entry["passed"] = self.passed
         if self.message:
             entry["message"] = self.message
+        if self.calls is not None:
+            entry["calls"] = self.calls
         return entry
 
     def describe(self) -> str:
@@ -178,8 +185,10 @@ class Measurement:
 
     canary: CallCounters
     stable: CallCounters | None = None
-    # Supplied by a later change (shadow comparison); None: not measurable.
+    # From the shadow collector's paired answers in this step; None: not measurable (see note).
     agreement: float | None = None
+    agreement_calls: int | None = None
+    agreement_note: str = "not measurable"
 
 
 def judge_gate(gate: RolloutGate, measured: Measurement, min_calls: int) -> GateOutcome:
@@ -192,12 +201,21 @@ def judge_gate(gate: RolloutGate, measured: Measurement, min_calls: int) -> Gate
         return GateOutcome(gate.metric, threshold, rate, rate >= gate.min)
     if gate.metric in UNMEASURED_GATE_METRICS and measured.agreement is None:
         return GateOutcome(
-            gate.metric, threshold, message="not measurable by this operator yet; the step holds"
+            gate.metric,
+            threshold,
+            message=f"{measured.agreement_note}; the step holds",
+            calls=measured.agreement_calls,
         )
     if gate.metric == "agreement":
         assert gate.min is not None and measured.agreement is not None
         agreement = measured.agreement
-        return GateOutcome(gate.metric, threshold, agreement, agreement >= gate.min)
+        return GateOutcome(
+            gate.metric,
+            threshold,
+            agreement,
+            agreement >= gate.min,
+            calls=measured.agreement_calls,
+        )
     p99 = p99_ms(canary)
     if p99 is None:
         return GateOutcome(gate.metric, threshold, message="no latency histogram from the pods")
@@ -270,6 +288,8 @@ class RolloutView:
     deployments: frozenset[str]  # names in spec.deployments
     control: str | None  # the modelserve.io/rollout annotation
     now: dt.datetime
+    # The endpoint's shadow collector, read only when an agreement gate is judged.
+    read_shadow: ReadShadow | None = None
 
 
 @dataclass
@@ -477,6 +497,12 @@ def _take_step(
     record.pop("lastCheckTime", None)
     if not mirror:
         record.pop("mirror")
+    record.pop("shadow", None)
+    record.pop("stepShadow", None)
+    if mirror and _has_agreement_gate(view.policy) and view.read_shadow is not None:
+        # unreadable now: the first analysis takes the baseline instead
+        with contextlib.suppress(Exception):
+            record["stepShadow"] = shadow_counters(view.read_shadow(), gaining)
     return RolloutDecision(
         record,
         traffic,
@@ -510,6 +536,9 @@ def _advance(view: RolloutView, record: dict[str, Any], read: ReadCounters) -> R
         try:
             readings = read(sorted(set(gaining) | set(keeping)))
             before = record.get("stepCalls") or {}
+            agreement, agreement_calls, note = None, None, ""
+            if _has_agreement_gate(view.policy):
+                agreement, agreement_calls, note = _measure_agreement(view, record, gaining)
             measured = Measurement(
                 canary=sum_counters(
                     [counters_since(before.get(n) or {}, readings.get(n) or {}) for n in gaining]
@@ -517,6 +546,9 @@ def _advance(view: RolloutView, record: dict[str, Any], read: ReadCounters) -> R
                 stable=sum_counters(
                     [counters_since(before.get(n) or {}, readings.get(n) or {}) for n in keeping]
                 ),
+                agreement=agreement,
+                agreement_calls=agreement_calls,
+                agreement_note=note,
             )
             analysis = analyse(view.policy, measured)
         except Exception as error:  # an unreadable pod counts as a failed check (as in Flagger)
@@ -542,6 +574,64 @@ def _advance(view: RolloutView, record: dict[str, Any], read: ReadCounters) -> R
         decision.next_look = interval
         return decision
     return _take_step(view, record, step + 1, read)
+
+
+def _has_agreement_gate(policy: RolloutPolicy) -> bool:
+    return any(g.metric == "agreement" for g in policy.gates)
+
+
+def shadow_counters(document: Mapping[str, Any], names: list[str]) -> dict[str, dict[str, int]]:
+    """The collector's cumulative counters of these candidates (0 for one it never saw)."""
+    candidates = document.get("candidates") or {}
+    return {
+        n: {k: int((candidates.get(n) or {}).get(k) or 0) for k in SHADOW_COUNTERS} for n in names
+    }
+
+
+def _measure_agreement(
+    view: RolloutView, record: dict[str, Any], gaining: list[str]
+) -> tuple[float | None, int | None, str]:
+    """(agreement, paired requests, why not measured) since the step began; writes the
+    per-candidate figures into record["shadow"]."""
+    if not record.get("mirror"):
+        return None, None, "agreement is measured on mirrored requests: use strategy blueGreen"
+    if view.read_shadow is None:
+        return None, None, "this endpoint has no shadow collector"
+    try:
+        document = view.read_shadow()
+    except Exception as error:  # the gate holds; it does not fail on an unreadable collector
+        return None, None, f"the shadow collector could not be read: {error}"
+    if document.get("task") == "regression":
+        return None, None, "agreement compares class labels; this model is a regressor"
+    now = shadow_counters(document, gaining)
+    before = record.get("stepShadow")
+    if before is None or any(
+        now[n][k] < (before.get(n) or {}).get(k, 0) for n in gaining for k in SHADOW_COUNTERS
+    ):
+        # no baseline yet, or the collector restarted (its counters went down): count from now
+        record["stepShadow"] = now
+        return None, 0, "the shadow collector's counting starts now"
+    since = {
+        n: {k: now[n][k] - (before.get(n) or {}).get(k, 0) for k in SHADOW_COUNTERS}
+        for n in gaining
+    }
+    record["shadow"] = {
+        n: {
+            "pairedRequests": f["pairedRequests"],
+            "pairedRows": f["pairedRows"],
+            **(
+                {"agreement": round(f["agreeingRows"] / f["pairedRows"], 6)}
+                if f["pairedRows"]
+                else {}
+            ),
+        }
+        for n, f in since.items()
+    }
+    rows = sum(f["pairedRows"] for f in since.values())
+    calls = sum(f["pairedRequests"] for f in since.values())
+    if rows == 0:
+        return None, 0, "no mirrored answer was paired with a live one yet"
+    return sum(f["agreeingRows"] for f in since.values()) / rows, calls, ""
 
 
 def _record_analysis(record: dict[str, Any], analysis: Analysis, now: dt.datetime) -> None:

@@ -1,4 +1,5 @@
-"""Command line: `serve` (online), `fetch` (artifact init), `batch`, `batch-merge` and `train`."""
+"""Command line: `serve` (online), `fetch` (artifact init), `collect` (shadow collector), `batch`,
+`batch-merge` and `train`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from modelserve_scoring.errors import ArtifactError
 
 # What a pod runs starts sooner when the parser holds only its command: `fetch` (every scoring
 # pod's init container) then skips pydantic-settings, and `serve` the batch and train commands.
-_FAST_COMMANDS = ("serve", "fetch")
+_FAST_COMMANDS = ("serve", "fetch", "collect")
 _MAX_REFUSAL_MESSAGE = 1200
 
 
@@ -48,6 +49,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         _add_setting_flags(serve)
     if only in (None, "fetch"):
         _add_fetch_command(commands)
+    if only in (None, "collect"):
+        _add_collect_command(commands)
     if only is not None:
         return parser
     from modelserve_scoring.batch.cli import register_batch_commands
@@ -82,6 +85,22 @@ def _add_fetch_command(commands: Any) -> None:
     )
 
 
+def _add_collect_command(commands: Any) -> None:
+    collect = commands.add_parser(
+        "collect",
+        help="run an endpoint's shadow collector: pairs live and mirrored answers, matches "
+        "feedback (docs/shadow.md)",
+    )
+    collect.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    collect.add_argument("--port", type=int, default=8090, help="port to listen on")
+    collect.add_argument(
+        "--memory",
+        type=int,
+        default=50_000,
+        help="request ids kept while waiting for their pair or their feedback",
+    )
+
+
 def _print_refusal(reason: str, message: str) -> None:
     """The refusal line the operator reads from the fetch container's termination message."""
     # pydantic only on this path: a fetch that succeeds starts no faster without it
@@ -100,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(only).parse_args(argv)
     if getattr(args, "handler", None) is not None:
         return args.handler(args)
+    if args.command == "collect":
+        from modelserve_scoring.collector import run_collector
+
+        return run_collector(args.host, args.port, args.memory)
     if args.command == "fetch":
         from modelserve_scoring.artifact import fetch_artifact
 

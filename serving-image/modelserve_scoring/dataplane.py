@@ -30,6 +30,7 @@ from modelserve_scoring.errors import (
 )
 from modelserve_scoring.script_pool import AnswerTooLarge, ScriptFailed
 from modelserve_scoring.service import SERVER_VERSION, ScoringService
+from modelserve_scoring.shipper import MIRRORED_HEADER
 from modelserve_scoring.v2grpc import codec as grpc_codec
 
 log = logging.getLogger(__name__)
@@ -306,6 +307,8 @@ class DataPlane:
             request_id = v2_id if v2_id and usable_request_id(v2_id) else new_request_id()
         try:
             service.monitoring.record(request_id, inference.rows, preds, proba, runtime.classes)
+            if service.shipper is not None:
+                service.shipper.add(request_id, MIRRORED_HEADER in call.headers, preds, proba)
         except Exception:  # monitoring must never fail a prediction
             log.exception("monitoring could not record request %s", request_id)
         settings = service.settings

@@ -30,6 +30,7 @@ from modelserve_scoring.runtime.scoring_script import ScoringScript
 from modelserve_scoring.runtime.versions import LibraryVersionError, refusal_line
 from modelserve_scoring.script_pool import ScriptPool
 from modelserve_scoring.settings import ScoringSettings
+from modelserve_scoring.shipper import AnswerShipper
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,16 @@ class ScoringService:
         #: the live window, feedback memory and their metrics (docs/scoring-server.md#monitoring)
         self.monitoring = Monitoring(settings)
         self.metrics.watch_monitoring(self.monitoring.reading)
+        #: answers posted to the shadow collector, when there is one (docs/shadow.md)
+        self.shipper: AnswerShipper | None = None
+        if settings.collector_url:
+            # outside a cluster no deployment name may be set: the model's names the answers
+            self.shipper = AnswerShipper(
+                settings.collector_url,
+                settings.deployment_name or settings.model_name,
+                settings.collector_queue,
+            )
+            self.shipper.start()
         #: runtime auto served natively first: the ONNX check to run once the server is ready
         self._onnx_check: Callable[[], ModelRuntime] | None = None
         #: set once the runtime that serves is the final choice (after any background check)
@@ -180,6 +191,9 @@ class ScoringService:
         self._report_runtime(runtime)
         self.shape = ModelShape(runtime.n_features, runtime.feature_names)
         self.monitoring.attach(runtime, artifact)
+        if self.shipper is not None:
+            self.shipper.classes = runtime.classes
+            self.shipper.task = "regression" if runtime.classes is None else "classification"
 
     def _report_runtime(self, runtime: ModelRuntime) -> None:
         selection = runtime.selection or {}
@@ -285,6 +299,8 @@ class ScoringService:
             await self.batcher.stop()
         if self.scripts is not None:
             self.scripts.shutdown()
+        if self.shipper is not None:
+            await asyncio.to_thread(self.shipper.stop)
 
     def begin_drain(self) -> None:
         """Readiness goes false; in-flight requests still complete."""

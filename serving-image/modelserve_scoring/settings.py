@@ -173,3 +173,15 @@ class ScoringSettings(BaseSettings):
     feedback_window: int = Field(
         500, ge=1, description="Labelled rows in the rolling accuracy / error window."
     )
+    collector_url: str = Field(
+        "",
+        description="Base URL of the endpoint's shadow collector (docs/shadow.md): when set, "
+        "answers are posted there in batches off the request path, tagged shadow when the "
+        "router mirrored the request. Empty: nothing is shipped.",
+    )
+    collector_queue: int = Field(
+        10_000,
+        ge=1,
+        description="Answers waiting to be shipped to the collector; beyond it they are dropped "
+        "and counted.",
+    )

@@ -109,6 +109,7 @@ def start_router(nginx_binary: str) -> Iterator[Callable[..., Router]]:
         request_timeout_ms: int = 30000,
         max_body_mb: int = 100,
         backend_grpc_port: int = SCORING_GRPC_PORT,
+        feedback_collector: str | None = None,
     ) -> Router:
         # Not under pytest's tmp_path: its parents are private to root, and nginx runs as nobody.
         workdir = Path(tempfile.mkdtemp(prefix="modelserve-router-"))
@@ -128,6 +129,7 @@ def start_router(nginx_binary: str) -> Iterator[Callable[..., Router]]:
             max_body_mb=max_body_mb,
             grpc_listen_port=grpc_listen_port,
             backend_grpc_port=backend_grpc_port,
+            feedback_collector=feedback_collector,
         )
         router = Router(nginx_binary, workdir, cfg)
         routers.append(router)

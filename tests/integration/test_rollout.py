@@ -359,3 +359,66 @@ def test_a_restarted_operator_resumes_at_the_step_and_the_annotation_promotes(
     )
     assert back["status"]["rollout"]["phase"] in ("Progressing", "AwaitingPromotion"), back
     assert spec_managers(cluster, namespace, "onlineendpoint", "iris") == {WRITER}
+
+
+class ShadowTable:
+    """GET /shadow of the endpoint's collector: green pairs 40 more requests at each read,
+    10 rows each, one row in ten answered differently from blue."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __call__(self, namespace: str, endpoint: str) -> dict[str, Any]:
+        self.reads += 1
+        requests = 40 * self.reads
+        figures = {"pairedRequests": requests, "pairedRows": 10 * requests}
+        figures["agreeingRows"] = 9 * requests
+        return {"task": "classification", "candidates": {"green": figures}}
+
+
+def test_an_agreement_gate_runs_a_collector_and_rolls_back_a_disagreeing_candidate(
+    cluster, namespace, counters, iris_artifact
+):
+    from modelserve_operator.handlers.state import state
+
+    state().endpoints.rollout.fetch_shadow = ShadowTable()
+    register_versions(cluster, namespace, iris_artifact)
+    policy = {
+        "strategy": "blueGreen",
+        "intervalSeconds": 5,
+        "minCalls": 20,
+        "failedChecksTolerated": 0,
+        "gates": [{"metric": "agreement", "min": 0.95}],
+    }
+    server_side_apply(cluster, namespace, manifest({"blue": 100}, policy))
+    serving(cluster, namespace, {"blue": 100})
+    # The collector and what points at it exist before any rollout step needs them.
+    collector = get(cluster, namespace, "deployment", "iris-shadow")
+    (container,) = collector["spec"]["template"]["spec"]["containers"]
+    assert container["args"][0] == "collect"
+    assert get(cluster, namespace, "service", "iris-shadow")
+    scoring = get(cluster, namespace, "deployment", "iris-blue")
+    (serve,) = scoring["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in serve["env"]}
+    assert env["MODELSERVE_COLLECTOR_URL"] == (
+        f"http://iris-shadow.{namespace}.svc.cluster.local:8090"
+    )
+
+    server_side_apply(cluster, namespace, manifest({"green": 100}, policy))
+    rolled_back = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["status"].get("rollout", {}).get("phase") == "RolledBack"
+            and e
+        ),
+        "the disagreeing candidate rolled back",
+        timeout=120,
+    )
+    rollout = rolled_back["status"]["rollout"]
+    (gate,) = rollout["analysis"][-1]["gates"]
+    assert gate["metric"] == "agreement" and gate["threshold"] == ">= 0.95", gate
+    assert gate["measured"] == 0.9 and gate["passed"] is False, gate
+    assert gate["calls"] > 0, gate
+    assert rollout["shadow"]["green"]["agreement"] == 0.9, rollout
+    assert "agreement measured 0.9" in condition(rolled_back, "RolloutHealthy")["message"]
+    assert rolled_back["status"]["traffic"] == {"blue": 100}

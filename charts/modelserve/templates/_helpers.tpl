@@ -101,6 +101,11 @@ create when the object does not exist yet. docs/helm.md explains each rule.
 - apiGroups: [""]
   resources: [pods/proxy]
   verbs: [get]
+# An agreement gate reads GET /shadow of the endpoint's shadow collector through the
+# service proxy.
+- apiGroups: [""]
+  resources: [services/proxy]
+  verbs: [get]
 # A pvc:// artifact's claim (and a training Job's claims) must exist.
 - apiGroups: [""]
   resources: [persistentvolumeclaims]

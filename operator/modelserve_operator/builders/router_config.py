@@ -65,6 +65,8 @@ class RouterConfig:
     # backend_grpc_port (the scoring Service's grpc port), so Backend needs no second address.
     grpc_listen_port: int = c.ROUTER_GRPC_PORT
     backend_grpc_port: int = c.SCORING_GRPC_PORT
+    # host:port of the endpoint's shadow collector: POST /feedback goes there (docs/shadow.md)
+    feedback_collector: str | None = None
 
 
 # gRPC status codes the router answers itself (grpc/doc/statuscodes.md).

@@ -20,6 +20,7 @@ from .common import (
     object_meta,
     scoring_selector,
 )
+from .shadow import shadow_collector_url, wants_shadow_collector
 
 SCRIPT_VOLUME = "scoring-script"
 
@@ -98,6 +99,13 @@ def _probe(path: str, timing: Any) -> dict[str, Any]:
 _REPLICA_FIELDS = {"instance_count", "autoscale"}
 
 
+def _collector_env(endpoint: OnlineEndpoint) -> list[dict]:
+    """Where the pods ship their answers when the rollout judges agreement (docs/shadow.md)."""
+    if not wants_shadow_collector(endpoint):
+        return []
+    return [{"name": "MODELSERVE_COLLECTOR_URL", "value": shadow_collector_url(endpoint)}]
+
+
 def scoring_template_inputs(deployment: EndpointDeployment) -> dict[str, Any]:
     """What of a deployment's spec can reach its pod template (for builders/pinning.py)."""
     return deployment.model_dump(
@@ -163,7 +171,7 @@ def build_scoring_deployment(
         "image": image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["modelserve-scoring", "serve"],
-        "env": _env(deployment, model, artifact_path),
+        "env": _env(deployment, model, artifact_path) + _collector_env(endpoint),
         "ports": [
             {"name": "http", "containerPort": c.SCORING_HTTP_PORT, "protocol": "TCP"},
             {"name": "metrics", "containerPort": c.SCORING_METRICS_PORT, "protocol": "TCP"},

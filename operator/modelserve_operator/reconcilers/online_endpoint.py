@@ -36,6 +36,7 @@ from ..builders import (
     owner_reference,
     router_config_hash,
     scoring_uri,
+    shadow,
     with_owner,
 )
 from ..builders import network_policy as netpol
@@ -44,6 +45,7 @@ from ..builders.pinning import inputs_digest, pin_data, pin_template, refresh_to
 from ..builders.router import PRIMARY_KEY, SECONDARY_KEY
 from ..builders.router_config import Backend, RouterConfig, render_key_map, render_nginx_config
 from ..builders.scoring import scoring_template_inputs
+from ..builders.shadow import wants_shadow_collector
 from ..kube import Kube
 from ..resolved import ResolvedModel
 from ..rollout import RolloutDecision
@@ -272,6 +274,26 @@ class OnlineEndpointReconciler:
             self._apply(owner, netpol.build_scoring_network_policy(endpoint, network))
             self._apply(owner, netpol.build_router_network_policy(endpoint))
 
+    def _apply_shadow_collector(self, owner: dict[str, Any], endpoint: OnlineEndpoint) -> None:
+        """The collector runs while the rollout has an agreement gate; removed after."""
+        meta = endpoint.metadata
+        if wants_shadow_collector(endpoint):
+            self._apply(owner, shadow.build_shadow_collector_service(endpoint))
+            if self.settings.network.enabled:
+                network = self.settings.network
+                self._apply(owner, shadow.build_shadow_collector_network_policy(endpoint, network))
+            self._apply(owner, shadow.build_shadow_collector_deployment(endpoint, self.settings))
+            return
+        name = shadow.shadow_collector_name(meta.name)
+        for api_version, kind in (
+            ("apps/v1", "Deployment"),
+            ("v1", "Service"),
+            (netpol.API_VERSION, netpol.KIND),
+        ):
+            live = self.kube.get(api_version, kind, meta.namespace, name)
+            if live is not None and owned_by(live, meta.uid):
+                self.kube.delete(api_version, kind, meta.namespace, name)
+
     def _delete_network_policies(self, endpoint: OnlineEndpoint) -> None:
         """Remove this endpoint's policies once the operator is told to make none."""
         meta = endpoint.metadata
@@ -433,6 +455,11 @@ class OnlineEndpointReconciler:
             auth_mode=endpoint.spec.auth_mode,
             # The router waits a little longer than the slowest scoring pod may take.
             request_timeout_ms=timeout_ms + 1000,
+            feedback_collector=(
+                shadow.shadow_collector_address(endpoint)
+                if wants_shadow_collector(endpoint)
+                else None
+            ),
         )
         keys = self._keys(endpoint) if endpoint.spec.auth_mode == "key" else None
         # What the router's files and pods are built from; while it holds, an operator
@@ -450,6 +477,7 @@ class OnlineEndpointReconciler:
         self._apply(owner, configmap)
         self._apply(owner, build_router_service(endpoint))
         self._apply(owner, build_router_pdb(endpoint))
+        self._apply_shadow_collector(owner, endpoint)
         if self._router_can_wait(endpoint, traffic):
             return False
         router = build_router_deployment(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from modelserve_api import EndpointDeployment, OnlineEndpoint
@@ -17,6 +18,7 @@ from modelserve_api import conditions as cond
 from modelserve_api import constants as c
 from modelserve_api.rollout import RolloutGate, RolloutPolicy
 
+from ..builders.shadow import shadow_collector_name, wants_shadow_collector
 from ..kube import Kube
 from ..rollout import (
     HELD,
@@ -32,16 +34,24 @@ from ..rollout import (
 from .monitoring import FetchCallCounts, fetch_call_counts_through_pod_proxy
 
 log = logging.getLogger(__name__)
+# (namespace, endpoint) -> the endpoint's shadow collector's GET /shadow (docs/shadow.md)
+FetchShadow = Callable[[str, str], dict[str, Any]]
 CONTROLS = ("promote", "pause", "resume", "abort")
 
 
 class EndpointRollout:
     """Runs the rollout part of an endpoint's reconcile."""
 
-    def __init__(self, kube: Kube, fetch_call_counts: FetchCallCounts | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        fetch_call_counts: FetchCallCounts | None = None,
+        fetch_shadow: FetchShadow | None = None,
+    ) -> None:
         self.kube = kube
-        # Seam: tests feed counters through it where no real scoring pod can answer.
+        # Seams: tests feed counters through them where no real pod can answer.
         self.fetch_call_counts = fetch_call_counts or fetch_call_counts_through_pod_proxy(kube)
+        self.fetch_shadow = fetch_shadow or fetch_shadow_through_service_proxy(kube)
 
     def decide(
         self,
@@ -86,6 +96,11 @@ class EndpointRollout:
             deployments=frozenset(d.name for d in endpoint.spec.deployments),
             control=control,
             now=now,
+            read_shadow=(
+                (lambda: self.fetch_shadow(meta.namespace, meta.name))
+                if wants_shadow_collector(endpoint)
+                else None
+            ),
         )
 
         def read(names: list[str]) -> Readings:
@@ -120,6 +135,16 @@ class EndpointRollout:
         return cond.set_condition(
             current, ROLLOUT_HEALTHY, status, reason, message[:1024], generation, now
         )
+
+
+def fetch_shadow_through_service_proxy(kube: Kube) -> FetchShadow:
+    """Read GET /shadow of the endpoint's collector through the API server's service proxy."""
+
+    def fetch(namespace: str, endpoint: str) -> dict[str, Any]:
+        name = shadow_collector_name(endpoint)
+        return kube.service_proxy_get(namespace, name, c.SHADOW_COLLECTOR_PORT, "shadow")
+
+    return fetch
 
 
 def promotion_policy(endpoint: OnlineEndpoint) -> RolloutPolicy:

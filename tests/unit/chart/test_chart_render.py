@@ -55,6 +55,7 @@ NAMESPACED_RULES = [
     (("",), ("configmaps", "secrets"), ("get", "list", "watch", "create", "patch")),
     (("",), ("pods",), ("list", "watch")),
     (("",), ("pods/proxy",), ("get",)),
+    (("",), ("services/proxy",), ("get",)),
     (("",), ("persistentvolumeclaims",), ("get",)),
     (("batch",), ("jobs",), ("get", "list", "watch", "create")),
     (("batch",), ("cronjobs",), ("get", "create", "patch", "delete")),

@@ -72,6 +72,7 @@ class Sim:
         self.control: str | None = None
         self.ready = {"blue": True, "green": True}
         self.last = None
+        self.read_shadow = None
 
     def reconcile(self, target: dict[str, int], green: dict | None = None):
         deployments = {"blue": BLUE, "green": green or GREEN}
@@ -86,6 +87,7 @@ class Sim:
             deployments=frozenset(deployments),
             control=self.control,
             now=self.now,
+            read_shadow=self.read_shadow,
         )
         decision = decide(view, self.pods.read)
         self.record = decision.record
@@ -241,8 +243,106 @@ def test_an_agreement_gate_holds_the_step_and_never_passes_unmeasured():
         sim.later()
         assert sim.reconcile(TO_GREEN).traffic == {"blue": 95, "green": 5}
     assert sim.record["analysis"][-1]["result"] == "NotMeasurable"
-    assert "agreement: not measurable" in sim.record["message"]
+    assert "agreement: agreement is measured on mirrored requests" in sim.record["message"]
     assert sim.record["failedChecks"] == 0
+
+
+class ShadowCollector:
+    """The cumulative GET /shadow counters of an endpoint's collector."""
+
+    def __init__(self) -> None:
+        self.figures = {"pairedRequests": 0, "pairedRows": 0, "agreeingRows": 0}
+        self.broken = False
+
+    def pair(self, requests: int, rows: int, agreeing: int) -> None:
+        for key, more in zip(self.figures, (requests, rows, agreeing), strict=True):
+            self.figures[key] += more
+
+    def read(self) -> dict[str, Any]:
+        if self.broken:
+            raise RuntimeError("service proxy timed out")
+        return {"task": "classification", "candidates": {"green": dict(self.figures)}}
+
+
+def blue_green_with_agreement(minimum: float) -> RolloutPolicy:
+    return RolloutPolicy.model_validate(
+        {
+            "strategy": "blueGreen",
+            "intervalSeconds": 10,
+            "minCalls": 20,
+            "gates": [{"metric": "agreement", "min": minimum}],
+        }
+    )
+
+
+def test_the_agreement_gate_passes_on_the_mirrored_answers_paired_in_the_step():
+    sim = Sim(blue_green_with_agreement(0.95))
+    collector = ShadowCollector()
+    sim.read_shadow = collector.read
+    collector.pair(500, 5000, 4000)  # an earlier rollout's pairs do not count
+    sim.reconcile(TO_GREEN)
+    assert sim.record["stepShadow"] == {
+        "green": {"pairedRequests": 500, "pairedRows": 5000, "agreeingRows": 4000}
+    }
+    sim.pods.serve("green", 40)
+    collector.pair(40, 400, 392)
+    sim.later()
+
+    decision = sim.reconcile(TO_GREEN)
+
+    assert decision.traffic == {"green": 100}
+    (gate,) = sim.record["analysis"][-1]["gates"]
+    assert gate == {
+        "metric": "agreement",
+        "threshold": ">= 0.95",
+        "measured": 0.98,
+        "passed": True,
+        "calls": 40,
+    }
+
+
+def test_a_candidate_that_disagrees_is_rolled_back_with_the_figures_in_status():
+    sim = Sim(blue_green_with_agreement(0.95))
+    collector = ShadowCollector()
+    sim.read_shadow = collector.read
+    sim.reconcile(TO_GREEN)
+    for _ in range(3):
+        sim.pods.serve("green", 40)
+        collector.pair(40, 400, 360)  # one row in ten flipped
+        sim.later()
+        decision = sim.reconcile(TO_GREEN)
+
+    assert decision.traffic == {"blue": 100}
+    assert sim.record["phase"] == "RolledBack"
+    assert "agreement measured 0.9" in sim.record["rolledBack"]["message"]
+    assert sim.record["analysis"][-1]["gates"][0]["passed"] is False
+
+
+def test_an_unreadable_collector_holds_the_agreement_gate_without_failing_it():
+    sim = Sim(blue_green_with_agreement(0.95))
+    collector = ShadowCollector()
+    sim.read_shadow = collector.read
+    collector.broken = True
+    sim.reconcile(TO_GREEN)
+    sim.pods.serve("green", 40)
+    sim.later()
+
+    decision = sim.reconcile(TO_GREEN)
+
+    assert decision.mirror == ("green", 50)
+    assert sim.record["analysis"][-1]["result"] == "NotMeasurable"
+    assert "shadow collector could not be read" in sim.record["message"]
+    assert sim.record["failedChecks"] == 0
+    # once readable, the first analysis takes the baseline, the next one judges
+    collector.broken = False
+    sim.pods.serve("green", 40)
+    sim.later()
+    sim.reconcile(TO_GREEN)
+    assert "counting starts now" in sim.record["message"]
+    collector.pair(30, 30, 30)
+    sim.pods.serve("green", 40)
+    sim.later()
+    assert sim.reconcile(TO_GREEN).traffic == {"green": 100}
 
 
 def test_unreadable_pods_count_as_failed_checks():
