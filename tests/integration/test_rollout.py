@@ -422,3 +422,37 @@ def test_an_agreement_gate_runs_a_collector_and_rolls_back_a_disagreeing_candida
     assert rollout["shadow"]["green"]["agreement"] == 0.9, rollout
     assert "agreement measured 0.9" in condition(rolled_back, "RolloutHealthy")["message"]
     assert rolled_back["status"]["traffic"] == {"blue": 100}
+
+
+def test_adding_and_dropping_an_agreement_gate_starts_and_removes_the_collector(
+    cluster, namespace, counters, iris_artifact
+):
+    register_versions(cluster, namespace, iris_artifact)
+    canary = {"strategy": "canary", "intervalSeconds": 5, "minCalls": 1}
+    shadowed = {**canary, "strategy": "blueGreen", "gates": [{"metric": "agreement", "min": 0.9}]}
+
+    def collector_url() -> str | None:
+        scoring = get(cluster, namespace, "deployment", "iris-blue") or {}
+        containers = scoring.get("spec", {}).get("template", {}).get("spec", {}).get("containers")
+        env = {e["name"]: e.get("value") for e in (containers or [{}])[0].get("env", [])}
+        return env.get("MODELSERVE_COLLECTOR_URL")
+
+    server_side_apply(cluster, namespace, manifest({"blue": 100}, canary))
+    serving(cluster, namespace, {"blue": 100})
+    assert collector_url() is None and get(cluster, namespace, "deployment", "iris-shadow") is None
+
+    # The pods of an endpoint already serving are rebuilt to ship their answers.
+    server_side_apply(cluster, namespace, manifest({"blue": 100}, shadowed))
+    cluster.wait_for(
+        lambda: collector_url() and get(cluster, namespace, "service", "iris-shadow"),
+        "blue's pods pointed at a collector that runs",
+    )
+    server_side_apply(cluster, namespace, manifest({"blue": 100}, canary))
+    cluster.wait_for(
+        lambda: (
+            collector_url() is None
+            and get(cluster, namespace, "deployment", "iris-shadow") is None
+            and get(cluster, namespace, "service", "iris-shadow") is None
+        ),
+        "the collector gone with the gate, and blue's pods no longer shipping to it",
+    )

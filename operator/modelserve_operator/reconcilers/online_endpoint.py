@@ -162,7 +162,11 @@ class OnlineEndpointReconciler:
             resolved[deployment.name] = model
             scoring = build_scoring_deployment(endpoint, deployment, model, self.settings)
             template_inputs = scoring_template_inputs(deployment)
-            digest = inputs_digest(name, template_inputs, model, refresh_token(body))
+            # The collector's address reaches the pods' environment only with an agreement
+            # gate: it counts then (adding or dropping the gate rebuilds the pods), and
+            # leaves the digest of every other endpoint as it was.
+            shipping = ["shadow-collector"] if wants_shadow_collector(endpoint) else []
+            digest = inputs_digest(name, template_inputs, model, refresh_token(body), *shipping)
             self._apply(owner, pin_template(scoring, digest, self._live(scoring)))
             services[deployment.name] = self._apply(
                 owner, build_scoring_service(endpoint, deployment, model)
@@ -275,15 +279,18 @@ class OnlineEndpointReconciler:
             self._apply(owner, netpol.build_router_network_policy(endpoint))
 
     def _apply_shadow_collector(self, owner: dict[str, Any], endpoint: OnlineEndpoint) -> None:
-        """The collector runs while the rollout has an agreement gate; removed after."""
-        meta = endpoint.metadata
+        """The collector runs while the rollout has an agreement gate."""
         if wants_shadow_collector(endpoint):
             self._apply(owner, shadow.build_shadow_collector_service(endpoint))
             if self.settings.network.enabled:
                 network = self.settings.network
                 self._apply(owner, shadow.build_shadow_collector_network_policy(endpoint, network))
             self._apply(owner, shadow.build_shadow_collector_deployment(endpoint, self.settings))
-            return
+
+    def _delete_shadow_collector(self, endpoint: OnlineEndpoint) -> None:
+        """Remove the collector once the spec has no agreement gate (checked on a new spec
+        only, by `_prune`: three reads per reconcile of every endpoint would be wasted)."""
+        meta = endpoint.metadata
         name = shadow.shadow_collector_name(meta.name)
         for api_version, kind in (
             ("apps/v1", "Deployment"),
@@ -335,6 +342,8 @@ class OnlineEndpointReconciler:
                     self.kube.delete(api_version, kind, meta.namespace, child["metadata"]["name"])
         if not self.settings.network.enabled:
             self._delete_network_policies(endpoint)
+        if not wants_shadow_collector(endpoint):
+            self._delete_shadow_collector(endpoint)
 
     def _observe(self, namespace: str, deployment_name: str) -> DeploymentObservation:
         return self._observe_live(
