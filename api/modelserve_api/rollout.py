@@ -160,7 +160,8 @@ class RolloutPolicy(ApiModel):
     min_calls: int = Field(
         default=100,
         description="Calls the new deployment(s) must have answered since the step began "
-        "before the gates are judged; until then the step waits.",
+        "before the gates are judged (and, for the agreement gate, mirrored requests "
+        "paired in the step); until then the step waits.",
         ge=0,
         le=10_000_000,
     )

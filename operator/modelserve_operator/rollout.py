@@ -208,6 +208,19 @@ def judge_gate(gate: RolloutGate, measured: Measurement, min_calls: int) -> Gate
         )
     if gate.metric == "agreement":
         assert gate.min is not None and measured.agreement is not None
+        paired = measured.agreement_calls or 0
+        if paired < min_calls:
+            # The pods answered enough, but their answers reach the collector late or were
+            # dropped: a few pairs must never pass (or fail) a gate meant for minCalls.
+            return GateOutcome(
+                gate.metric,
+                threshold,
+                message=(
+                    f"{paired} of the {min_calls} paired mirrored requests the gate needs; "
+                    "the step holds"
+                ),
+                calls=paired,
+            )
         agreement = measured.agreement
         return GateOutcome(
             gate.metric,

@@ -1,4 +1,5 @@
-"""Progressive rollouts on the real node: rolled back on latency, not on garbage, resumed.
+"""Progressive rollouts on the real node: rolled back on latency or disagreement, not on
+garbage, resumed.
 
 One endpoint `iris` in one namespace serves every test (pods are costly on two cores).
 Deployment `blue` (the built-in runtime) is stable; each test commits a new target with
@@ -10,6 +11,7 @@ throughout each test and no call may fail; an independent probe records who answ
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import signal
@@ -22,10 +24,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import joblib
 import pytest
 import requests
 import yaml
-from cluster_objects import condition
+from cluster_objects import condition, configmap_model
 from endpoint_traffic import SERVED_HEADER, EndpointClient, SteadyLoad
 from iris_objects import SMALL_RESOURCES, iris_endpoint, iris_model
 from modelserve_cluster.node.layout import NODE_NAME
@@ -33,6 +36,7 @@ from namespace_site import NamespaceSite
 from operator_pods import OPERATOR_CONTAINER, NodeRuntime
 from polling import wait_for
 from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
 from walkthrough_module import walkthrough
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
@@ -150,11 +154,11 @@ def site(cluster, node, operator_factory) -> Iterator[Site]:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")
 
 
-def deployment(name: str, script: bool = False) -> dict:
+def deployment(name: str, script: bool = False, version: str = "1", replicas: int = 1) -> dict:
     body: dict[str, Any] = {
         "name": name,
-        "model": {"name": "iris", "version": "1"},
-        "instanceCount": 1,
+        "model": {"name": "iris", "version": version},
+        "instanceCount": replicas,
         "resources": SMALL_RESOURCES,
     }
     if script:
@@ -437,6 +441,198 @@ def test_garbage_during_a_canary_does_not_roll_it_back(site: Site):
     ]
     assert steps, "no RolloutStep Event"
     assert_spec_only_ours(done, target)
+
+
+# A blue-green rollout that mirrors every call, gated on the candidate agreeing with blue.
+AGREEMENT_MIN = 0.95
+SHADOW_POLICY = {
+    "strategy": "blueGreen",
+    "mirrorPercent": 100,
+    "intervalSeconds": INTERVAL_S,
+    "minCalls": 20,
+    "gates": [{"metric": "agreement", "min": AGREEMENT_MIN}],
+    "failedChecksTolerated": 0,
+}
+# Two replicas of blue: live answers and feedback must meet whichever replica answered.
+BLUE_REPLICAS = 2
+COLLECTOR = f"{ENDPOINT}-shadow"
+
+
+def disagreeing_iris_model() -> list[dict]:
+    """Iris 2, fitted on labels shifted by one class: it disagrees with iris 1 on most rows."""
+    x, y = load_iris(return_X_y=True)
+    buffer = io.BytesIO()
+    joblib.dump(LogisticRegression(max_iter=500).fit(x, (y + 1) % 3), buffer)
+    return configmap_model(buffer.getvalue(), version="2")
+
+
+def collector_document(site: Site) -> dict:
+    """The shadow collector's GET /shadow, read through the API server as the operator does."""
+    path = f"/api/v1/namespaces/{site.namespace}/services/{COLLECTOR}:8090/proxy/shadow"
+    return json.loads(site.cluster.kubectl("get", "--raw", path).stdout)
+
+
+def serve_blue_shadowed(site: Site) -> None:
+    """Blue alone on two replicas, the agreement gate declared: the collector runs, and every
+    blue pod ships its answers to it."""
+    site.commit(
+        manifest([deployment("blue", replicas=BLUE_REPLICAS)], {"blue": 100}, SHADOW_POLICY)
+    )
+    site.wait_endpoint(
+        lambda e: (
+            e.get("status", {}).get("observedGeneration") == e["metadata"]["generation"]
+            and e["status"].get("traffic") == {"blue": 100}
+            and [d["name"] for d in e["status"].get("deployments", [])] == ["blue"]
+            and condition(e, "Ready").get("status") == "True"
+        ),
+        "blue alone serving, shadowed",
+        POD_START_S,
+    )
+
+    def shipping(name: str, replicas: int) -> bool:
+        deploy = site.get("deployment", name) or {}
+        status = deploy.get("status", {})
+        return (
+            status.get("observedGeneration") == deploy["metadata"]["generation"]
+            and status.get("updatedReplicas") == replicas
+            and status.get("readyReplicas") == replicas
+            and status.get("replicas") == replicas
+        )
+
+    wait_for(lambda: shipping(COLLECTOR, 1), "the collector Ready", POD_START_S)
+    wait_for(
+        lambda: shipping(f"{ENDPOINT}-blue", BLUE_REPLICAS),
+        "both blue pods on the template that ships answers",
+        POD_START_S,
+    )
+
+
+def probability_call(client: EndpointClient) -> Callable[[requests.Session], requests.Response]:
+    """Three rows with their class probabilities: the collector compares those too."""
+
+    def call(session: requests.Session) -> requests.Response:
+        time.sleep(0.02)
+        return session.post(
+            f"{client.base_url}/score",
+            json={"data": ROWS[:3], "probabilities": True},
+            timeout=10,
+        )
+
+    return call
+
+
+def test_a_disagreeing_candidate_is_refused_in_shadow_before_it_takes_live_traffic(site: Site):
+    site.apply(*disagreeing_iris_model())
+    wait_for(lambda: site.ready("model", "iris-2"), "Model iris-2 Ready", 120)
+    serve_blue_shadowed(site)
+    client = site.client()
+    target = manifest(
+        [deployment("blue", replicas=BLUE_REPLICAS), deployment("green", version="2")],
+        {"green": 100},
+        SHADOW_POLICY,
+    )
+    committed = time.time()
+    with (
+        SteadyLoad(probability_call(client), workers=2, max_seconds=600) as load,
+        GitOpsWriter(site, target) as writer,
+    ):
+        rolled = site.wait_endpoint(
+            lambda e: rollout_of(e).get("phase") == "RolledBack",
+            "the disagreeing candidate refused",
+            POD_START_S,
+        )
+        refused_after = time.time() - committed
+        # Callers keep getting blue after the decision, as they did before it.
+        time.sleep(2)
+    report = load.stop()
+    assert report.failures == [], report.failures[:3]
+    assert writer.errors == [], writer.errors
+    # Shadow only: every caller was answered by blue, none by the candidate.
+    assert set(report.served_by) == {"blue"} and report.sent > 0, report.served_by
+    record = rollout_of(rolled)
+    assert record["rolledBack"]["reason"] == "GateFailed", record
+    assert rolled["status"]["traffic"] == {"blue": 100}
+    failed = [g for a in record["analysis"] for g in a["gates"] if g["passed"] is False]
+    assert failed and failed[-1]["metric"] == "agreement", record["analysis"]
+    gate = failed[-1]
+    assert gate["measured"] < AGREEMENT_MIN and gate["threshold"] == f">= {AGREEMENT_MIN}", gate
+    assert gate["calls"] >= SHADOW_POLICY["minCalls"], gate
+    step = record["shadow"]["green"]
+    assert step["pairedRows"] == 3 * step["pairedRequests"] and step["agreement"] < AGREEMENT_MIN
+    healthy = condition(rolled, "RolloutHealthy")
+    assert healthy["status"] == "False" and "agreement" in healthy["message"], healthy
+    assert f">= {AGREEMENT_MIN}" in healthy["message"], healthy
+    assert site.events("RolloutRolledBack"), "no RolloutRolledBack Event"
+    assert_spec_only_ours(site.endpoint(), target)
+    # The collector's own cumulative figures: the same disagreement, and the probabilities.
+    figures = collector_document(site)["candidates"]["green"]
+    assert figures["agreement"] < AGREEMENT_MIN, figures
+    assert figures["meanAbsProbabilityDiff"] > 0.1, figures
+    print(
+        f"\nSHADOW refused after {refused_after:.1f} s from the commit; step: agreement "
+        f"{step['agreement']} over {step['pairedRequests']} paired requests; collector: "
+        f"agreement {figures['agreement']:.4f}, mean |Δp| "
+        f"{figures['meanAbsProbabilityDiff']:.4f} over {figures['pairedRows']} rows",
+        file=sys.__stdout__,
+        flush=True,
+    )
+
+
+def test_feedback_finds_the_answer_whichever_replica_gave_it(site: Site):
+    serve_blue_shadowed(site)
+    client = site.client()
+    _, y = load_iris(return_X_y=True)
+    truth = y[::10][:3].tolist()
+    pods = [
+        pod["metadata"]["name"]
+        for pod in json.loads(
+            site.kubectl("get", "pods", "-l", "modelserve.io/deployment=blue", "-o", "json").stdout
+        )["items"]
+        if pod["metadata"].get("deletionTimestamp") is None
+    ]
+    assert len(pods) == BLUE_REPLICAS, pods
+    # Each replica answers half of the requests: sent to the pod itself (through the API
+    # server's pod proxy), so which replica answered is known rather than left to chance.
+    api = site.cluster.api_client()
+    request_ids = [f"fb-{uuid.uuid4().hex}" for _ in range(60)]
+    for index, request_id in enumerate(request_ids):
+        pod = pods[index % len(pods)]
+        answer = api.call_api(
+            f"/api/v1/namespaces/{site.namespace}/pods/{pod}:8080/proxy/score",
+            "POST",
+            header_params={"Content-Type": "application/json", "X-Request-ID": request_id},
+            body={"data": ROWS[:3]},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _return_http_data_only=True,
+        )
+        assert answer.status == 200, answer.data
+    matched: list[int] = []
+
+    def all_matched() -> bool:
+        # Answers reach the collector within its shipping period; retry the ones not there yet.
+        for request_id in request_ids[len(matched) :]:
+            response = requests.post(
+                f"{client.base_url}/feedback",
+                json={"requestId": request_id, "labels": truth},
+                timeout=10,
+            )
+            if response.status_code == 404:
+                return False
+            assert response.status_code == 200, response.text
+            matched.append(response.json()["matched"])
+        return True
+
+    wait_for(all_matched, "feedback for every request matched", 30, 0.5)
+    assert matched == [3] * len(request_ids), matched
+    live = collector_document(site)["feedback"]
+    assert live["liveAccuracy"] is not None and live["liveAccuracy"] > 0.9, live
+    print(
+        f"\nFEEDBACK through the router matched {len(matched)}/{len(request_ids)} requests "
+        f"answered by {len(pods)} replicas; live accuracy {live['liveAccuracy']:.3f}",
+        file=sys.__stdout__,
+        flush=True,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -318,6 +318,27 @@ def test_a_candidate_that_disagrees_is_rolled_back_with_the_figures_in_status():
     assert sim.record["analysis"][-1]["gates"][0]["passed"] is False
 
 
+def test_the_agreement_gate_waits_for_min_calls_pairs_not_just_min_calls_answers():
+    sim = Sim(blue_green_with_agreement(0.95))
+    collector = ShadowCollector()
+    sim.read_shadow = collector.read
+    sim.reconcile(TO_GREEN)
+    sim.pods.serve("green", 40)
+    collector.pair(5, 5, 5)  # the answers are slow to reach the collector: 5 pairs so far
+    sim.later()
+
+    decision = sim.reconcile(TO_GREEN)
+
+    assert decision.traffic == {"blue": 100} and decision.mirror == ("green", 50)
+    (gate,) = sim.record["analysis"][-1]["gates"]
+    assert "passed" not in gate and gate["calls"] == 5, gate
+    assert "5 of the 20 paired mirrored requests" in sim.record["message"]
+    collector.pair(15, 15, 15)
+    sim.pods.serve("green", 20)
+    sim.later()
+    assert sim.reconcile(TO_GREEN).traffic == {"green": 100}
+
+
 def test_an_unreadable_collector_holds_the_agreement_gate_without_failing_it():
     sim = Sim(blue_green_with_agreement(0.95))
     collector = ShadowCollector()
