@@ -443,7 +443,7 @@ def test_garbage_during_a_canary_does_not_roll_it_back(site: Site):
     assert_spec_only_ours(done, target)
 
 
-# A blue-green rollout that mirrors half of the calls (the most allowed), gated on the candidate agreeing with blue.
+# A blue-green rollout mirroring half of the calls (the most allowed), gated on agreement.
 AGREEMENT_MIN = 0.95
 SHADOW_POLICY = {
     "strategy": "blueGreen",
@@ -597,16 +597,15 @@ def test_feedback_finds_the_answer_whichever_replica_gave_it(site: Site):
     request_ids = [f"fb-{uuid.uuid4().hex}" for _ in range(60)]
     for index, request_id in enumerate(request_ids):
         pod = pods[index % len(pods)]
-        answer = api.call_api(
-            f"/api/v1/namespaces/{site.namespace}/pods/{pod}:8080/proxy/score",
+        method, url, headers, body, _ = api.param_serialize(
             "POST",
+            f"/api/v1/namespaces/{site.namespace}/pods/{pod}:8080/proxy/score",
             header_params={"Content-Type": "application/json", "X-Request-ID": request_id},
             body={"data": ROWS[:3]},
             auth_settings=["BearerToken"],
-            _preload_content=False,
-            _return_http_data_only=True,
         )
-        assert answer.status == 200, answer.data
+        answer = api.call_api(method, url, header_params=headers, body=body, _request_timeout=10)
+        assert answer.status == 200, answer.read()
     matched: list[int] = []
 
     def all_matched() -> bool:
