@@ -186,9 +186,8 @@ def canary(steps: list[int], gates: list[dict], tolerated: int = 0) -> dict:
     }
 
 
-def serve_blue_only(site: Site) -> None:
-    """Blue alone takes all the traffic, whatever an earlier test left."""
-    site.commit(manifest([deployment("blue")], {"blue": 100}, None))
+def wait_blue_alone(site: Site, what: str) -> None:
+    """Until the committed spec is observed and blue alone serves, Ready."""
     site.wait_endpoint(
         lambda e: (
             e.get("status", {}).get("observedGeneration") == e["metadata"]["generation"]
@@ -196,9 +195,15 @@ def serve_blue_only(site: Site) -> None:
             and [d["name"] for d in e["status"].get("deployments", [])] == ["blue"]
             and condition(e, "Ready").get("status") == "True"
         ),
-        "blue alone serving",
+        what,
         POD_START_S,
     )
+
+
+def serve_blue_only(site: Site) -> None:
+    """Blue alone takes all the traffic, whatever an earlier test left."""
+    site.commit(manifest([deployment("blue")], {"blue": 100}, None))
+    wait_blue_alone(site, "blue alone serving")
     wait_for(
         lambda: (
             len(
@@ -478,16 +483,7 @@ def serve_blue_shadowed(site: Site) -> None:
     site.commit(
         manifest([deployment("blue", replicas=BLUE_REPLICAS)], {"blue": 100}, SHADOW_POLICY)
     )
-    site.wait_endpoint(
-        lambda e: (
-            e.get("status", {}).get("observedGeneration") == e["metadata"]["generation"]
-            and e["status"].get("traffic") == {"blue": 100}
-            and [d["name"] for d in e["status"].get("deployments", [])] == ["blue"]
-            and condition(e, "Ready").get("status") == "True"
-        ),
-        "blue alone serving, shadowed",
-        POD_START_S,
-    )
+    wait_blue_alone(site, "blue alone serving, shadowed")
 
     def shipping(name: str, replicas: int) -> bool:
         deploy = site.get("deployment", name) or {}
