@@ -31,6 +31,7 @@ import yaml
 from cluster_objects import condition, configmap_model
 from endpoint_traffic import SERVED_HEADER, EndpointClient, SteadyLoad
 from iris_objects import SMALL_RESOURCES, iris_endpoint, iris_model
+from modelserve_api import constants as c
 from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
 from operator_pods import OPERATOR_CONTAINER, NodeRuntime
@@ -473,7 +474,8 @@ def disagreeing_iris_model() -> list[dict]:
 
 def collector_document(site: Site) -> dict:
     """The shadow collector's GET /shadow, read through the API server as the operator does."""
-    path = f"/api/v1/namespaces/{site.namespace}/services/{COLLECTOR}:8090/proxy/shadow"
+    service = f"{COLLECTOR}:{c.SHADOW_COLLECTOR_PORT}"
+    path = f"/api/v1/namespaces/{site.namespace}/services/{service}/proxy/shadow"
     return json.loads(site.cluster.kubectl("get", "--raw", path).stdout)
 
 
@@ -595,7 +597,7 @@ def test_feedback_finds_the_answer_whichever_replica_gave_it(site: Site):
         pod = pods[index % len(pods)]
         method, url, headers, body, _ = api.param_serialize(
             "POST",
-            f"/api/v1/namespaces/{site.namespace}/pods/{pod}:8080/proxy/score",
+            f"/api/v1/namespaces/{site.namespace}/pods/{pod}:{c.SCORING_HTTP_PORT}/proxy/score",
             header_params={"Content-Type": "application/json", "X-Request-ID": request_id},
             body={"data": ROWS[:3]},
             auth_settings=["BearerToken"],
@@ -691,7 +693,7 @@ def test_killed_operator_pod_resumes_the_rollout_at_the_same_step(
             site.cluster.kubectl("get", "pod", pod_name, "-n", system, "-o", "json").stdout
         )
         (status,) = [
-            c for c in pod["status"]["containerStatuses"] if c["name"] == OPERATOR_CONTAINER
+            s for s in pod["status"]["containerStatuses"] if s["name"] == OPERATOR_CONTAINER
         ]
         return int(status.get("restartCount", 0))
 

@@ -275,10 +275,16 @@ def blue_green_with_agreement(minimum: float) -> RolloutPolicy:
     )
 
 
-def test_the_agreement_gate_passes_on_the_mirrored_answers_paired_in_the_step():
-    sim = Sim(blue_green_with_agreement(0.95))
+def shadowed_sim(minimum: float) -> tuple[Sim, ShadowCollector]:
+    """A blue-green rollout with an agreement gate, reading this collector."""
+    sim = Sim(blue_green_with_agreement(minimum))
     collector = ShadowCollector()
     sim.read_shadow = collector.read
+    return sim, collector
+
+
+def test_the_agreement_gate_passes_on_the_mirrored_answers_paired_in_the_step():
+    sim, collector = shadowed_sim(0.95)
     collector.pair(500, 5000, 4000)  # an earlier rollout's pairs do not count
     sim.reconcile(TO_GREEN)
     assert sim.record["stepShadow"] == {
@@ -302,9 +308,7 @@ def test_the_agreement_gate_passes_on_the_mirrored_answers_paired_in_the_step():
 
 
 def test_a_candidate_that_disagrees_is_rolled_back_with_the_figures_in_status():
-    sim = Sim(blue_green_with_agreement(0.95))
-    collector = ShadowCollector()
-    sim.read_shadow = collector.read
+    sim, collector = shadowed_sim(0.95)
     sim.reconcile(TO_GREEN)
     for _ in range(3):
         sim.pods.serve("green", 40)
@@ -319,9 +323,7 @@ def test_a_candidate_that_disagrees_is_rolled_back_with_the_figures_in_status():
 
 
 def test_the_agreement_gate_waits_for_min_calls_pairs_not_just_min_calls_answers():
-    sim = Sim(blue_green_with_agreement(0.95))
-    collector = ShadowCollector()
-    sim.read_shadow = collector.read
+    sim, collector = shadowed_sim(0.95)
     sim.reconcile(TO_GREEN)
     sim.pods.serve("green", 40)
     collector.pair(5, 5, 5)  # the answers are slow to reach the collector: 5 pairs so far
@@ -340,9 +342,7 @@ def test_the_agreement_gate_waits_for_min_calls_pairs_not_just_min_calls_answers
 
 
 def test_an_unreadable_collector_holds_the_agreement_gate_without_failing_it():
-    sim = Sim(blue_green_with_agreement(0.95))
-    collector = ShadowCollector()
-    sim.read_shadow = collector.read
+    sim, collector = shadowed_sim(0.95)
     collector.broken = True
     sim.reconcile(TO_GREEN)
     sim.pods.serve("green", 40)
