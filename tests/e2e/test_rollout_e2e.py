@@ -199,6 +199,18 @@ def wait_blue_alone(site: Site, what: str) -> None:
         what,
         POD_START_S,
     )
+    # Ready follows the router pods; kube-proxy programs a new Service's ClusterIP on its
+    # own schedule, and until it does a connection is refused. The steady clients start
+    # once the ClusterIP answers; from then on no call may fail.
+    client = site.client()
+
+    def answers() -> bool:
+        try:
+            return client.score(ROWS[:1]).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(answers, "the router Service's ClusterIP answering", 60, 0.2)
 
 
 def serve_blue_only(site: Site) -> None:
