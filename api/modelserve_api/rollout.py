@@ -251,12 +251,31 @@ class RolledBackTarget(ApiModel):
     time: str = Field(description="When.", json_schema_extra=kube(format="date-time"))
 
 
+class VersionChangeStatus(ApiModel):
+    """A deployment whose model changed in place, served by a candidate until the hand-over."""
+
+    deployment: str = Field(description="The spec deployment whose model changed.")
+    candidate: str = Field(
+        description="The deployment the operator runs beside it with the new model; the "
+        "rollout moves the deployment's share to it, and back once the deployment runs the "
+        "new model itself."
+    )
+    from_version: str = Field(description="The Model version its pods served before.")
+    to_version: str = Field(description="The Model version the spec now names.")
+    to_sha256: str = Field(description="The sha256 of the artifact the candidate serves.")
+    to_registry_version: str | None = Field(
+        default=None, description="The MLflow registry version of that artifact, if from MLflow."
+    )
+
+
 class RolloutStatus(ApiModel):
     """Where the delivery of spec.traffic stands."""
 
     phase: str | None = Field(
         default=None,
-        description="Progressing, Paused, AwaitingPromotion, Succeeded, RolledBack or Aborted.",
+        description="Progressing, Paused, AwaitingPromotion, HandingOver (promoted; a "
+        "deployment whose model changed in place takes it over from its candidate), Succeeded, "
+        "RolledBack or Aborted.",
     )
     strategy: str | None = Field(default=None, description="The strategy in use.")
     target_hash: str | None = Field(default=None, description="Hash of the target.")
@@ -321,6 +340,10 @@ class RolloutStatus(ApiModel):
     )
     analysis: list[StepAnalysis] | None = Field(
         default=None, description="The last analysis of each step of this rollout."
+    )
+    version_changes: list[VersionChangeStatus] | None = Field(
+        default=None,
+        description="Deployments whose model this rollout changes in place (docs/rollouts.md).",
     )
     message: str | None = Field(default=None, description="The last decision, and why.")
     last_control: str | None = Field(

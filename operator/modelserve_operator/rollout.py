@@ -26,6 +26,9 @@ from modelserve_api.rollout import (
 )
 
 ROLLOUT_HEALTHY = "RolloutHealthy"
+# Promoted, but a deployment whose model changed in place still takes the new model over
+# from its candidate (version_change.py); its share comes back to it once it has.
+HANDING_OVER = "HandingOver"
 IN_FLIGHT = ("Progressing", "Paused", "AwaitingPromotion")
 HELD = ("RolledBack", "Aborted")
 
@@ -303,6 +306,13 @@ class RolloutView:
     now: dt.datetime
     # The endpoint's shadow collector, read only when an agreement gate is judged.
     read_shadow: ReadShadow | None = None
+    # In-place model changes (status.rollout.versionChanges entries): each names the
+    # deployment and the candidate that serves its new model until the hand-over.
+    version_changes: tuple[dict[str, Any], ...] = ()
+    # Candidates whose deployment now runs their model, rolled out: their share goes back.
+    handed_over: frozenset[str] = frozenset()
+    # The hash of spec.traffic with the spec's own deployments: the target once handed over.
+    final_hash: str | None = None
 
 
 @dataclass
@@ -352,6 +362,8 @@ def decide(view: RolloutView, read: ReadCounters) -> RolloutDecision:
     if record.get("targetHash") != view.target_hash:
         return _start(view, record, read)
     phase = record.get("phase")
+    if phase == HANDING_OVER:
+        return _hand_over(view, record)
     if phase in HELD:
         return RolloutDecision(record, dict(record.get("stable") or view.applied))
     if phase not in IN_FLIGHT:
@@ -397,6 +409,8 @@ def _start(view: RolloutView, record: dict[str, Any], read: ReadCounters) -> Rol
     for key in ("lastControl", "rolledBack"):
         if key in record:
             base[key] = record[key]
+    if view.version_changes:
+        base["versionChanges"] = [dict(change) for change in view.version_changes]
     gone = sorted(set(stable) - view.deployments)
     immediate = (
         view.policy.strategy == "immediate"
@@ -664,11 +678,60 @@ def _promote(view: RolloutView, record: dict[str, Any], why: str) -> RolloutDeci
     record.update(phase="Succeeded", traffic=dict(view.target), message=f"promoted: {why}")
     for key in ("mirror", "stepCalls"):
         record.pop(key, None)
-    return RolloutDecision(
+    decision = RolloutDecision(
         record,
         dict(view.target),
         events=[("RolloutSucceeded", f"{view.target} serves: {why}", False)],
         healthy=(cond.TRUE, "Promoted", f"{view.target} promoted: {why}"),
+    )
+    if _handing_over(view):
+        record["phase"] = HANDING_OVER
+        record["message"] = f"promoted: {why}; {_hand_over_message(view)}"
+        # The reconciler gives the deployment(s) the new model on its next pass.
+        decision.next_look = 1.0
+    return decision
+
+
+def _handing_over(view: RolloutView) -> bool:
+    return any(live(view.target).get(ch["candidate"]) for ch in view.version_changes)
+
+
+def _hand_over_message(view: RolloutView) -> str:
+    moves = ", ".join(
+        f"{ch['deployment']} takes version {ch['toVersion']} over from {ch['candidate']}"
+        for ch in view.version_changes
+    )
+    return f"handing over: {moves}"
+
+
+def _hand_over(view: RolloutView, record: dict[str, Any]) -> RolloutDecision:
+    """After the promotion: the share of each candidate goes back to its deployment once
+    the deployment's own pods run the new model."""
+    candidates = [ch["candidate"] for ch in view.version_changes]
+    waiting = sorted(
+        n for n in candidates if live(view.target).get(n) and n not in view.handed_over
+    )
+    if waiting:
+        record["message"] = f"{_hand_over_message(view)}; waiting for {', '.join(waiting)}"
+        decision = _hold(record)
+        decision.next_look = float(view.policy.interval_seconds)
+        return decision
+    back = {ch["candidate"]: ch["deployment"] for ch in view.version_changes}
+    traffic: dict[str, int] = {}
+    for name, share in live(view.target).items():
+        traffic[back.get(name, name)] = traffic.get(back.get(name, name), 0) + share
+    moved = ", ".join(
+        f"{ch['deployment']} serves version {ch['toVersion']}" for ch in view.version_changes
+    )
+    record.update(
+        phase="Succeeded",
+        targetHash=view.final_hash or record.get("targetHash"),
+        target=traffic,
+        traffic=traffic,
+        message=f"handed over: {moved}",
+    )
+    return RolloutDecision(
+        record, traffic, events=[("RolloutHandedOver", record["message"], False)]
     )
 
 

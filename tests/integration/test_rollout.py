@@ -286,6 +286,122 @@ def test_a_failed_gate_rolls_back_in_status_and_the_target_is_not_retried(
     assert spec_managers(cluster, namespace, "onlineendpoint", "iris") == {WRITER}
 
 
+def in_place(version: str, policy: dict | None = None) -> dict:
+    """One deployment, main, serving the given version of iris."""
+    body = manifest({"main": 100}, policy)
+    body["spec"]["deployments"] = [{"name": "main", "model": {"name": "iris", "version": version}}]
+    return body
+
+
+def template_version(cluster, namespace: str, name: str) -> str | None:
+    """The model version in a Deployment's pod template (None: no such Deployment)."""
+    live = get(cluster, namespace, "deployment", name)
+    return live and live["spec"]["template"]["metadata"]["labels"]["modelserve.io/model-version"]
+
+
+def test_a_model_version_changed_in_place_is_stepped_through_a_candidate_and_handed_back(
+    cluster, namespace, counters, iris_artifact
+):
+    register_versions(cluster, namespace, iris_artifact)
+    server_side_apply(cluster, namespace, in_place("1"))
+    serving(cluster, namespace, {"main": 100})
+
+    # Git changes the version of the one deployment, nothing else; the writer re-applies it.
+    desired = in_place("2")
+    server_side_apply(cluster, namespace, desired)
+    stop = threading.Event()
+
+    def keep_applying() -> None:
+        while not stop.wait(2):
+            server_side_apply(cluster, namespace, desired)
+
+    writer = threading.Thread(target=keep_applying, daemon=True)
+    writer.start()
+    seen: list[dict] = []
+    main_during_step: set[str | None] = set()
+    try:
+
+        def handed_back():
+            body = get(cluster, namespace, "onlineendpoint", "iris") or {}
+            status = body.get("status", {})
+            traffic = status.get("traffic")
+            if traffic and (not seen or seen[-1] != traffic):
+                seen.append(traffic)
+            if traffic == {"main": 50, "main-next": 50}:
+                main_during_step.add(template_version(cluster, namespace, "iris-main"))
+            return (
+                status.get("rollout", {}).get("phase") == "Succeeded"
+                and traffic == {"main": 100}
+                and condition(body, "Ready").get("status") == "True"
+                and get(cluster, namespace, "deployment", "iris-main-next") is None
+                and body
+            )
+
+        done = cluster.wait_for(handed_back, "version 2 handed back to main", timeout=240)
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+    # The candidate took the step, then all of it, and gave it back once main ran version 2.
+    assert seen[0] == {"main": 100} and seen[-1] == {"main": 100}, seen
+    assert {"main": 50, "main-next": 50} in seen and {"main-next": 100} in seen, seen
+    # While the step ran, main's own pods still served version 1.
+    assert main_during_step == {"1"}, main_during_step
+    assert template_version(cluster, namespace, "iris-main") == "2"
+    rollout = done["status"]["rollout"]
+    (change,) = rollout["versionChanges"]
+    assert (change["deployment"], change["candidate"]) == ("main", "main-next")
+    assert (change["fromVersion"], change["toVersion"]) == ("1", "2")
+    assert [a["result"] for a in rollout["analysis"]] == ["Passed"]
+    assert [(d["name"], d["modelVersion"]) for d in done["status"]["deployments"]] == [
+        ("main", "2")
+    ]
+    assert events(cluster, namespace, "RolloutHandedOver")
+    assert spec_managers(cluster, namespace, "onlineendpoint", "iris") == {WRITER}
+
+
+def test_a_failed_in_place_change_leaves_the_old_pods_serving_and_removes_the_candidate(
+    cluster, namespace, counters, iris_artifact
+):
+    register_versions(cluster, namespace, iris_artifact)
+    policy = {"steps": [50, 100], "intervalSeconds": 5, "minCalls": 20, "failedChecksTolerated": 0}
+    server_side_apply(cluster, namespace, in_place("1", policy))
+    serving(cluster, namespace, {"main": 100})
+    counters.failing.add("main-next")
+    server_side_apply(cluster, namespace, in_place("2", policy))
+    rolled_back = cluster.wait_for(
+        lambda: (
+            (e := get(cluster, namespace, "onlineendpoint", "iris"))
+            and e["status"].get("rollout", {}).get("phase") == "RolledBack"
+            and e["status"].get("traffic") == {"main": 100}
+            and get(cluster, namespace, "deployment", "iris-main-next") is None
+            and e
+        ),
+        "the change rolled back and its candidate removed",
+        timeout=120,
+    )
+    assert condition(rolled_back, "RolloutHealthy")["reason"] == "GateFailed"
+    # main never left version 1, and says so
+    assert template_version(cluster, namespace, "iris-main") == "1"
+    assert [(d["name"], d["modelVersion"]) for d in rolled_back["status"]["deployments"]] == [
+        ("main", "1")
+    ]
+    # Held until the spec changes: several reconciles later, still version 1, no candidate.
+    counters.failing.clear()
+    server_side_apply(cluster, namespace, in_place("2", {**policy, "minCalls": 30}))
+    generation = get(cluster, namespace, "onlineendpoint", "iris")["metadata"]["generation"]
+    cluster.wait_for(
+        lambda: (
+            get(cluster, namespace, "onlineendpoint", "iris")["status"].get("observedGeneration")
+            == generation
+        ),
+        "the re-applied spec observed",
+    )
+    again = get(cluster, namespace, "onlineendpoint", "iris")
+    assert again["status"]["rollout"]["phase"] == "RolledBack"
+    assert template_version(cluster, namespace, "iris-main") == "1"
+    assert get(cluster, namespace, "deployment", "iris-main-next") is None
+
+
 def test_a_restarted_operator_resumes_at_the_step_and_the_annotation_promotes(
     cluster, namespace, counters, iris_artifact
 ):

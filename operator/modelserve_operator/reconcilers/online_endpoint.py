@@ -48,7 +48,8 @@ from ..builders.scoring import scoring_template_inputs
 from ..builders.shadow import wants_shadow_collector
 from ..kube import Kube
 from ..resolved import ResolvedModel
-from ..rollout import RolloutDecision
+from ..rollout import HANDING_OVER, HELD, IN_FLIGHT, RolloutDecision
+from ..version_change import VersionChange, plan_change, served_model
 from .applied import AppliedChildren, child_key
 from .model_resolution import ModelNotResolved, resolve_model
 from .monitoring import EndpointMonitor, FetchCallCounts, FetchMonitoring
@@ -58,6 +59,8 @@ from .runtime_report import FetchMetadata, RuntimeReporter
 from .status import owned_by, write_status
 
 log = logging.getLogger(__name__)
+# How soon an in-place change's next step is looked at (hand-over, candidate removal).
+FOLLOW_UP_SECONDS = 2.0
 
 # Kinds of the per-deployment children, for pruning the ones the spec no longer wants.
 _SCORING_CHILD_KINDS = (
@@ -148,6 +151,12 @@ class OnlineEndpointReconciler:
         services: dict[str, dict[str, Any]] = {}
         model_versions: dict[str, str] = {}
         resolved: dict[str, ResolvedModel] = {}
+        record = old_status.get("rollout") or {}
+        # In-place model changes, stepped by spec.rollout (version_change.py); a retrained
+        # candidate's promotion is stepped on its own and does not mix with them.
+        stepping = candidate is None and _steps_model_changes(endpoint)
+        serving_shares = _serving_shares(old_status, record)
+        changes: list[VersionChange] = []
         for deployment in endpoint.spec.deployments:
             try:
                 model = resolve_model(deployment.model, models)
@@ -160,38 +169,92 @@ class OnlineEndpointReconciler:
                 continue
             model_versions[deployment.name] = model.version
             resolved[deployment.name] = model
-            scoring = build_scoring_deployment(endpoint, deployment, model, self.settings)
-            template_inputs = scoring_template_inputs(deployment)
-            # The collector's address reaches the pods' environment only with an agreement
-            # gate: it counts then (adding or dropping the gate rebuilds the pods), and
-            # leaves the digest of every other endpoint as it was.
-            shipping = ["shadow-collector"] if wants_shadow_collector(endpoint) else []
-            digest = inputs_digest(name, template_inputs, model, refresh_token(body), *shipping)
-            self._apply(owner, pin_template(scoring, digest, self._live(scoring)))
-            services[deployment.name] = self._apply(
-                owner, build_scoring_service(endpoint, deployment, model)
+            scoring = self._scoring_deployment(body, endpoint, deployment, model)
+            live = self._live(scoring)
+            change = None
+            if stepping and live is not None:
+                change = plan_change(
+                    deployment.name,
+                    live,
+                    scoring,
+                    serving_shares.get(deployment.name, 0) > 0
+                    and endpoint.spec.traffic.get(deployment.name, 0) > 0,
+                    record,
+                    {d.name for d in endpoint.spec.deployments} | {ch.candidate for ch in changes},
+                    model.registry_version,
+                )
+            if change is not None:
+                changes.append(change)
+                model_versions[deployment.name] = change.serving.version
+            handing_over = (
+                change is not None
+                and record.get("phase") == HANDING_OVER
+                and not _live_share(old_status.get("traffic") or {}).get(deployment.name)
             )
-            self._apply(owner, build_pdb(endpoint, deployment, model))
-            hpa = build_hpa(endpoint, deployment, model)
-            if hpa is not None:
-                self._apply(owner, hpa)
-        pruned_for = (body["metadata"]["uid"], generation, candidate[0].name if candidate else None)
+            if change is None or handing_over:
+                # During a change the pods keep the model they serve until the hand-over,
+                # which starts once the routers send them nothing.
+                self._apply(owner, scoring)
+            services[deployment.name] = self._apply_scoring_extras(
+                owner, endpoint, deployment, model
+            )
+        if changes:
+            _, hashed, _ = self.rollout.target(body, endpoint, changes=tuple(changes))
+            if not (record.get("phase") in HELD and record.get("targetHash") == hashed):
+                # A rolled-back change keeps no candidate: the old pods serve on alone.
+                for change in changes:
+                    new = endpoint.spec.deployment(change.deployment)
+                    assert new is not None
+                    new = new.model_copy(update={"name": change.candidate})
+                    endpoint = _with_deployment(endpoint, new)
+                    model = resolved[change.deployment]
+                    resolved[new.name] = model
+                    model_versions[new.name] = model.version
+                    self._apply(owner, self._scoring_deployment(body, endpoint, new, model))
+                    services[new.name] = self._apply_scoring_extras(owner, endpoint, new, model)
+        # A candidate the routers may still send to stays until status.traffic drops it.
+        served = {d.name for d in endpoint.spec.deployments}
+        routed_candidates = {
+            str(entry["candidate"])
+            for entry in record.get("versionChanges") or []
+            if _live_share(old_status.get("traffic") or {}).get(str(entry.get("candidate")))
+        } - served
+        pruned_for = (
+            body["metadata"]["uid"],
+            generation,
+            candidate[0].name if candidate else None,
+            tuple(sorted(served | routed_candidates)),
+        )
         if self._pruned.get((namespace, name)) != pruned_for:
-            self._prune(endpoint)
+            self._prune(endpoint, routed_candidates)
             self._pruned[(namespace, name)] = pruned_for
 
-        observations = {
-            d.name: self._observe(namespace, child_name(name, d.name))
-            for d in endpoint.spec.deployments
+        observations: dict[str, DeploymentObservation] = {}
+        handed_over: set[str] = set()
+        for d in endpoint.spec.deployments:
+            live = self.kube.get("apps/v1", "Deployment", namespace, child_name(name, d.name))
+            observations[d.name] = self._observe_live(namespace, live)
+            change = next((ch for ch in changes if ch.deployment == d.name), None)
+            if (
+                change is not None
+                and observations[d.name].rolled_out
+                and served_model(live) == change.wanted
+            ):
+                handed_over.add(change.candidate)
+        candidates = {ch.candidate for ch in changes}
+        # A candidate takes traffic only once all its pods run the new model.
+        ready = {
+            n: o.serving and (o.rolled_out or n not in candidates) for n, o in observations.items()
         }
-        ready = {n: o.serving for n, o in observations.items()}
         self._report_runtimes(endpoint, resolved, models, ready)
         self._report_refusals(endpoint, resolved, models, observations)
         requested = dict(endpoint.spec.traffic)
         previous = dict(old_status.get("traffic") or {})
         now = _now()
         # With spec.rollout, the routers get the rollout's step, not spec.traffic itself.
-        rollout = self.rollout.decide(body, endpoint, ready, now, candidate)
+        rollout = self.rollout.decide(
+            body, endpoint, ready, now, candidate, tuple(changes), frozenset(handed_over)
+        )
         if rollout is not None:
             requested = rollout.traffic
         traffic, waiting_reason = applied_traffic(requested, previous, ready)
@@ -215,7 +278,11 @@ class OnlineEndpointReconciler:
                 {
                     "name": d.name,
                     "modelVersion": model_versions.get(d.name),
-                    **_registry_version(resolved.get(d.name)),
+                    **(
+                        {}
+                        if any(ch.deployment == d.name for ch in changes)
+                        else _registry_version(resolved.get(d.name))
+                    ),
                     "replicas": observations[d.name].desired,
                     "readyReplicas": observations[d.name].ready,
                     "ready": observations[d.name].rolled_out,
@@ -251,10 +318,49 @@ class OnlineEndpointReconciler:
         if rollout is not None and rollout.next_look is not None:
             wait = max(1.0, rollout.next_look)
             retry_after = wait if retry_after is None else min(retry_after, wait)
+        if _changes_follow_up(rollout, changes, served, routed_candidates):
+            # The next step of a change (hand-over, removing a candidate) depends on this
+            # status only: no child event would come to start it.
+            retry_after = (
+                FOLLOW_UP_SECONDS if retry_after is None else min(retry_after, FOLLOW_UP_SECONDS)
+            )
         outcome = self._write_status(body, old_status, status, summary)
         return EndpointOutcome(outcome.status, outcome.summary, retry_after)
 
     # -- children -----------------------------------------------------------------
+
+    def _scoring_deployment(
+        self,
+        body: dict[str, Any],
+        endpoint: OnlineEndpoint,
+        deployment: EndpointDeployment,
+        model: ResolvedModel,
+    ) -> dict[str, Any]:
+        """A deployment's scoring Deployment, its template pinned while its inputs hold."""
+        scoring = build_scoring_deployment(endpoint, deployment, model, self.settings)
+        template_inputs = scoring_template_inputs(deployment)
+        # The collector's address reaches the pods' environment only with an agreement
+        # gate: it counts then (adding or dropping the gate rebuilds the pods), and
+        # leaves the digest of every other endpoint as it was.
+        shipping = ["shadow-collector"] if wants_shadow_collector(endpoint) else []
+        name = endpoint.metadata.name
+        digest = inputs_digest(name, template_inputs, model, refresh_token(body), *shipping)
+        return pin_template(scoring, digest, self._live(scoring))
+
+    def _apply_scoring_extras(
+        self,
+        owner: dict[str, Any],
+        endpoint: OnlineEndpoint,
+        deployment: EndpointDeployment,
+        model: ResolvedModel,
+    ) -> dict[str, Any]:
+        """Apply a deployment's Service, PodDisruptionBudget and HPA; returns the Service."""
+        service = self._apply(owner, build_scoring_service(endpoint, deployment, model))
+        self._apply(owner, build_pdb(endpoint, deployment, model))
+        hpa = build_hpa(endpoint, deployment, model)
+        if hpa is not None:
+            self._apply(owner, hpa)
+        return service
 
     def _apply(
         self, owner: dict[str, Any], manifest: dict[str, Any], need_status: bool = False
@@ -326,10 +432,10 @@ class OnlineEndpointReconciler:
                 log.warning("ignoring Model %s: %s", body["metadata"]["name"], error)
         return models
 
-    def _prune(self, endpoint: OnlineEndpoint) -> None:
-        """Delete per-deployment children the spec no longer asks for."""
+    def _prune(self, endpoint: OnlineEndpoint, keep: set[str]) -> None:
+        """Delete per-deployment children the spec no longer asks for (but those in `keep`)."""
         meta = endpoint.metadata
-        wanted = {d.name for d in endpoint.spec.deployments}
+        wanted = {d.name for d in endpoint.spec.deployments} | keep
         autoscaled = {d.name for d in endpoint.spec.deployments if d.autoscale is not None}
         selector = f"{c.LABEL_ENDPOINT}={meta.name},{c.LABEL_COMPONENT}={c.COMPONENT_SCORING}"
         for api_version, kind in _SCORING_CHILD_KINDS:
@@ -344,11 +450,6 @@ class OnlineEndpointReconciler:
             self._delete_network_policies(endpoint)
         if not wants_shadow_collector(endpoint):
             self._delete_shadow_collector(endpoint)
-
-    def _observe(self, namespace: str, deployment_name: str) -> DeploymentObservation:
-        return self._observe_live(
-            namespace, self.kube.get("apps/v1", "Deployment", namespace, deployment_name)
-        )
 
     def _observe_live(self, namespace: str, live: dict[str, Any] | None) -> DeploymentObservation:
         """Observe a live Deployment, listing its pods only when they say more than it does."""
@@ -570,6 +671,37 @@ def _with_deployment(endpoint: OnlineEndpoint, deployment: EndpointDeployment) -
         update={"deployments": [*endpoint.spec.deployments, deployment]}
     )
     return endpoint.model_copy(update={"spec": spec})
+
+
+def _changes_follow_up(
+    rollout: RolloutDecision | None,
+    changes: list[VersionChange],
+    served: set[str],
+    routed_candidates: set[str],
+) -> bool:
+    """Whether an in-place change needs a reconcile soon that nothing else would trigger."""
+    if routed_candidates:
+        return True  # a candidate waits for status.traffic to drop it
+    if not changes or rollout is None:
+        return False
+    built = any(ch.candidate in served for ch in changes)
+    return rollout.phase == HANDING_OVER or (built and rollout.phase in (*HELD, "Succeeded"))
+
+
+def _steps_model_changes(endpoint: OnlineEndpoint) -> bool:
+    """Whether a model changed in place is rolled out by spec.rollout's steps."""
+    policy = endpoint.spec.rollout
+    return policy is not None and policy.strategy != "immediate"
+
+
+def _serving_shares(old_status: dict[str, Any], record: dict[str, Any]) -> dict[str, int]:
+    """What each deployment serves now: status.traffic, and during a rollout its stable
+    split too (a change in progress stays one while its deployment's share is moving)."""
+    shares = dict(_live_share(old_status.get("traffic") or {}))
+    if record.get("phase") in IN_FLIGHT:
+        for name, share in _live_share(record.get("stable") or {}).items():
+            shares[name] = max(shares.get(name, 0), share)
+    return shares
 
 
 def _live_share(traffic: dict[str, int]) -> dict[str, int]:

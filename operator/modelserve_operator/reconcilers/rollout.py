@@ -21,6 +21,7 @@ from modelserve_api.rollout import RolloutGate, RolloutPolicy
 from ..builders.shadow import shadow_collector_name, wants_shadow_collector
 from ..kube import Kube
 from ..rollout import (
+    HANDING_OVER,
     HELD,
     IN_FLIGHT,
     ROLLOUT_HEALTHY,
@@ -31,6 +32,7 @@ from ..rollout import (
     live,
     target_hash,
 )
+from ..version_change import VersionChange
 from .monitoring import FetchCallCounts, fetch_call_counts_through_pod_proxy
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,36 @@ class EndpointRollout:
         self.fetch_call_counts = fetch_call_counts or fetch_call_counts_through_pod_proxy(kube)
         self.fetch_shadow = fetch_shadow or fetch_shadow_through_service_proxy(kube)
 
+    def target(
+        self,
+        body: dict[str, Any],
+        endpoint: OnlineEndpoint,
+        candidate: tuple[EndpointDeployment, str] | None = None,
+        changes: tuple[VersionChange, ...] = (),
+    ) -> tuple[dict[str, int], str, str]:
+        """(the split the rollout moves to, its hash, the hash of spec.traffic itself).
+
+        `candidate` is a retrained version served from status and the deployment it
+        replaces; `changes` are deployments whose model changed in place. Each candidate
+        is given its deployment's share of spec.traffic.
+        """
+        spec_deployments = {d["name"]: d for d in (body.get("spec") or {}).get("deployments") or []}
+        spec_target = live(endpoint.spec.traffic)
+        deployments = dict(spec_deployments)
+        target = dict(spec_target)
+        moves = [(ch.candidate, ch.deployment, ch.wanted.sha256) for ch in changes]
+        if candidate is not None:
+            moves.append((candidate[0].name, candidate[1], ""))
+            deployments[candidate[0].name] = candidate[0].to_wire()
+        for new, old, sha256 in moves:
+            if new not in deployments:
+                # The digest is part of the target: a followed alias moving again keeps
+                # the same spec entry but is a new target (and a rolled-back one is retried).
+                deployments[new] = {**spec_deployments.get(old, {}), "name": new, "sha256": sha256}
+            if target.get(old):
+                target = live({**target, new: target[old], old: 0})
+        return target, target_hash(target, deployments), target_hash(spec_target, spec_deployments)
+
     def decide(
         self,
         body: dict[str, Any],
@@ -60,11 +92,13 @@ class EndpointRollout:
         ready: dict[str, bool],
         now: dt.datetime,
         candidate: tuple[EndpointDeployment, str] | None = None,
+        changes: tuple[VersionChange, ...] = (),
+        handed_over: frozenset[str] = frozenset(),
     ) -> RolloutDecision | None:
         """The split the routers should get now, or None without a rollout policy.
 
-        `candidate` is a retrained version served from status and the deployment it
-        replaces: the target then gives it that deployment's share of spec.traffic.
+        `handed_over` names the candidates of `changes` whose deployment's own pods now run
+        the new model (after the promotion).
         """
         policy = endpoint.spec.rollout
         if policy is None and candidate is not None:
@@ -73,13 +107,7 @@ class EndpointRollout:
             return None
         meta = endpoint.metadata
         old_status = body.get("status") or {}
-        deployments = {d["name"]: d for d in (body.get("spec") or {}).get("deployments") or []}
-        target = live(endpoint.spec.traffic)
-        if candidate is not None:
-            new, old = candidate
-            deployments[new.name] = new.to_wire()
-            if target.get(old):
-                target = live({**target, new.name: target[old], old: 0})
+        target, hashed, final_hash = self.target(body, endpoint, candidate, changes)
         control = (meta.annotations or {}).get(c.ANNOTATION_ROLLOUT)
         if control not in CONTROLS:
             if control:
@@ -88,7 +116,7 @@ class EndpointRollout:
         view = RolloutView(
             policy=policy,
             target=target,
-            target_hash=target_hash(target, deployments),
+            target_hash=hashed,
             generation=meta.generation,
             applied=live(old_status.get("traffic") or {}),
             record=dict(old_status.get("rollout") or {}),
@@ -101,6 +129,9 @@ class EndpointRollout:
                 if wants_shadow_collector(endpoint)
                 else None
             ),
+            version_changes=tuple(ch.status() for ch in changes),
+            handed_over=handed_over,
+            final_hash=final_hash,
         )
 
         def read(names: list[str]) -> Readings:
@@ -189,6 +220,8 @@ def rollout_summary(decision: RolloutDecision | None) -> cond.Summary | None:
         return cond.progressing("RolloutPaused", message)
     if phase == "AwaitingPromotion":
         return cond.progressing("AwaitingPromotion", message)
+    if phase == HANDING_OVER:
+        return cond.progressing("RolloutHandingOver", message)
     if phase == "RolledBack":
         return cond.failed("RolledBack", message)
     if phase == "Aborted":
