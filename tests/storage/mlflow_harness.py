@@ -136,7 +136,11 @@ def basic_auth_settings(workdir: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def start_mlflow(
-    binary: str, workdir: Path, store: S3Store, basic_auth: bool = False
+    binary: str,
+    workdir: Path,
+    store: S3Store,
+    basic_auth: bool = False,
+    host: str = LOOPBACK,
 ) -> MLflowServer:
     """A running tracking server whose artifacts go to `store` (a bucket per server), with
     MLflow's basic-auth app if asked; else fail the test."""
@@ -165,7 +169,7 @@ def start_mlflow(
                 binary,
                 "server",
                 "--host",
-                LOOPBACK,
+                host,
                 "--port",
                 str(port),
                 "--workers",
@@ -185,7 +189,7 @@ def start_mlflow(
             # its own process group, so stop() reaches the workers it spawns
             start_new_session=True,
         )
-    server = MLflowServer(f"http://{LOOPBACK}:{port}", binary, process, log_path, credentials)
+    server = MLflowServer(f"http://{host}:{port}", binary, process, log_path, credentials)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -122,15 +122,18 @@ def identities_config(
     }
 
 
-def server_command(binary: str, workdir: Path, ports: list[int], config: Path) -> list[str]:
-    """`weed server` with master, volume, filer and S3 gateway, every listener on loopback."""
+def server_command(
+    binary: str, workdir: Path, ports: list[int], config: Path, host: str = LOOPBACK
+) -> list[str]:
+    """`weed server` with master, volume, filer and S3 gateway, every listener on `host`
+    (loopback unless asked)."""
     master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = ports
     return [
         binary,
         "-logtostderr=true",
         "server",
-        f"-ip={LOOPBACK}",
-        f"-ip.bind={LOOPBACK}",
+        f"-ip={host}",
+        f"-ip.bind={host}",
         f"-dir={workdir / 'data'}",
         f"-master.port={master}",
         f"-master.port.grpc={master_grpc}",
@@ -203,7 +206,7 @@ class SeaweedServer:
             self.process.wait(timeout=STOP_TIMEOUT_S)
 
 
-def launch(binary: str, workdir: Path) -> SeaweedServer:
+def launch(binary: str, workdir: Path, host: str = LOOPBACK) -> SeaweedServer:
     """Start weed once on fresh free ports, with fresh identities; does not wait for it."""
     admin = (f"admin{secrets.token_hex(6)}", secrets.token_urlsafe(30))
     reader = (f"reader{secrets.token_hex(6)}", secrets.token_urlsafe(30))
@@ -214,7 +217,7 @@ def launch(binary: str, workdir: Path) -> SeaweedServer:
     log_path = workdir / "weed.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            server_command(binary, workdir, ports, config),
+            server_command(binary, workdir, ports, config, host),
             # weed reads master.toml and friends from its working directory
             cwd=workdir,
             env=child_environment(),
@@ -223,7 +226,7 @@ def launch(binary: str, workdir: Path) -> SeaweedServer:
             stderr=subprocess.STDOUT,
         )
     store = S3Store(
-        endpoint_url=f"http://{LOOPBACK}:{ports[6]}",
+        endpoint_url=f"http://{host}:{ports[6]}",
         access_key=admin[0],
         secret_key=admin[1],
         reader_access_key=reader[0],
@@ -233,10 +236,10 @@ def launch(binary: str, workdir: Path) -> SeaweedServer:
     return SeaweedServer(store=store, process=process, log_path=log_path)
 
 
-def start_seaweedfs(binary: str, workdir: Path) -> SeaweedServer:
+def start_seaweedfs(binary: str, workdir: Path, host: str = LOOPBACK) -> SeaweedServer:
     """A running store whose S3 API answers, with `reader_bucket` created; else fail the test."""
     for attempt in range(1, START_ATTEMPTS + 1):
-        server = launch(binary, workdir)
+        server = launch(binary, workdir, host)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
