@@ -466,87 +466,97 @@ def test_a_version_changed_in_place_is_stepped_then_handed_back_without_a_failed
 ):
     """Git changes blue's model version and nothing else: a candidate takes the steps, blue's
     own pods keep version 1 until the promotion, then take version 3 and the share back."""
-    x, y = load_iris(return_X_y=True)
-    buffer = io.BytesIO()
-    joblib.dump(LogisticRegression(max_iter=300).fit(x, y), buffer)
-    site.apply(*configmap_model(buffer.getvalue(), version="3"))
-    wait_for(
-        lambda: condition(site.get("model", "iris-3"), "Ready").get("status") == "True",
-        "Model iris-3 Ready",
-        120,
-    )
-    serve_blue_only(site)
-    client = site.client()
-    target = manifest(
-        [deployment("blue", version="3")],
-        {"blue": 100},
-        canary([50, 100], [{"metric": "successRate", "min": 0.99}]),
-    )
-    probe: list[tuple[float, str, str]] = []  # (sent, who answered, the model version)
-
-    def probe_call(session: requests.Session) -> requests.Response:
-        sent = time.time()
-        response = client.infer(ROWS[:1], session=session)
-        if response.status_code == 200:
-            who = response.headers.get(SERVED_HEADER, "")
-            probe.append((sent, who, response.json()["model_version"]))
-        time.sleep(0.05)
-        return response
-
-    with (
-        SteadyLoad(steady_score(client), workers=2, max_seconds=600) as load,
-        SteadyLoad(probe_call, workers=1, max_seconds=600) as prober,
-        GitOpsWriter(site, target) as writer,
-    ):
-        committed = time.time()
-        done = site.wait_endpoint(
-            lambda e: (
-                rollout_of(e).get("phase") == "Succeeded"
-                and e["status"].get("traffic") == {"blue": 100}
-                and [(d["name"], d["modelVersion"]) for d in e["status"]["deployments"]]
-                == [("blue", "3")]
-                and condition(e, "Ready").get("status") == "True"
-            ),
-            "version 3 handed back to blue",
-            POD_START_S,
-        )
-        handed_back = time.time()
-        wait_for(lambda: site.get("deployment", "iris-blue-next") is None, "candidate gone", 120)
+    try:
+        x, y = load_iris(return_X_y=True)
+        buffer = io.BytesIO()
+        joblib.dump(LogisticRegression(max_iter=300).fit(x, y), buffer)
+        site.apply(*configmap_model(buffer.getvalue(), version="3"))
         wait_for(
-            lambda: len([p for p in probe if p[0] > handed_back]) >= 20,
-            "20 answers after the hand-over",
-            60,
+            lambda: condition(site.get("model", "iris-3"), "Ready").get("status") == "True",
+            "Model iris-3 Ready",
+            120,
         )
-    report = load.stop()
-    probed = prober.stop()
-    assert report.failures == [] and probed.failures == [], (report.failures[:3], probed.failures)
-    assert writer.errors == [] and writer.applies > 2, (writer.applies, writer.errors)
-    # The candidate took the step with version 3, while blue's own pods still served 1.
-    assert {v for _, who, v in probe if who == "blue-next"} == {"3"}, probe
-    first_candidate = min(t for t, who, _ in probe if who == "blue-next")
-    during_step = {v for t, who, v in probe if who == "blue" and t >= first_candidate}
-    assert "1" in during_step, "blue served nothing during the step"
-    # Blue never went back to version 1 once it answered with 3, and ends on 3 alone.
-    blue = [v for _, who, v in probe if who == "blue"]
-    first_new = blue.index("3")
-    assert set(blue[first_new:]) == {"3"}, blue
-    assert {(who, v) for t, who, v in probe if t > handed_back} == {("blue", "3")}
-    record = rollout_of(done)
-    (change,) = record["versionChanges"]
-    assert (change["candidate"], change["fromVersion"], change["toVersion"]) == (
-        "blue-next",
-        "1",
-        "3",
-    )
-    assert [a["result"] for a in record["analysis"]] == ["Passed"], record["analysis"]
-    assert site.events("RolloutHandedOver"), "no RolloutHandedOver Event"
-    assert_spec_only_ours(done, target)
-    print(
-        f"\nIN-PLACE version 1 -> 3: commit to handed back {handed_back - committed:.1f} s; "
-        f"answers {dict(report.served_by)}; probe {len(probe)}",
-        file=sys.__stdout__,
-        flush=True,
-    )
+        serve_blue_only(site)
+        client = site.client()
+        target = manifest(
+            [deployment("blue", version="3")],
+            {"blue": 100},
+            canary([50, 100], [{"metric": "successRate", "min": 0.99}]),
+        )
+        probe: list[tuple[float, str, str]] = []  # (sent, who answered, the model version)
+
+        def probe_call(session: requests.Session) -> requests.Response:
+            sent = time.time()
+            response = client.infer(ROWS[:1], session=session)
+            if response.status_code == 200:
+                who = response.headers.get(SERVED_HEADER, "")
+                probe.append((sent, who, response.json()["model_version"]))
+            time.sleep(0.05)
+            return response
+
+        with (
+            SteadyLoad(steady_score(client), workers=2, max_seconds=600) as load,
+            SteadyLoad(probe_call, workers=1, max_seconds=600) as prober,
+            GitOpsWriter(site, target) as writer,
+        ):
+            committed = time.time()
+            done = site.wait_endpoint(
+                lambda e: (
+                    rollout_of(e).get("phase") == "Succeeded"
+                    and e["status"].get("traffic") == {"blue": 100}
+                    and [(d["name"], d["modelVersion"]) for d in e["status"]["deployments"]]
+                    == [("blue", "3")]
+                    and condition(e, "Ready").get("status") == "True"
+                ),
+                "version 3 handed back to blue",
+                POD_START_S,
+            )
+            handed_back = time.time()
+            wait_for(
+                lambda: site.get("deployment", "iris-blue-next") is None, "candidate gone", 120
+            )
+            wait_for(
+                lambda: len([p for p in probe if p[0] > handed_back]) >= 20,
+                "20 answers after the hand-over",
+                60,
+            )
+        report = load.stop()
+        probed = prober.stop()
+        assert report.failures == [] and probed.failures == [], (
+            report.failures[:3],
+            probed.failures,
+        )
+        assert writer.errors == [] and writer.applies > 2, (writer.applies, writer.errors)
+        # The candidate took the step with version 3, while blue's own pods still served 1.
+        assert {v for _, who, v in probe if who == "blue-next"} == {"3"}, probe
+        first_candidate = min(t for t, who, _ in probe if who == "blue-next")
+        during_step = {v for t, who, v in probe if who == "blue" and t >= first_candidate}
+        assert "1" in during_step, "blue served nothing during the step"
+        # Blue never went back to version 1 once it answered with 3, and ends on 3 alone.
+        blue = [v for _, who, v in probe if who == "blue"]
+        first_new = blue.index("3")
+        assert set(blue[first_new:]) == {"3"}, blue
+        assert {(who, v) for t, who, v in probe if t > handed_back} == {("blue", "3")}
+        record = rollout_of(done)
+        (change,) = record["versionChanges"]
+        assert (change["candidate"], change["fromVersion"], change["toVersion"]) == (
+            "blue-next",
+            "1",
+            "3",
+        )
+        assert [a["result"] for a in record["analysis"]] == ["Passed"], record["analysis"]
+        assert site.events("RolloutHandedOver"), "no RolloutHandedOver Event"
+        assert_spec_only_ours(done, target)
+        print(
+            f"\nIN-PLACE version 1 -> 3: commit to handed back {handed_back - committed:.1f} s; "
+            f"answers {dict(report.served_by)}; probe {len(probe)}",
+            file=sys.__stdout__,
+            flush=True,
+        )
+    finally:
+        # The next tests start from blue on version 1: back to it without a rollout policy
+        # (a change under their policies would wait for calls nobody sends).
+        serve_blue_only(site)
 
 
 # A blue-green rollout mirroring half of the calls (the most allowed), gated on agreement.

@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 from cluster_objects import condition, get, spec_managers
-from mlflow_harness import ARTIFACT_BUCKET
 from modelserve_api import mlflow_registry as registry
 
 pytestmark = pytest.mark.cluster
@@ -45,29 +43,6 @@ def apply_with_these_crds(cluster, namespace: str, documents: list[dict]) -> boo
     if applied.returncode != 0 and "unknown field" not in applied.stderr:
         pytest.fail(f"kubectl apply failed: {applied.stderr}")
     return applied.returncode == 0
-
-
-def set_alias(server, name: str, alias: str, version: str) -> None:
-    """Point `alias` at `version`, through MLflow's REST API as its clients do."""
-    request = urllib.request.Request(
-        f"{server.tracking_uri}/api/2.0/mlflow/registered-models/alias",
-        data=json.dumps({"name": name, "alias": alias, "version": version}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        assert answer.status == 200
-
-
-def delete_files(server, s3_store, name: str, version: str) -> None:
-    """Remove every object of the version's model directory from the artifact store."""
-    download_uri = registry.Registry(server.tracking_uri).resolve(f"models:/{name}/{version}")
-    root = registry.artifact_path(download_uri.download_uri)
-    client = s3_store.client()
-    listed = client.list_objects_v2(Bucket=ARTIFACT_BUCKET, Prefix=root).get("Contents") or []
-    assert listed, f"no objects under {root}"
-    for item in listed:
-        client.delete_object(Bucket=ARTIFACT_BUCKET, Key=item["Key"])
 
 
 def example_documents(tracking_uri: str, registered: str) -> list[dict]:
@@ -171,8 +146,8 @@ def test_the_endpoint_follows_the_alias_and_keeps_serving_when_files_are_gone(
 
         # The alias moves to a version whose files are gone from the store.
         third = mlflow_server.log_model(registered, seed=3)
-        delete_files(mlflow_server, s3_store, registered, third)
-        set_alias(mlflow_server, registered, "champion", third)
+        mlflow_server.delete_files(s3_store, registered, third)
+        mlflow_server.set_alias(registered, "champion", third)
         degraded = cluster.wait_for(
             lambda: (
                 condition(model(), "Degraded")

@@ -20,7 +20,7 @@ from botocore.client import BaseClient, Config
 from botocore.exceptions import BotoCoreError, ClientError
 from ports import LOOPBACK, free_ports
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = REPO / "hack" / "tools" / "build.sh"
 BINARY_ENV = "MODELSERVE_SEAWEEDFS_BIN"
 REGION = "us-east-1"

@@ -23,7 +23,7 @@ import pytest
 from ports import LOOPBACK, free_port
 from s3_harness import S3Store
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 INSTALL_SCRIPT = REPO / "hack" / "tools" / "mlflow.sh"
 BINARY_ENV = "MODELSERVE_MLFLOW_BIN"
 ARTIFACT_BUCKET = "mlflow-artifacts"
@@ -102,6 +102,29 @@ class MLflowServer:
         if done.returncode != 0:
             pytest.fail(f"logging a model to MLflow failed:\n{done.stderr[-3000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])["version"]
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point `alias` at `version`, through MLflow's REST API as its clients do."""
+        request = urllib.request.Request(
+            f"{self.tracking_uri}/api/2.0/mlflow/registered-models/alias",
+            data=json.dumps({"name": name, "alias": alias, "version": version}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200
+
+    def delete_files(self, store: S3Store, name: str, version: str) -> None:
+        """Remove every object of the version's model directory from the artifact store."""
+        from modelserve_api import mlflow_registry as registry
+
+        download_uri = registry.Registry(self.tracking_uri).resolve(f"models:/{name}/{version}")
+        root = registry.artifact_path(download_uri.download_uri)
+        client = store.client()
+        listed = client.list_objects_v2(Bucket=ARTIFACT_BUCKET, Prefix=root).get("Contents") or []
+        assert listed, f"no objects under {root}"
+        for item in listed:
+            client.delete_object(Bucket=ARTIFACT_BUCKET, Key=item["Key"])
 
     def stop(self) -> None:
         """Stop the server's process group (its gunicorn/uvicorn workers) by its PID."""
