@@ -88,6 +88,25 @@ def server_side_apply(cluster, namespace: str, body: dict) -> None:
     )  # fmt: skip
 
 
+class GitOpsWriter:
+    """Applies `desired` now, then again every 2 s until stopped, as Argo CD's self-heal does."""
+
+    def __init__(self, cluster, namespace: str, desired: dict) -> None:
+        server_side_apply(cluster, namespace, desired)
+        self._stopping = threading.Event()
+
+        def keep_applying() -> None:
+            while not self._stopping.wait(2):
+                server_side_apply(cluster, namespace, desired)
+
+        self._thread = threading.Thread(target=keep_applying, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=30)
+
+
 def submit_dry_run(cluster, namespace: str, body: dict):
     return cluster.kubectl(
         "create", "--dry-run=server", "-n", namespace, "-f", "-",
@@ -189,15 +208,7 @@ def test_a_rollout_steps_in_status_while_a_gitops_writer_reapplies_the_spec(
     # Git now says green; the writer keeps re-applying that same manifest, as Argo CD's
     # self-heal does, and never has to change it.
     desired = manifest({"green": 100})
-    server_side_apply(cluster, namespace, desired)
-    stop = threading.Event()
-
-    def keep_applying() -> None:
-        while not stop.wait(2):
-            server_side_apply(cluster, namespace, desired)
-
-    writer = threading.Thread(target=keep_applying, daemon=True)
-    writer.start()
+    writer = GitOpsWriter(cluster, namespace, desired)
     seen: list[dict] = []
     try:
 
@@ -216,8 +227,7 @@ def test_a_rollout_steps_in_status_while_a_gitops_writer_reapplies_the_spec(
 
         done = cluster.wait_for(promoted, "the rollout to promote green", timeout=180)
     finally:
-        stop.set()
-        writer.join(timeout=30)
+        writer.stop()
     # Callers got the step before the promotion; the spec never moved.
     assert seen[0] == {"blue": 100} and seen[-1] == {"green": 100}, seen
     assert {"blue": 50, "green": 50} in seen, seen
@@ -310,15 +320,7 @@ def test_a_model_version_changed_in_place_is_stepped_through_a_candidate_and_han
     # The pods answer nothing new at first, so the rollout holds at its first step.
     counters.frozen = True
     desired = in_place("2")
-    server_side_apply(cluster, namespace, desired)
-    stop = threading.Event()
-
-    def keep_applying() -> None:
-        while not stop.wait(2):
-            server_side_apply(cluster, namespace, desired)
-
-    writer = threading.Thread(target=keep_applying, daemon=True)
-    writer.start()
+    writer = GitOpsWriter(cluster, namespace, desired)
     seen: list[dict] = []
 
     def traffic_seen() -> dict:
@@ -358,8 +360,7 @@ def test_a_model_version_changed_in_place_is_stepped_through_a_candidate_and_han
 
         done = cluster.wait_for(handed_back, "version 2 handed back to main", timeout=240)
     finally:
-        stop.set()
-        writer.join(timeout=30)
+        writer.stop()
     # The candidate took the step, then gave the share back once main ran version 2.
     assert seen[0] == {"main": 100} and seen[-1] == {"main": 100}, seen
     assert {"main": 50, "main-next": 50} in seen, seen

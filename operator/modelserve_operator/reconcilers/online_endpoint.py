@@ -170,9 +170,9 @@ class OnlineEndpointReconciler:
             model_versions[deployment.name] = model.version
             resolved[deployment.name] = model
             scoring = self._scoring_deployment(body, endpoint, deployment, model)
-            live = self._live(scoring)
+            live = self._live(scoring) if stepping else None
             change = None
-            if stepping and live is not None:
+            if live is not None:
                 change = plan_change(
                     deployment.name,
                     live,
