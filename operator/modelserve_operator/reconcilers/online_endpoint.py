@@ -155,7 +155,9 @@ class OnlineEndpointReconciler:
         # In-place model changes, stepped by spec.rollout (version_change.py); a retrained
         # candidate's promotion is stepped on its own and does not mix with them.
         stepping = candidate is None and _steps_model_changes(endpoint)
-        serving_shares = _serving_shares(old_status, record)
+        # What the routers send each deployment now (status.traffic, zero shares left out).
+        applied_shares = _live_share(old_status.get("traffic") or {})
+        serving_shares = _serving_shares(applied_shares, record)
         changes: list[VersionChange] = []
         for deployment in endpoint.spec.deployments:
             try:
@@ -189,7 +191,7 @@ class OnlineEndpointReconciler:
             handing_over = (
                 change is not None
                 and record.get("phase") == HANDING_OVER
-                and not _live_share(old_status.get("traffic") or {}).get(deployment.name)
+                and not applied_shares.get(deployment.name)
             )
             if change is None or handing_over:
                 # During a change the pods keep the model they serve until the hand-over,
@@ -217,7 +219,7 @@ class OnlineEndpointReconciler:
         routed_candidates = {
             str(entry["candidate"])
             for entry in record.get("versionChanges") or []
-            if _live_share(old_status.get("traffic") or {}).get(str(entry.get("candidate")))
+            if applied_shares.get(str(entry.get("candidate")))
         } - served
         pruned_for = (
             body["metadata"]["uid"],
@@ -231,10 +233,11 @@ class OnlineEndpointReconciler:
 
         observations: dict[str, DeploymentObservation] = {}
         handed_over: set[str] = set()
+        changing = {ch.deployment: ch for ch in changes}
         for d in endpoint.spec.deployments:
             live = self.kube.get("apps/v1", "Deployment", namespace, child_name(name, d.name))
             observations[d.name] = self._observe_live(namespace, live)
-            change = next((ch for ch in changes if ch.deployment == d.name), None)
+            change = changing.get(d.name)
             if (
                 change is not None
                 and observations[d.name].rolled_out
@@ -278,11 +281,7 @@ class OnlineEndpointReconciler:
                 {
                     "name": d.name,
                     "modelVersion": model_versions.get(d.name),
-                    **(
-                        {}
-                        if any(ch.deployment == d.name for ch in changes)
-                        else _registry_version(resolved.get(d.name))
-                    ),
+                    **({} if d.name in changing else _registry_version(resolved.get(d.name))),
                     "replicas": observations[d.name].desired,
                     "readyReplicas": observations[d.name].ready,
                     "ready": observations[d.name].rolled_out,
@@ -694,10 +693,10 @@ def _steps_model_changes(endpoint: OnlineEndpoint) -> bool:
     return policy is not None and policy.strategy != "immediate"
 
 
-def _serving_shares(old_status: dict[str, Any], record: dict[str, Any]) -> dict[str, int]:
+def _serving_shares(applied: dict[str, int], record: dict[str, Any]) -> dict[str, int]:
     """What each deployment serves now: status.traffic, and during a rollout its stable
     split too (a change in progress stays one while its deployment's share is moving)."""
-    shares = dict(_live_share(old_status.get("traffic") or {}))
+    shares = dict(applied)
     if record.get("phase") in IN_FLIGHT:
         for name, share in _live_share(record.get("stable") or {}).items():
             shares[name] = max(shares.get(name, 0), share)
