@@ -134,7 +134,8 @@ def _script(steps: list[Step], workspace: Workspace, errexit: bool) -> str:
         lines += [
             f'cd "{workspace.root / step.folder.relative_to(REPO)}"',
             f'echo "{number}" > "$README_OUTPUT_DIR/current"',
-            f'echo "--- {step.where}" >&2',
+            # The clock on each block's marker shows where a slow README spends its time.
+            f'echo "--- {step.where} at $(date +%T)" >&2',
             "{",
             script.rstrip("\n"),
             f'}} > "$README_OUTPUT_DIR/{number}.out"',

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,14 +39,23 @@ class BuilderSettings:
     scoring_image: str = c.DEFAULT_SCORING_IMAGE
     router_image: str = c.DEFAULT_ROUTER_IMAGE
     image_pull_policy: str = "IfNotPresent"
-    # Long enough for in-flight requests (requestTimeoutMs is at most 180 s) to finish.
-    termination_grace_period_seconds: int = 200
     # Time for the endpoints controller and kube-proxy to stop sending to a terminating
     # pod; on the local node 5 s still lost requests when a pod was replaced, 10 s none.
     pre_stop_sleep_seconds: int = 10
     # Operator-wide placement of the pods it creates (e.g. onto real nodes only).
     node_selector: tuple[tuple[str, str], ...] = ()
     network: NetworkPolicySettings = field(default_factory=NetworkPolicySettings)
+
+
+def termination_grace_seconds(settings: BuilderSettings, request_timeout_ms: int) -> int:
+    """How long a pod may take to stop: the preStop sleep, the longest request it may still be
+    answering, then 5 s to exit.
+
+    No longer than that: the namespace controller looks again at a namespace being deleted
+    only after half the largest grace period of its pods, so a fixed 200 s made every
+    namespace with our pods take 100 s to delete, whatever its pods' requests.
+    """
+    return settings.pre_stop_sleep_seconds + math.ceil(request_timeout_ms / 1000) + 5
 
 
 def pod_placement(settings: BuilderSettings) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from .common import (
     object_meta,
     router_configmap_name,
     router_selector,
+    termination_grace_seconds,
 )
 
 CONFIG_VOLUME = "config"
@@ -32,6 +33,16 @@ _WRITABLE_DIRS = ("/tmp", "/var/cache/nginx", "/var/lib/nginx", "/run")
 def router_config_hash(nginx_conf: str, nginx_keys_conf: str = "") -> str:
     """Hash of everything nginx reads at start; as a pod annotation it rolls the router."""
     return content_hash(nginx_conf, nginx_keys_conf)
+
+
+def router_request_timeout_ms(endpoint: OnlineEndpoint) -> int:
+    """How long the router waits for an answer: a little longer than the slowest of the
+    endpoint's scoring pods may take."""
+    slowest = max(
+        (d.request_settings.request_timeout_ms for d in endpoint.spec.deployments),
+        default=5000,
+    )
+    return slowest + 1000
 
 
 def scoring_uri(endpoint: OnlineEndpoint) -> str:
@@ -120,7 +131,9 @@ def build_router_deployment(
                 },
                 "spec": hardened_pod_spec(
                     settings,
-                    terminationGracePeriodSeconds=settings.termination_grace_period_seconds,
+                    terminationGracePeriodSeconds=termination_grace_seconds(
+                        settings, router_request_timeout_ms(endpoint)
+                    ),
                     containers=[container],
                     volumes=volumes,
                     **_spread(endpoint),

@@ -19,6 +19,7 @@ from .common import (
     hardened_pod_spec,
     object_meta,
     scoring_selector,
+    termination_grace_seconds,
 )
 from .shadow import shadow_collector_url, wants_shadow_collector
 
@@ -184,12 +185,8 @@ def build_scoring_deployment(
         "volumeMounts": server_mounts,
         "securityContext": container_security_context(),
     }
-    grace = max(
-        settings.termination_grace_period_seconds,
-        settings.pre_stop_sleep_seconds
-        + deployment.request_settings.request_timeout_ms // 1000
-        + 5,
-    )
+    # The server drains for the request timeout + 2 s after SIGTERM (serving-image settings).
+    grace = termination_grace_seconds(settings, deployment.request_settings.request_timeout_ms)
     spec: dict[str, Any] = {
         "selector": {"matchLabels": scoring_selector(endpoint.metadata.name, deployment.name)},
         "revisionHistoryLimit": 3,

@@ -42,7 +42,7 @@ from ..builders import (
 from ..builders import network_policy as netpol
 from ..builders.common import keys_secret_name
 from ..builders.pinning import inputs_digest, pin_data, pin_template, refresh_token
-from ..builders.router import PRIMARY_KEY, SECONDARY_KEY
+from ..builders.router import PRIMARY_KEY, SECONDARY_KEY, router_request_timeout_ms
 from ..builders.router_config import Backend, RouterConfig, render_key_map, render_nginx_config
 from ..builders.scoring import scoring_template_inputs
 from ..builders.shadow import wants_shadow_collector
@@ -553,17 +553,12 @@ class OnlineEndpointReconciler:
                     weight=traffic.get(deployment.name, 0),
                 )
             )
-        timeout_ms = max(
-            (d.request_settings.request_timeout_ms for d in endpoint.spec.deployments),
-            default=5000,
-        )
         config = RouterConfig(
             endpoint=meta.name,
             backends=tuple(backends),
             mirror=mirror if mirror and any(b.name == mirror[0] for b in backends) else None,
             auth_mode=endpoint.spec.auth_mode,
-            # The router waits a little longer than the slowest scoring pod may take.
-            request_timeout_ms=timeout_ms + 1000,
+            request_timeout_ms=router_request_timeout_ms(endpoint),
             feedback_collector=(
                 shadow.shadow_collector_address(endpoint)
                 if wants_shadow_collector(endpoint)

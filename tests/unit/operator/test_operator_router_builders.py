@@ -47,6 +47,23 @@ def test_router_is_hardened(make_endpoint):
     assert sc["readOnlyRootFilesystem"] is True and sc["capabilities"] == {"drop": ["ALL"]}
 
 
+def test_the_router_may_stop_within_its_slowest_backends_request_and_no_later(make_endpoint):
+    endpoint = make_endpoint(
+        traffic={"blue": 50, "green": 50},
+        deployments=[
+            {"name": "blue", "model": {"name": "iris", "version": "1"}},
+            {
+                "name": "green",
+                "model": {"name": "iris", "version": "2"},
+                "requestSettings": {"requestTimeoutMs": 30000},
+            },
+        ],
+    )
+    pod = build_router_deployment(endpoint, "h", BuilderSettings())["spec"]["template"]["spec"]
+    # preStop 10 s, then the router's own timeout (the slowest backend's 30 s + 1 s), then 5 s
+    assert pod["terminationGracePeriodSeconds"] == 10 + 31 + 5
+
+
 def test_one_router_pod_by_default_with_the_template_it_always_had(make_endpoint):
     manifest = build_router_deployment(make_endpoint(), "h", BuilderSettings())
     assert manifest["spec"]["replicas"] == 1

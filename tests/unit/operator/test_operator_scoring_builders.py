@@ -176,8 +176,17 @@ def test_rollout_never_drops_capacity_and_drains(make_endpoint, make_resolved):
     assert manifest["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
     pod = _pod(manifest)
     assert pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
-    # Grace must outlast the preStop sleep plus the longest request.
-    assert pod["terminationGracePeriodSeconds"] >= 5 + 5
+    # Grace outlasts the preStop sleep (10 s) plus the longest request (5 s by default), and
+    # no more: a namespace being deleted is looked at again after half of it.
+    assert pod["terminationGracePeriodSeconds"] == 10 + 5 + 5
+
+
+def test_a_longer_request_timeout_gets_a_longer_grace_period(make_endpoint, make_resolved):
+    endpoint, dep, model = _build(
+        make_endpoint, make_resolved, {"requestSettings": {"requestTimeoutMs": 90500}}
+    )
+    pod = _pod(build_scoring_deployment(endpoint, dep, model, SETTINGS))
+    assert pod["terminationGracePeriodSeconds"] == 10 + 91 + 5
 
 
 def test_version_change_changes_pod_template(make_endpoint, make_resolved):
