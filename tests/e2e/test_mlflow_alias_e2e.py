@@ -1,8 +1,9 @@
-"""An endpoint following an MLflow alias on the real node: the pods fetch the model from a real
-tracking server, a move of the alias is stepped by spec.rollout, and files gone from the store
-leave the endpoint serving what it pinned.
+"""Models in the user's storage on the real node: an endpoint following an MLflow alias (the
+pods fetch the model from a real tracking server, a move of the alias is stepped by
+spec.rollout, and files gone from the store leave the endpoint serving what it pinned), and a
+Model whose file is an `s3://` object the scoring pods download themselves.
 
-SeaweedFS (the S3 store behind MLflow's artifact proxy) and `mlflow server` run on this
+SeaweedFS (the S3 store, also behind MLflow's artifact proxy) and `mlflow server` run on this
 machine, bound to the node's bridge address, which the scoring pods reach; nothing they
 serve leaves the machine. A steady client asks for the probabilities of one fixed row
 throughout: each version's coefficients differ, so the answer says which version gave it.
@@ -10,12 +11,15 @@ throughout: each version's coefficients differ, so the answer says which version
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 
+import joblib
 import pytest
 import requests
 from cluster_objects import condition
@@ -27,6 +31,8 @@ from modelserve_cluster.node.layout import NODE_IP, NODE_NAME
 from namespace_site import NamespaceSite
 from polling import wait_for
 from s3_harness import S3Store, start_seaweedfs, weed_binary
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 
@@ -228,6 +234,104 @@ def test_an_alias_move_is_stepped_on_real_pods_and_gone_files_keep_the_pin(
         f"{full - moved:.1f} s after the move (pollSeconds {POLL_SECONDS}; canary 50 -> 100, "
         f"interval 5 s); handed back and candidate gone {settled - moved:.1f} s; "
         f"answers {dict(report.served_by)}",
+        file=sys.__stdout__,
+        flush=True,
+    )
+
+
+def s3_model(name: str, version: str, key: str, sha256: str, store: S3Store) -> dict:
+    """Model `name`-`version` whose file is `key` in the reader's bucket, read with its keys."""
+    return {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "Model",
+        "metadata": {"name": f"{name}-{version}"},
+        "spec": {
+            "modelName": name,
+            "version": version,
+            "framework": "sklearn",
+            "artifact": {
+                "uri": f"s3://{store.reader_bucket}/{key}",
+                "sha256": sha256,
+                "s3": {
+                    "endpointURL": store.endpoint_url,
+                    "region": store.region,
+                    "addressingStyle": "path",
+                    "credentialsSecret": "iris-s3-reader",
+                },
+            },
+        },
+    }
+
+
+def test_a_model_in_s3_is_downloaded_by_its_pods_and_a_missing_object_is_named(
+    site: NamespaceSite, store: S3Store
+):
+    x, y = load_iris(return_X_y=True)
+    fitted = LogisticRegression(max_iter=500).fit(x, y)
+    buffer = io.BytesIO()
+    joblib.dump(fitted, buffer)
+    artifact = buffer.getvalue()
+    digest = hashlib.sha256(artifact).hexdigest()
+    store.client().put_object(Bucket=store.reader_bucket, Key="iris/1/model.joblib", Body=artifact)
+    reader = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "iris-s3-reader"},
+        "stringData": {
+            "AWS_ACCESS_KEY_ID": store.reader_access_key,
+            "AWS_SECRET_ACCESS_KEY": store.reader_secret_key,
+        },
+    }
+    deployment = {"instanceCount": 1, "resources": SMALL_RESOURCES}
+    endpoint = {
+        "apiVersion": "modelserve.io/v1alpha1",
+        "kind": "OnlineEndpoint",
+        "metadata": {"name": "iris"},
+        "spec": {
+            "authMode": "none",
+            "traffic": {"blue": 100, "green": 0},
+            "deployments": [
+                {"name": "blue", "model": {"name": "iris", "version": "1"}, **deployment},
+                # version 2's object was never uploaded
+                {"name": "green", "model": {"name": "iris", "version": "2"}, **deployment},
+            ],
+        },
+    }
+    applied = time.time()
+    site.apply(
+        reader,
+        s3_model("iris", "1", "iris/1/model.joblib", digest, store),
+        s3_model("iris", "2", "iris/2/model.joblib", digest, store),
+        endpoint,
+    )
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+    service = wait_for(lambda: site.get("service", "iris"), "the router Service", POD_START_S)
+    client = EndpointClient(service["spec"]["clusterIP"], None, "iris")
+    answer = wait_for(
+        lambda: (r := client.score(rows)).status_code == 200 and r.json(),
+        "version 1, downloaded from S3 by its pod, answering through the router",
+        POD_START_S,
+    )
+    assert answer == fitted.predict(rows).tolist()
+    answered = time.time()
+
+    missing = wait_for(
+        lambda: (
+            d
+            if (d := condition(site.get("model", "iris-2"), "Degraded")).get("status") == "True"
+            else None
+        ),
+        "Model iris-2 Degraded by its pod's failed download",
+        POD_START_S,
+    )
+    assert missing["reason"] == "ArtifactNotFound", missing
+    assert f"s3://{store.reader_bucket}/iris/2/model.joblib" in missing["message"], missing
+    assert condition(site.get("model", "iris-1"), "Ready").get("status") == "True"
+    # The missing version costs the endpoint nothing: version 1 answers on.
+    assert client.score(rows).json() == answer
+    print(
+        f"\nS3 MODEL: first answer {answered - applied:.1f} s after apply; iris-2: "
+        f"{missing['reason']}: {missing['message']}",
         file=sys.__stdout__,
         flush=True,
     )
