@@ -128,6 +128,9 @@ def test_degraded_accuracy_retrains_gates_and_promotes_a_new_version_without_a_f
     client = EndpointClient(service["spec"]["clusterIP"], None, "iris")
     x, _ = load_iris(return_X_y=True)
     rows = x[::5].tolist()
+    # Until kube-proxy programs the new router Service a connection is refused (CI saw 5 such
+    # calls once): the steady client starts once the Service answers.
+    wait_for(lambda: client.score(rows[:1]).status_code == 200, "the router answering", 60, 0.2)
 
     phase = ["serving version 1"]
     first_failure: list[str] = []
