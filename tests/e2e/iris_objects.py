@@ -18,12 +18,17 @@ DEPLOYMENT = "blue"
 SMALL_RESOURCES = {"requests": {"cpu": "50m", "memory": "192Mi"}}
 
 
-def iris_model() -> list[dict[str, Any]]:
-    """A fitted iris classifier as the ConfigMap and Model `iris-1`."""
+def iris_artifact() -> bytes:
+    """A fitted iris classifier, as the file a user registers (joblib)."""
     x, y = load_iris(return_X_y=True)
     buffer = io.BytesIO()
     joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buffer)
-    return configmap_model(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def iris_model() -> list[dict[str, Any]]:
+    """A fitted iris classifier as the ConfigMap and Model `iris-1`."""
+    return configmap_model(iris_artifact())
 
 
 def iris_endpoint(auth_mode: str, network: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -24,15 +24,13 @@ import pytest
 import requests
 from cluster_objects import condition
 from endpoint_traffic import SERVED_HEADER, EndpointClient, SteadyLoad
-from iris_objects import SMALL_RESOURCES
+from iris_objects import SMALL_RESOURCES, iris_artifact
 from mlflow_harness import MLflowServer, mlflow_binary, start_mlflow
 from modelserve_api import mlflow_registry as registry
 from modelserve_cluster.node.layout import NODE_IP, NODE_NAME
 from namespace_site import NamespaceSite
 from polling import wait_for
 from s3_harness import S3Store, start_seaweedfs, weed_binary
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 
@@ -41,6 +39,8 @@ CANDIDATE = "champion-next"
 POLL_SECONDS = 5
 POD_START_S = 300.0
 ROW = [0.3, -0.1, 0.5, 0.2]
+# The Secret holding the store's read-only keys, named by the S3 Models
+READER_SECRET = "iris-s3-reader"
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +256,7 @@ def s3_model(name: str, version: str, key: str, sha256: str, store: S3Store) -> 
                     "endpointURL": store.endpoint_url,
                     "region": store.region,
                     "addressingStyle": "path",
-                    "credentialsSecret": "iris-s3-reader",
+                    "credentialsSecret": READER_SECRET,
                 },
             },
         },
@@ -266,17 +266,14 @@ def s3_model(name: str, version: str, key: str, sha256: str, store: S3Store) -> 
 def test_a_model_in_s3_is_downloaded_by_its_pods_and_a_missing_object_is_named(
     site: NamespaceSite, store: S3Store
 ):
-    x, y = load_iris(return_X_y=True)
-    fitted = LogisticRegression(max_iter=500).fit(x, y)
-    buffer = io.BytesIO()
-    joblib.dump(fitted, buffer)
-    artifact = buffer.getvalue()
+    artifact = iris_artifact()
+    fitted = joblib.load(io.BytesIO(artifact))
     digest = hashlib.sha256(artifact).hexdigest()
     store.client().put_object(Bucket=store.reader_bucket, Key="iris/1/model.joblib", Body=artifact)
     reader = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "iris-s3-reader"},
+        "metadata": {"name": READER_SECRET},
         "stringData": {
             "AWS_ACCESS_KEY_ID": store.reader_access_key,
             "AWS_SECRET_ACCESS_KEY": store.reader_secret_key,
