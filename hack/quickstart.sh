@@ -41,9 +41,14 @@ finish() {
 }
 trap finish EXIT
 
-phase "setup: Debian packages, venv, Kubernetes binaries" ./hack/setup.sh
+# The Go build keeps both CPUs busy for minutes on a cold machine; the phases beside it
+# mostly wait on the network and the disk (packages, wheels, debootstrap).
+BINARIES="binaries: Kubernetes, etcd, Helm, KWOK, node add-ons (one Go build)"
+phase_start "$BINARIES" ./cluster/build-binaries.sh
+phase "setup: Debian packages, venv" ./hack/setup.sh --without-binaries
 phase "docker engine" ./hack/docker.sh
 phase "images: $(awk '!/^#/ && NF {printf "%s%s", sep, $1; sep=", "}' images/images.txt)" ./images/build.sh all
+phase_wait "$BINARIES"
 phase "local cluster with a real node (loads every image)" .venv/bin/modelserve-cluster up --with-node
 # The local cluster also has simulated nodes: real pods are pinned to the real one.
 phase "operator (Helm) and the sample endpoint" \

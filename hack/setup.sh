@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Install everything modelserve's tests and quickstart need on a fresh Debian machine; idempotent.
 #
-# Debian packages, the project's venv, and the Kubernetes/etcd/KWOK/Helm binaries built
-# from Go modules (cached under ~/.cache/modelserve, so a warm machine skips the build).
+# Debian packages, the project's venv, and every binary of the local cluster, built from Go
+# modules (cached under ~/.cache/modelserve, so a warm machine skips the build).
+#
+#   hack/setup.sh                     # all of it
+#   hack/setup.sh --without-binaries  # not the Go build (hack/quickstart.sh runs it beside)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,5 +54,7 @@ if [[ $stale == 1 ]]; then
   touch "$stamp"
 fi
 
-echo "==> Kubernetes binaries"
-./cluster/build-binaries.sh >/dev/null
+if [[ "${1:-}" != "--without-binaries" ]]; then
+  echo "==> the local cluster's binaries (Kubernetes, etcd, Helm, KWOK, the node's add-ons)"
+  ./cluster/build-binaries.sh >/dev/null
+fi

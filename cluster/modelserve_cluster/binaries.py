@@ -1,4 +1,4 @@
-"""Find the cached Kubernetes/etcd/KWOK/Helm binaries, building them on a cold machine."""
+"""Find the binaries the local cluster runs (built from Go modules), building them when cold."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-# What the running cluster needs; the build script also makes helm, kubelet and kube-proxy.
+# What the control plane needs; the build script also makes the node's binaries and Helm.
 REQUIRED = (
     "etcd",
     "kube-apiserver",
@@ -26,24 +26,31 @@ def missing_binaries(bin_dir: Path) -> list[str]:
     return [name for name in REQUIRED if not os.access(bin_dir / name, os.X_OK)]
 
 
+def binaries_dir() -> Path:
+    """Where the binaries are or would be (`$MODELSERVE_BIN_DIR` wins if set); never builds."""
+    override = os.environ.get("MODELSERVE_BIN_DIR")
+    if override:
+        return Path(override)
+    script = build_script()
+    if not script.exists():
+        raise FileNotFoundError(
+            f"{script} not found: run from a source checkout or set MODELSERVE_BIN_DIR"
+        )
+    printed = subprocess.run(
+        ["bash", str(script), "--print-dir"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return Path(printed)
+
+
 def cached_binaries() -> Path | None:
     """The binary directory if it already holds what a running cluster needs, else None.
 
     Never builds: for callers that only talk to a cluster that is already up.
     """
-    override = os.environ.get("MODELSERVE_BIN_DIR")
-    if override:
-        bin_dir = Path(override)
-    else:
-        script = build_script()
-        if not script.exists():
-            return None
-        printed = subprocess.run(
-            ["bash", str(script), "--print-dir"], capture_output=True, text=True
-        ).stdout.strip()
-        if not printed:
-            return None
-        bin_dir = Path(printed)
+    try:
+        bin_dir = binaries_dir()
+    except (FileNotFoundError, subprocess.CalledProcessError):
+        return None
     return None if missing_binaries(bin_dir) else bin_dir
 
 

@@ -16,7 +16,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 # Version and recipe make the node image's tag; the label tells a stale build apart.
-NODE_RECIPE_HASH="$(source_hash base manifests podnet pause coredns build.sh lib.sh)"
+NODE_RECIPE_HASH="$(source_hash base manifests podnet "$SHARED_GO/pause" "$SHARED_GO/coredns" build.sh lib.sh)"
 NODE_IMAGE="${KIND_NODE_IMAGE:-local/kind-node:${K8S_VERSION}}"
 BASE_IMAGE="local/kind-base:${DEBIAN_SUITE}-$( (source_hash base; echo "$CRICTL_VERSION") | sha256sum | cut -c1-12)"
 DEBIAN_IMAGE="local/debian-python:${DEBIAN_SUITE}"
@@ -44,21 +44,17 @@ build_kind() {
   rmdir "$KIND_DIR/gobin"
 }
 
-# kubeadm comes from the same throw-away module (k8s.io/kubernetes plus its staging repos
-# at their published tags) that cluster/build-binaries.sh builds the other binaries in.
+# kubeadm comes from the module cluster/build-binaries.sh builds the other Kubernetes
+# binaries from (k8s.io/kubernetes plus its staging repos at their published tags), so it
+# reuses every package that build compiled.
 build_kubeadm() {
   [[ -x "$NODE_BIN/kubeadm" ]] && return
-  local k8s_work minor version_pkg ldflags
-  k8s_work="$("$REPO_ROOT/cluster/build-binaries.sh" --print-dir)"
-  k8s_work="${k8s_work/\/bin-r/\/build-r}"
-  [[ -f "$k8s_work/go.mod" ]] || { kind_log "no $k8s_work/go.mod: run cluster/build-binaries.sh first"; exit 1; }
-  mkdir -p "$GO_WORK/kubeadm"
-  cp "$k8s_work/go.mod" "$k8s_work/go.sum" "$GO_WORK/kubeadm/"
+  local minor version_pkg ldflags
   minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
   version_pkg=k8s.io/component-base/version
   ldflags="-s -w -X $version_pkg.gitVersion=$K8S_VERSION -X $version_pkg.gitMajor=1 -X $version_pkg.gitMinor=$minor"
   kind_log "building kubeadm $K8S_VERSION"
-  (cd "$GO_WORK/kubeadm" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$NODE_BIN/kubeadm.partial" k8s.io/kubernetes/cmd/kubeadm)
+  (cd "$KIND_ROOT/$SHARED_GO" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$NODE_BIN/kubeadm.partial" k8s.io/kubernetes/cmd/kubeadm)
   mv "$NODE_BIN/kubeadm.partial" "$NODE_BIN/kubeadm"
 }
 
@@ -89,7 +85,7 @@ build_coredns() {
   kind_log "building coredns $version (kubeadm's Corefile plugins only)"
   local dir="$GO_WORK/coredns-$version"
   mkdir -p "$dir"
-  cp "$KIND_ROOT/coredns/main.go" "$dir/"
+  cp "$KIND_ROOT/$SHARED_GO/coredns/main.go" "$dir/"
   printf 'module modelserve.local/coredns\n\ngo 1.26\n\nrequire github.com/coredns/coredns %s\n' "$version" >"$dir/go.mod"
   (cd "$dir" && go mod tidy >/dev/null && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.partial" .)
   mv "$out.partial" "$out"
@@ -104,10 +100,10 @@ build_podnet() {
 }
 
 build_pause() {
-  local out="$NODE_BIN/pause-$(source_hash pause)"
+  local out="$NODE_BIN/pause-$(source_hash "$SHARED_GO/pause")"
   [[ -x "$out" ]] && return
   kind_log "building pause"
-  (cd "$KIND_ROOT/pause" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.partial" .)
+  (cd "$KIND_ROOT/$SHARED_GO" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" -o "$out.partial" ./pause)
   mv "$out.partial" "$out"
 }
 
@@ -275,7 +271,7 @@ images() {
   # The sandbox and the CNI daemon are on the way to a node's readiness: static binaries,
   # nothing to unpack but themselves.
   docker_build_static "$PODNET_IMAGE" "$NODE_BIN/podnet-$PODNET_HASH" podnet /usr/local/bin/podnet
-  docker_build_static "$PAUSE_IMAGE" "$NODE_BIN/pause-$(source_hash pause)" pause /usr/local/bin/pause
+  docker_build_static "$PAUSE_IMAGE" "$NODE_BIN/pause-$(source_hash "$SHARED_GO/pause")" pause /usr/local/bin/pause
 }
 
 # ---------------------------------------------------------------------------- base

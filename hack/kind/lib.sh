@@ -18,6 +18,9 @@ KIND_BIN="$KIND_DIR/kind"
 KIND_TOOLS_DIR="$CACHE_ROOT/kind-tools-r${KIND_RECIPE}"
 KIND_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$KIND_ROOT/../.." && pwd)"
+# The Go module of the local cluster's binaries (relative to here): pause, the CoreDNS main
+# package and kubeadm come from it too.
+SHARED_GO=../../cluster/binaries
 
 export DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}"
 export GOFLAGS="${GOFLAGS:--mod=mod}"

@@ -3,6 +3,8 @@
 #
 #   source hack/lib/phases.sh
 #   phase "images (scoring, router, operator)" ./images/build.sh all
+#   phase_start "binaries" ./cluster/build-binaries.sh   # runs beside the next phases
+#   phase_wait "binaries"  # waits for it; on failure, prints the end of its log
 #   phase_table            # one line per phase: seconds and status
 #
 # A phase that runs longer than PHASE_HEARTBEAT_S seconds says so every PHASE_HEARTBEAT_S
@@ -13,6 +15,7 @@ PHASES_STARTED=$(date +%s)
 PHASE_NAMES=()
 PHASE_SECONDS=()
 PHASE_RESULTS=()
+declare -A PHASE_BACKGROUND_PID PHASE_BACKGROUND_HEARTBEAT PHASE_BACKGROUND_STARTED PHASE_BACKGROUND_LOG
 
 _phase_clock() {
   local seconds=$1
@@ -21,8 +24,14 @@ _phase_clock() {
 
 _phase_heartbeat() {
   local name=$1 started=$2
+  # Stopped by its phase's end: take the sleep along, which would otherwise linger with
+  # the script's output still open (a caller reading it would wait for that sleep).
+  trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM
   # $$ is the script itself: the heartbeat ends with it, even when it is interrupted.
-  while sleep "$PHASE_HEARTBEAT_S" && kill -0 $$ 2>/dev/null; do
+  while kill -0 $$ 2>/dev/null; do
+    sleep "$PHASE_HEARTBEAT_S" &
+    wait $!
+    kill -0 $$ 2>/dev/null || break
     echo "    ... $name: still running ($(_phase_clock $(($(date +%s) - started))))" >&2
   done
 }
@@ -48,13 +57,69 @@ phase() {
   return "$rc"
 }
 
+# phase_start NAME COMMAND...: start COMMAND as a phase that runs beside the phases after
+# it, its output in a log file; phase_wait NAME ends it. For work that waits on the network
+# or the disk while another phase keeps the CPUs busy.
+phase_start() {
+  local name=$1 started log
+  shift
+  started=$(date +%s)
+  log="$(mktemp -t "modelserve-phase.XXXXXX.log")"
+  echo "==> [$(_phase_clock $((started - PHASES_STARTED)))] $name (in the background; log: $log)" >&2
+  # Its own process group, so that an early exit can stop all of it (see phase_table).
+  setsid "$@" >"$log" 2>&1 &
+  PHASE_BACKGROUND_PID[$name]=$!
+  _phase_heartbeat "$name" "$started" &
+  PHASE_BACKGROUND_HEARTBEAT[$name]=$!
+  PHASE_BACKGROUND_STARTED[$name]=$started
+  PHASE_BACKGROUND_LOG[$name]=$log
+}
+
+# phase_wait NAME: wait for a phase_start'ed phase and record it; its exit status is returned.
+phase_wait() {
+  local name=$1 rc errexit=
+  [[ $- == *e* ]] && errexit=1
+  echo "==> [$(_phase_clock $(($(date +%s) - PHASES_STARTED)))] waiting for: $name" >&2
+  set +e
+  wait "${PHASE_BACKGROUND_PID[$name]}"
+  rc=$?
+  [[ -n $errexit ]] && set -e
+  _phase_record_background "$name" "$rc"
+  if [[ $rc -ne 0 ]]; then
+    echo "==> $name failed (exit $rc); the end of ${PHASE_BACKGROUND_LOG[$name]}:" >&2
+    tail -n 40 "${PHASE_BACKGROUND_LOG[$name]}" >&2
+  fi
+  return "$rc"
+}
+
+_phase_record_background() {
+  local name=$1 rc=$2
+  kill "${PHASE_BACKGROUND_HEARTBEAT[$name]}" 2>/dev/null || true
+  wait "${PHASE_BACKGROUND_HEARTBEAT[$name]}" 2>/dev/null || true
+  PHASE_NAMES+=("$name (background)")
+  PHASE_SECONDS+=($(($(date +%s) - PHASE_BACKGROUND_STARTED[$name])))
+  if [[ $rc == stopped ]]; then
+    PHASE_RESULTS+=("stopped: an earlier phase failed")
+  else
+    PHASE_RESULTS+=("$([[ $rc -eq 0 ]] && echo ok || echo "failed ($rc)")")
+  fi
+  unset "PHASE_BACKGROUND_PID[$name]"
+}
+
 # phase_table: the timing table of every phase run so far, and the total.
 phase_table() {
-  local i total=$(($(date +%s) - PHASES_STARTED))
-  echo
-  printf '%-58s %9s  %s\n' "phase" "time" "result"
-  for i in "${!PHASE_NAMES[@]}"; do
-    printf '%-58s %9s  %s\n' "${PHASE_NAMES[$i]}" "$(_phase_clock "${PHASE_SECONDS[$i]}")" "${PHASE_RESULTS[$i]}"
+  local i name total=$(($(date +%s) - PHASES_STARTED))
+  # A background phase nobody waited for (an earlier phase failed) must not outlive us.
+  for name in "${!PHASE_BACKGROUND_PID[@]}"; do
+    kill -- "-${PHASE_BACKGROUND_PID[$name]}" 2>/dev/null || true
+    _phase_record_background "$name" stopped
   done
-  printf '%-58s %9s\n' "total" "$(_phase_clock "$total")"
+  local width=5
+  for name in "${PHASE_NAMES[@]}"; do ((${#name} > width)) && width=${#name}; done
+  echo
+  printf '%-*s %9s  %s\n' "$width" "phase" "time" "result"
+  for i in "${!PHASE_NAMES[@]}"; do
+    printf '%-*s %9s  %s\n' "$width" "${PHASE_NAMES[$i]}" "$(_phase_clock "${PHASE_SECONDS[$i]}")" "${PHASE_RESULTS[$i]}"
+  done
+  printf '%-*s %9s\n' "$width" "total" "$(_phase_clock "$total")"
 }

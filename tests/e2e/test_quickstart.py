@@ -43,7 +43,8 @@ def test_the_quickstart_prints_the_models_prediction(quickstart_output: str) -> 
 
 def test_every_phase_is_timed_and_the_next_steps_are_shown(quickstart_output: str) -> None:
     table = quickstart_output[quickstart_output.rindex("\nphase ") :]
-    for phase in ("setup", "docker engine", "images", "local cluster", "operator (Helm)"):
+    phases = ("binaries", "setup", "docker engine", "images", "local cluster", "operator (Helm)")
+    for phase in phases:
         assert re.search(rf"^{re.escape(phase)}.*\bok$", table, re.MULTILINE), table
     assert re.search(r"^total\s+\S+$", table, re.MULTILINE), table
     assert f"kubectl get onlineendpoints,models -n {NAMESPACE}" in quickstart_output

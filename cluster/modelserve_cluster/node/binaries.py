@@ -1,18 +1,26 @@
-"""Locate every program the node runs: Kubernetes binaries, add-on binaries, Debian packages."""
+"""Locate every program the node runs: the binaries built from Go modules, Debian packages."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelserve_cluster.binaries import ensure_binaries
+from modelserve_cluster.binaries import binaries_dir, ensure_binaries
 from modelserve_cluster.node.netfilter import NFQUEUE_STATUS
 
-NODE_BINARIES = ("coredns", "metrics-server", "crictl", "pause", "netpol-agent")
-KUBE_BINARIES = ("kubelet", "kube-proxy", "kubectl")
+# Beside the control plane's: the node's daemons and the add-on images made of one binary.
+NODE_BINARIES = (
+    "kubelet",
+    "kube-proxy",
+    "kubectl",
+    "coredns",
+    "metrics-server",
+    "crictl",
+    "pause",
+    "netpol-agent",
+)
 # Debian provides these; the message names the package to install.
 HOST_COMMANDS = {
     "containerd": "containerd",
@@ -33,45 +41,12 @@ class MissingPrerequisite(RuntimeError):
 
 @dataclass(frozen=True)
 class NodeBinaries:
-    """Paths of the programs a node runs."""
+    """Where the programs a node runs are: cluster/build-binaries.sh builds them all into one."""
 
-    kube_dir: Path
-    node_dir: Path
+    directory: Path
 
-    def kube(self, name: str) -> Path:
-        return self.kube_dir / name
-
-    def node(self, name: str) -> Path:
-        return self.node_dir / name
-
-
-def build_script() -> Path:
-    """cluster/build-node-binaries.sh in the source tree."""
-    return Path(__file__).resolve().parents[2] / "build-node-binaries.sh"
-
-
-def ensure_node_binaries() -> Path:
-    """The directory with CoreDNS, metrics-server, crictl, pause and the NetworkPolicy agent.
-
-    Builds them when cold.
-    """
-    override = os.environ.get("MODELSERVE_NODE_BIN_DIR")
-    if override:
-        directory = Path(override)
-    else:
-        script = build_script()
-        if not script.exists():
-            raise MissingPrerequisite(f"{script} not found: set MODELSERVE_NODE_BIN_DIR")
-        # Always asked, not only when a binary is missing: it also rebuilds one whose source
-        # changed (the NetworkPolicy agent's), and answers at once when nothing did.
-        out = subprocess.run(
-            ["bash", str(script)], stdout=subprocess.PIPE, text=True, check=True
-        ).stdout
-        directory = Path(out.strip().splitlines()[-1])
-    missing = [b for b in NODE_BINARIES if not os.access(directory / b, os.X_OK)]
-    if missing:
-        raise MissingPrerequisite(f"{directory} lacks {', '.join(missing)}")
-    return directory
+    def path(self, name: str) -> Path:
+        return self.directory / name
 
 
 def check_host_prerequisites() -> None:
@@ -93,34 +68,18 @@ def check_host_prerequisites() -> None:
         raise MissingPrerequisite("the node runs containers and edits iptables: run it as root")
 
 
-def _print_dir(script: Path, env_override: str) -> Path:
-    override = os.environ.get(env_override)
-    if override:
-        return Path(override)
-    return Path(
-        subprocess.run(
-            ["bash", str(script), "--print-dir"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    )
-
-
 def find_existing() -> NodeBinaries:
     """Where the binaries are (or would be), never building: for `down` and `status`."""
-    from modelserve_cluster.binaries import build_script as kube_build_script
-
-    return NodeBinaries(
-        _print_dir(kube_build_script(), "MODELSERVE_BIN_DIR"),
-        _print_dir(build_script(), "MODELSERVE_NODE_BIN_DIR"),
-    )
+    return NodeBinaries(binaries_dir())
 
 
 def ensure_all() -> NodeBinaries:
     """Check the host, then find (or build) every binary."""
     check_host_prerequisites()
-    kube_dir = ensure_binaries()
-    missing = [b for b in KUBE_BINARIES if not os.access(kube_dir / b, os.X_OK)]
+    directory = ensure_binaries()
+    missing = [b for b in NODE_BINARIES if not os.access(directory / b, os.X_OK)]
     if missing:
         raise MissingPrerequisite(
-            f"{kube_dir} lacks {', '.join(missing)}: run cluster/build-binaries.sh"
+            f"{directory} lacks {', '.join(missing)}: run cluster/build-binaries.sh"
         )
-    return NodeBinaries(kube_dir, ensure_node_binaries())
+    return NodeBinaries(directory)

@@ -114,7 +114,7 @@ class Node:
 
     def kubectl(self, bins: NodeBinaries | None = None) -> Kubectl:
         if bins:
-            self._kubectl_binary = bins.kube("kubectl")
+            self._kubectl_binary = bins.path("kubectl")
         elif self._kubectl_binary is None:
             self._kubectl_binary = _find_kubectl()
         return Kubectl(self._kubectl_binary, self.cluster.kubeconfig)
@@ -125,7 +125,7 @@ class Node:
         endpoint = f"unix://{self.layout.containerd_socket}"
         return subprocess.run(
             [
-                str(bins.node("crictl")),
+                str(bins.path("crictl")),
                 "--runtime-endpoint",
                 endpoint,
                 "--image-endpoint",
@@ -223,7 +223,7 @@ class Node:
         self._start("kubelet", self._kubelet_argv(bins), self._node_ready)
         self._start(
             "kube-proxy",
-            [str(bins.kube("kube-proxy")), f"--config={node.kube_proxy_config}"],
+            [str(bins.path("kube-proxy")), f"--config={node.kube_proxy_config}"],
             lambda: _http_ok(f"http://127.0.0.1:{L.KUBE_PROXY_HEALTHZ_PORT}/healthz"),
         )
         kubectl.apply(addons.netpol_agent_rbac())
@@ -304,7 +304,7 @@ class Node:
     def _kubelet_argv(self, bins: NodeBinaries) -> list[str]:
         node = self.layout
         return [
-            str(bins.kube("kubelet")),
+            str(bins.path("kubelet")),
             f"--config={node.kubelet_config}",
             f"--kubeconfig={node.kubeconfig('kubelet')}",
             f"--root-dir={node.kubelet_root}",
@@ -317,7 +317,7 @@ class Node:
 
     def _netpol_agent_argv(self, bins: NodeBinaries) -> list[str]:
         return [
-            str(bins.node("netpol-agent")),
+            str(bins.path("netpol-agent")),
             f"--kubeconfig={self.layout.kubeconfig('netpol-agent')}",
             f"--node-name={L.NODE_NAME}",
             f"--nfqueue-id={L.NETPOL_QUEUE}",
@@ -335,7 +335,7 @@ class Node:
             if image in have:
                 continue
             archive = self.layout.images_dir / f"{binary}.tar"
-            images.write_single_binary_image(bins.node(binary), image, archive, entrypoint)
+            images.write_single_binary_image(bins.path(binary), image, archive, entrypoint)
             images.import_archive(socket, archive)
 
     def import_images(self, names: tuple[str, ...], required: bool = True) -> list[str]:
@@ -411,7 +411,7 @@ class Node:
         self._stop("netpol-agent")
         self._stop("kubelet")
         sandbox_netns: list[str] = []
-        if bins.node("crictl").exists() and self.state.alive("containerd"):
+        if bins.path("crictl").exists() and self.state.alive("containerd"):
             sandbox_netns = self._sandbox_netns(bins)
             # Tear every pod down through the CRI, so CNI DEL releases IPs, rules and netns.
             self.crictl(bins, "rmp", "--all", "--force")
@@ -423,8 +423,8 @@ class Node:
             remove_dir=not self.state.data.get("container_log_links_dir_existed", True),
         )
         self._stop("kube-proxy")
-        if bins.kube("kube-proxy").exists():
-            subprocess.run([str(bins.kube("kube-proxy")), "--cleanup"], capture_output=True)
+        if bins.path("kube-proxy").exists():
+            subprocess.run([str(bins.path("kube-proxy")), "--cleanup"], capture_output=True)
         _delete_kube_chains()
         _unmount_under(self.layout.root)
         _remove_netns(sandbox_netns)
@@ -436,7 +436,7 @@ class Node:
         if self.state.data.get("bridge_created", True):
             netfilter.delete_bridge()
         _restore_sysctls(self.state.data.get("sysctls_before", {}))
-        if bins.kube("kubectl").exists() and _api_answers(self.cluster):
+        if bins.path("kubectl").exists() and _api_answers(self.cluster):
             # The Node object would otherwise linger NotReady, holding pods bound to it.
             self.kubectl(bins).run(
                 "delete", "node", L.NODE_NAME, "--ignore-not-found", "--wait=false", check=False
@@ -477,7 +477,7 @@ class Node:
 
 
 def _find_kubectl() -> Path:
-    return find_existing().kube("kubectl")
+    return find_existing().path("kubectl")
 
 
 def _api_answers(cluster: LocalCluster) -> bool:

@@ -1,7 +1,7 @@
-// pause is the pod sandbox process of node images built by hack/kind: it keeps the pod's
-// namespaces alive, reaps any orphan it inherits, and exits at SIGINT or SIGTERM. A static
-// binary in a FROM-scratch image, so the first pod on a new node does not wait to unpack a
-// Linux distribution.
+// pause is the pod sandbox process of both local nodes (cluster/ and hack/kind): it keeps
+// the pod's namespaces alive, reaps any orphan it inherits, and exits at SIGINT or SIGTERM.
+// A static binary in a FROM-scratch image, so the first pod on a new node does not wait to
+// unpack a Linux distribution.
 package main
 
 import (

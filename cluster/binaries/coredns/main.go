@@ -1,7 +1,8 @@
 // CoreDNS with only the plugins kubeadm's Corefile uses (plus log and hosts, for
 // debugging and local overrides): a much smaller, faster build than CoreDNS's full plugin
-// set. Directive order stays CoreDNS's own (core/dnsserver). build.sh makes the go.mod,
-// pinning the CoreDNS version that `kubeadm config images list` names.
+// set. Directive order stays CoreDNS's own (core/dnsserver). The local cluster's node runs
+// it at the version go.mod pins, which is the one kubeadm names for this release;
+// hack/kind/build.sh builds it at whatever version `kubeadm config images list` names.
 package main
 
 import (

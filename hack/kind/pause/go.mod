@@ -1,3 +1,0 @@
-module modelserve.local/pause
-
-go 1.26
