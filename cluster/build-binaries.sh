@@ -74,7 +74,9 @@ mkdir -p "$out"
 targets=()
 for b in "${missing[@]}"; do targets+=("${packages[$b]}"); done
 # -mod=readonly: go.sum must already pin every module; nothing unverified is fetched.
-(cd "$SRC" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w$version_flags" -o "$out/" "${targets[@]}")
+# The release's version goes into the Kubernetes commands only (later -ldflags patterns win).
+(cd "$SRC" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" \
+  -ldflags "k8s.io/kubernetes/cmd/...=-s -w$version_flags" -o "$out/" "${targets[@]}")
 # `go build -o DIR/` names each binary after its package's last path element.
 mkdir -p "$BIN_DIR"
 for b in "${missing[@]}"; do

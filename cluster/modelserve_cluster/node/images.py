@@ -26,6 +26,12 @@ def _tar_bytes(entries: list[tuple[str, bytes, int]]) -> bytes:
     return buffer.getvalue()
 
 
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file, hex."""
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
 def write_single_binary_image(
     binary: Path, image: str, out: Path, entrypoint: list[str] | None = None
 ) -> Path:
