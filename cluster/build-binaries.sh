@@ -13,8 +13,9 @@
 # change to it, or to this script, builds into a new directory.
 set -euo pipefail
 
-SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/binaries"
-SCRIPT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SRC="$HERE/binaries"
+SCRIPT="$HERE/$(basename "${BASH_SOURCE[0]}")"
 CACHE_ROOT="${MODELSERVE_CACHE:-$HOME/.cache/modelserve}"
 K8S_VERSION="$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$SRC/go.mod")"
 recipe="$( (cd "$SRC" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 \

@@ -51,9 +51,7 @@ phase() {
   [[ -n $errexit ]] && set -e
   kill "$heartbeat" 2>/dev/null || true
   wait "$heartbeat" 2>/dev/null || true
-  PHASE_NAMES+=("$name")
-  PHASE_SECONDS+=($(($(date +%s) - started)))
-  PHASE_RESULTS+=("$([[ $rc -eq 0 ]] && echo ok || echo "failed ($rc)")")
+  _phase_record "$name" "$started" "$rc"
   return "$rc"
 }
 
@@ -96,14 +94,20 @@ _phase_record_background() {
   local name=$1 rc=$2
   kill "${PHASE_BACKGROUND_HEARTBEAT[$name]}" 2>/dev/null || true
   wait "${PHASE_BACKGROUND_HEARTBEAT[$name]}" 2>/dev/null || true
-  PHASE_NAMES+=("$name (background)")
-  PHASE_SECONDS+=($(($(date +%s) - PHASE_BACKGROUND_STARTED[$name])))
-  if [[ $rc == stopped ]]; then
-    PHASE_RESULTS+=("stopped: an earlier phase failed")
-  else
-    PHASE_RESULTS+=("$([[ $rc -eq 0 ]] && echo ok || echo "failed ($rc)")")
-  fi
+  _phase_record "$name (background)" "${PHASE_BACKGROUND_STARTED[$name]}" "$rc"
   unset "PHASE_BACKGROUND_PID[$name]"
+}
+
+# _phase_record NAME STARTED RC: one line of the table; RC is an exit status or "stopped".
+_phase_record() {
+  local name=$1 started=$2 rc=$3
+  PHASE_NAMES+=("$name")
+  PHASE_SECONDS+=($(($(date +%s) - started)))
+  case "$rc" in
+    0) PHASE_RESULTS+=(ok) ;;
+    stopped) PHASE_RESULTS+=("stopped: an earlier phase failed") ;;
+    *) PHASE_RESULTS+=("failed ($rc)") ;;
+  esac
 }
 
 # phase_table: the timing table of every phase run so far, and the total.
