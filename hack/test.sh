@@ -5,7 +5,9 @@
 # on a kind cluster).
 #
 # Installs and starts what the tiers need; warm machines reuse the caches under
-# ~/.cache/modelserve. Extra arguments go to pytest. A timing table closes the run.
+# ~/.cache/modelserve. Without arguments every tier runs (pytest_tiers below: the tiers
+# that need no cluster beside those that do); with arguments, one pytest runs with them.
+# A timing table closes the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/lib/phases.sh
@@ -39,25 +41,48 @@ phase "setup" ./hack/setup.sh
 phase "docker engine" ./hack/docker.sh
 phase "images" ./images/build.sh all
 phase "local cluster" .venv/bin/modelserve-cluster up --with-node
-# kind and its node image, built from Debian packages and Go modules (no registry here),
-# and Docker made able to run kind's --privileged nodes: tests/e2e/test_kind.py then only
-# creates the cluster. A cold build takes minutes; a warm one returns at once.
-phase "kind node image" bash -c './hack/kind/docker-runtime.sh && ./hack/kind/build.sh'
-# Test-only tools built from Go modules (kstatus: the GitOps health verdict, from cli-utils;
-# seaweedfs: the real S3-compatible store tests/storage starts on loopback; mlflow: the
-# tracking server tests/storage starts, in its own venv from PyPI). Built here so
-# pytest only reads the cache: weed's first build takes minutes.
-phase "test tools" bash -c './hack/tools/build.sh kstatus && ./hack/tools/build.sh seaweedfs && ./hack/tools/mlflow.sh'
 phase "ruff" bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check .'
+# Docker made able to run kind's --privileged nodes (a reload, not a restart; see
+# hack/kind/README.md), before anything below uses Docker.
+phase "kind: docker runtime" ./hack/kind/docker-runtime.sh
+
+# pytest_tiers: every tier, the ones that need no cluster beside the ones that do. (A pytest
+# that collects nothing fails: tests/conftest.py turns its exit status 5 into 1.)
+#
+# The cluster tiers spend most of their time waiting on pods and the control plane (the
+# CPUs are about 40 % busy then), so the unit and data-plane tiers run beside them, and so
+# do kind's node image and the test tools, which are Go builds of minutes on a cold
+# machine and nothing on a warm one. The READMEs go first: their waits are the longest and
+# the most patient (kubectl wait ... --timeout=300s). The tiers that use those builds (the
+# stores of tests/storage, tests/e2e/test_kind.py) run after them.
+pytest_tiers() {
+  local rc=0
+  phase_start "pytest: unit, data plane" .venv/bin/pytest -p no:cacheprovider tests/unit tests/dataplane
+  # kind and its node image, from Debian packages and Go modules (no registry here). Test
+  # tools from Go modules: kstatus (the GitOps health verdict, from cli-utils), seaweedfs (the
+  # S3-compatible store tests/storage starts on loopback), and mlflow (the tracking server
+  # tests/storage starts, in its own venv from PyPI).
+  phase_start "kind node image, test tools" bash -c './hack/kind/build.sh && ./hack/tools/build.sh kstatus \
+    && ./hack/tools/build.sh seaweedfs && ./hack/tools/mlflow.sh'
+  phase "pytest: end-to-end, integration" .venv/bin/pytest tests/e2e/test_quickstart.py \
+    tests/e2e/test_readmes.py tests/e2e tests/integration --ignore=tests/e2e/test_kind.py || rc=1
+  phase_wait "kind node image, test tools" || rc=1
+  phase "pytest: storage, kind" .venv/bin/pytest tests/storage tests/e2e/test_kind.py || rc=1
+  phase_wait "pytest: unit, data plane" || rc=1
+  # Its output, whole: on success too, the counts and durations belong in the CI log.
+  cat "${PHASE_BACKGROUND_LOG["pytest: unit, data plane"]}"
+  return "$rc"
+}
 
 set +e
-phase "pytest" .venv/bin/pytest "$@"
+if [[ $# -eq 0 ]]; then
+  pytest_tiers
+else
+  phase "kind node image, test tools" bash -c './hack/kind/build.sh && ./hack/tools/build.sh kstatus \
+    && ./hack/tools/build.sh seaweedfs && ./hack/tools/mlflow.sh' && phase "pytest" .venv/bin/pytest "$@"
+fi
 rc=$?
 set -e
-if [[ $rc -eq 5 ]]; then
-  echo "pytest collected no tests: that is a failure, not a pass" >&2
-  rc=1
-fi
 if [[ "${CI:-}" == "true" ]]; then
   phase "cluster down" .venv/bin/modelserve-cluster down || true
 fi

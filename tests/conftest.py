@@ -17,6 +17,13 @@ from modelserve_cluster.binaries import cached_binaries, ensure_binaries
 from modelserve_cluster.cluster import LocalCluster, run_kubectl
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that collected no test fails: a selection that matches nothing is a mistake."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        print("\npytest collected no tests: that is a failure, not a pass")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @dataclass
 class ClusterHandle:
     """What a test gets: the kubeconfig, a kubectl runner and a Kubernetes API client."""

@@ -16,12 +16,17 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 # Version and recipe make the node image's tag; the label tells a stale build apart.
-NODE_RECIPE_HASH="$(source_hash base manifests podnet "$SHARED_GO/pause" "$SHARED_GO/coredns" build.sh lib.sh)"
+# The shared build's directory is named after its module and script, so a change there
+# (kubelet, kubeadm, CoreDNS, crictl) makes a new node image too.
+SERVER_BIN="$("$REPO_ROOT/cluster/build-binaries.sh" --print-dir)"
+NODE_RECIPE_HASH="$( (source_hash base manifests podnet build.sh lib.sh; basename "$SERVER_BIN") | sha256sum | cut -c1-12)"
 NODE_IMAGE="${KIND_NODE_IMAGE:-local/kind-node:${K8S_VERSION}}"
-BASE_IMAGE="local/kind-base:${DEBIAN_SUITE}-$( (source_hash base; echo "$CRICTL_VERSION") | sha256sum | cut -c1-12)"
+BASE_IMAGE="local/kind-base:${DEBIAN_SUITE}-$( (source_hash base; basename "$SERVER_BIN") | sha256sum | cut -c1-12)"
 DEBIAN_IMAGE="local/debian-python:${DEBIAN_SUITE}"
 TOOLS_IMAGE="local/kind-node-tools:${DEBIAN_SUITE}-r${KIND_RECIPE}"
 NODE_BIN="$CACHE_ROOT/kind-node-bin-r${KIND_RECIPE}-k8s-${K8S_VERSION}"
+# kubeadm is built from the shared module: named after its build, like the directory above.
+KUBEADM="$NODE_BIN/kubeadm-${SERVER_BIN##*-}"
 GO_WORK="$CACHE_ROOT/kind-build-r${KIND_RECIPE}-k8s-${K8S_VERSION}"
 
 if [[ "${1:-}" == "--print-image" ]]; then echo "$NODE_IMAGE"; exit 0; fi
@@ -48,27 +53,20 @@ build_kind() {
 # binaries from (k8s.io/kubernetes plus its staging repos at their published tags), so it
 # reuses every package that build compiled.
 build_kubeadm() {
-  [[ -x "$NODE_BIN/kubeadm" ]] && return
+  [[ -x "$KUBEADM" ]] && return
   local minor version_pkg ldflags
   minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
   version_pkg=k8s.io/component-base/version
   ldflags="-s -w -X $version_pkg.gitVersion=$K8S_VERSION -X $version_pkg.gitMajor=1 -X $version_pkg.gitMinor=$minor"
   kind_log "building kubeadm $K8S_VERSION"
-  (cd "$KIND_ROOT/$SHARED_GO" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$NODE_BIN/kubeadm.partial" k8s.io/kubernetes/cmd/kubeadm)
-  mv "$NODE_BIN/kubeadm.partial" "$NODE_BIN/kubeadm"
+  (cd "$KIND_ROOT/$SHARED_GO" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -ldflags "$ldflags" -o "$KUBEADM.partial" k8s.io/kubernetes/cmd/kubeadm)
+  mv "$KUBEADM.partial" "$KUBEADM"
 }
 
 # The image tags kubeadm wants, e.g. etcd=3.6.8-0 coredns=v1.14.2 pause=3.10.2.
 image_tag() {
-  "$NODE_BIN/kubeadm" config images list --kubernetes-version "$K8S_VERSION" 2>/dev/null \
+  "$KUBEADM" config images list --kubernetes-version "$K8S_VERSION" 2>/dev/null \
     | awk -F: -v name="$1" '$1 ~ "/" name "$" {print $2}'
-}
-
-build_crictl() {
-  [[ -x "$NODE_BIN/crictl" ]] && return
-  kind_log "building crictl $CRICTL_VERSION"
-  GOBIN="$GO_WORK/gobin" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
-  install -m 0755 "$GO_WORK/gobin/crictl" "$NODE_BIN/crictl"
 }
 
 build_local_path_provisioner() {
@@ -79,16 +77,17 @@ build_local_path_provisioner() {
   install -m 0755 "$GO_WORK/gobin/local-path-provisioner" "$NODE_BIN/local-path-provisioner"
 }
 
-build_coredns() {
-  local version="$1" out="$NODE_BIN/coredns-$1"
-  [[ -x "$out" ]] && return
-  kind_log "building coredns $version (kubeadm's Corefile plugins only)"
-  local dir="$GO_WORK/coredns-$version"
-  mkdir -p "$dir"
-  cp "$KIND_ROOT/$SHARED_GO/coredns/main.go" "$dir/"
-  printf 'module modelserve.local/coredns\n\ngo 1.26\n\nrequire github.com/coredns/coredns %s\n' "$version" >"$dir/go.mod"
-  (cd "$dir" && go mod tidy >/dev/null && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.partial" .)
-  mv "$out.partial" "$out"
+# CoreDNS comes from the shared build (its main package is in cluster/binaries/coredns),
+# at the version that module pins: it must be the one kubeadm names, or the image kubeadm
+# asks for would hold another release.
+check_coredns_version() {
+  local wanted pinned
+  wanted="$(image_tag coredns)"
+  pinned="$(awk '$1 == "github.com/coredns/coredns" {print $2; exit}' "$KIND_ROOT/$SHARED_GO/go.mod")"
+  if [[ "$wanted" != "$pinned" ]]; then
+    kind_log "kubeadm $K8S_VERSION wants CoreDNS $wanted; cluster/binaries/go.mod pins $pinned: set it to $wanted"
+    return 1
+  fi
 }
 
 build_podnet() {
@@ -99,26 +98,16 @@ build_podnet() {
   mv "$out.partial" "$out"
 }
 
-build_pause() {
-  local out="$NODE_BIN/pause-$(source_hash "$SHARED_GO/pause")"
-  [[ -x "$out" ]] && return
-  kind_log "building pause"
-  (cd "$KIND_ROOT/$SHARED_GO" && CGO_ENABLED=0 GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" -o "$out.partial" ./pause)
-  mv "$out.partial" "$out"
-}
-
 tools() {
   mkdir -p "$NODE_BIN" "$GO_WORK"
-  # The server binaries and etcd, cached by the local cluster's own build.
+  # The server binaries, etcd, CoreDNS and crictl, cached by the local cluster's own build.
   "$REPO_ROOT/cluster/build-binaries.sh" >/dev/null
   # One Go build at a time: these machines have two cores.
   timed "kind" build_kind
   timed "kubeadm" build_kubeadm
-  timed "crictl" build_crictl
+  check_coredns_version
   timed "local-path-provisioner" build_local_path_provisioner
-  timed "coredns" build_coredns "$(image_tag coredns)"
   timed "podnet" build_podnet
-  timed "pause" build_pause
 }
 
 # ---------------------------------------------------------------------------- images
@@ -236,9 +225,6 @@ EOF
 
 # Sets PRELOAD (image names) and PODNET_IMAGE, PROVISIONER_IMAGE, HELPER_IMAGE.
 image_names() {
-  local bin_dir
-  bin_dir="$("$REPO_ROOT/cluster/build-binaries.sh" --print-dir)"
-  SERVER_BIN="$bin_dir"
   ETCD_IMAGE="registry.k8s.io/etcd:$(image_tag etcd)"
   COREDNS_VERSION="$(image_tag coredns)"
   COREDNS_IMAGE="registry.k8s.io/coredns/coredns:$COREDNS_VERSION"
@@ -266,12 +252,12 @@ images() {
   done
   docker_build_kube_proxy "registry.k8s.io/kube-proxy:$K8S_VERSION" "$SERVER_BIN/kube-proxy"
   docker_build_static "$ETCD_IMAGE" "$SERVER_BIN/etcd" etcd
-  docker_build_static "$COREDNS_IMAGE" "$NODE_BIN/coredns-$COREDNS_VERSION" coredns /usr/local/bin/coredns
+  docker_build_static "$COREDNS_IMAGE" "$SERVER_BIN/coredns" coredns /usr/local/bin/coredns
   docker_build_static "$PROVISIONER_IMAGE" "$NODE_BIN/local-path-provisioner" local-path-provisioner
   # The sandbox and the CNI daemon are on the way to a node's readiness: static binaries,
   # nothing to unpack but themselves.
   docker_build_static "$PODNET_IMAGE" "$NODE_BIN/podnet-$PODNET_HASH" podnet /usr/local/bin/podnet
-  docker_build_static "$PAUSE_IMAGE" "$NODE_BIN/pause-$(source_hash "$SHARED_GO/pause")" pause /usr/local/bin/pause
+  docker_build_static "$PAUSE_IMAGE" "$SERVER_BIN/pause" pause /usr/local/bin/pause
 }
 
 # ---------------------------------------------------------------------------- base
@@ -283,7 +269,7 @@ base() {
   ctx="$(mktemp -d)"
   cp -a "$KIND_ROOT/base/." "$ctx/"
   mkdir -p "$ctx/bin"
-  cp "$NODE_BIN/crictl" "$ctx/bin/crictl"
+  cp "$SERVER_BIN/crictl" "$ctx/bin/crictl"
   kind_log "building $BASE_IMAGE"
   docker_build -t "$BASE_IMAGE" --build-arg "BASE_IMAGE=$DEBIAN_IMAGE" "$ctx"
   rm -rf "$ctx"
@@ -306,9 +292,9 @@ node() {
   docker run -d --name "$build" --entrypoint sleep --security-opt seccomp=unconfined "$BASE_IMAGE" infinity >/dev/null
   NODE_BUILD_CONTAINER="$build"
   trap 'docker rm -f -v "$NODE_BUILD_CONTAINER" >/dev/null 2>&1 || true' EXIT
-  for b in "$bin_dir/kubelet" "$bin_dir/kubectl" "$NODE_BIN/kubeadm"; do
-    docker cp "$b" "$build:/usr/bin/$(basename "$b")"
-  done
+  docker cp "$bin_dir/kubelet" "$build:/usr/bin/kubelet"
+  docker cp "$bin_dir/kubectl" "$build:/usr/bin/kubectl"
+  docker cp "$KUBEADM" "$build:/usr/bin/kubeadm"
   docker exec "$build" chown root:root /usr/bin/kubelet /usr/bin/kubectl /usr/bin/kubeadm
   echo -n "$K8S_VERSION" | docker exec -i "$build" sh -c 'cat >/kind/version'
   docker exec "$build" mkdir -p /kind/manifests

@@ -5,7 +5,6 @@
 KIND_VERSION="${KIND_VERSION:-v0.33.0}"
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.3.4}"
-CRICTL_VERSION="${CRICTL_VERSION:-v1.34.0}"
 LOCAL_PATH_PROVISIONER_VERSION="${LOCAL_PATH_PROVISIONER_VERSION:-v0.0.30}"
 DEBIAN_SUITE="bookworm"
 
@@ -18,8 +17,8 @@ KIND_BIN="$KIND_DIR/kind"
 KIND_TOOLS_DIR="$CACHE_ROOT/kind-tools-r${KIND_RECIPE}"
 KIND_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$KIND_ROOT/../.." && pwd)"
-# The Go module of the local cluster's binaries (relative to here): pause, the CoreDNS main
-# package and kubeadm come from it too.
+# The Go module of the local cluster's binaries (relative to here): kubeadm, pause, CoreDNS
+# and crictl come from it too.
 SHARED_GO=../../cluster/binaries
 
 export DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}"
