@@ -46,6 +46,13 @@ phase "ruff" bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check .'
 # hack/kind/README.md), before anything below uses Docker.
 phase "kind: docker runtime" ./hack/kind/docker-runtime.sh
 
+# kind and its node image, from Debian packages and Go modules (no registry here), and the
+# test tools: kstatus (the GitOps health verdict, from cli-utils), seaweedfs (the
+# S3-compatible store tests/storage starts on loopback), both from Go modules, and mlflow
+# (the tracking server tests/storage starts, in its own venv from PyPI).
+BUILD_TEST_TOOLS=(bash -c './hack/kind/build.sh && ./hack/tools/build.sh kstatus &&
+  ./hack/tools/build.sh seaweedfs && ./hack/tools/mlflow.sh')
+
 # pytest_tiers: every tier, the ones that need no cluster beside the ones that do. (A pytest
 # that collects nothing fails: tests/conftest.py turns its exit status 5 into 1.)
 #
@@ -53,21 +60,28 @@ phase "kind: docker runtime" ./hack/kind/docker-runtime.sh
 # CPUs are about 40 % busy then), so the unit and data-plane tiers run beside them, and so
 # do kind's node image and the test tools, which are Go builds of minutes on a cold
 # machine and nothing on a warm one. The READMEs go first: their waits are the longest and
-# the most patient (kubectl wait ... --timeout=300s). The tiers that use those builds (the
-# stores of tests/storage, tests/e2e/test_kind.py) run after them.
+# the most patient (kubectl wait ... --timeout=300s). The tests that use those builds (the
+# stores of tests/storage and of the MLflow e2e test, kind's test) run after them; the
+# builds take a lock, so a harness that asks for a tool early waits instead of racing.
 pytest_tiers() {
   local rc=0
-  phase_start "pytest: unit, data plane" .venv/bin/pytest -p no:cacheprovider tests/unit tests/dataplane
-  # kind and its node image, from Debian packages and Go modules (no registry here). Test
-  # tools from Go modules: kstatus (the GitOps health verdict, from cli-utils), seaweedfs (the
-  # S3-compatible store tests/storage starts on loopback), and mlflow (the tracking server
-  # tests/storage starts, in its own venv from PyPI).
-  phase_start "kind node image, test tools" bash -c './hack/kind/build.sh && ./hack/tools/build.sh kstatus \
-    && ./hack/tools/build.sh seaweedfs && ./hack/tools/mlflow.sh'
-  phase "pytest: end-to-end, integration" .venv/bin/pytest tests/e2e/test_quickstart.py \
-    tests/e2e/test_readmes.py tests/e2e tests/integration --ignore=tests/e2e/test_kind.py || rc=1
+  # Niced, so that the cluster tiers' pods (and the kubelet, and the operator) come first
+  # when all want the CPUs at once: the tests beside them fill what is left idle.
+  phase_start "pytest: unit, data plane" nice -n 10 .venv/bin/pytest -p no:cacheprovider \
+    tests/unit tests/dataplane
+  phase_start "kind node image, test tools" nice -n 19 "${BUILD_TEST_TOOLS[@]}"
+  # Files, not folders: pytest runs the files of a folder in its own order, whatever the
+  # order of the arguments.
+  local first=(tests/e2e/test_quickstart.py tests/e2e/test_readmes.py)
+  local later=(tests/e2e/test_kind.py tests/e2e/test_mlflow_alias_e2e.py)
+  local file e2e=()
+  for file in tests/e2e/test_*.py; do
+    [[ " ${first[*]} ${later[*]} " == *" $file "* ]] || e2e+=("$file")
+  done
+  phase "pytest: end-to-end, integration" .venv/bin/pytest "${first[@]}" "${e2e[@]}" \
+    tests/integration || rc=1
   phase_wait "kind node image, test tools" || rc=1
-  phase "pytest: storage, kind" .venv/bin/pytest tests/storage tests/e2e/test_kind.py || rc=1
+  phase "pytest: storage, kind, MLflow on pods" .venv/bin/pytest tests/storage "${later[@]}" || rc=1
   phase_wait "pytest: unit, data plane" || rc=1
   # Its output, whole: on success too, the counts and durations belong in the CI log.
   cat "${PHASE_BACKGROUND_LOG["pytest: unit, data plane"]}"
@@ -78,8 +92,7 @@ set +e
 if [[ $# -eq 0 ]]; then
   pytest_tiers
 else
-  phase "kind node image, test tools" bash -c './hack/kind/build.sh && ./hack/tools/build.sh kstatus \
-    && ./hack/tools/build.sh seaweedfs && ./hack/tools/mlflow.sh' && phase "pytest" .venv/bin/pytest "$@"
+  phase "kind node image, test tools" "${BUILD_TEST_TOOLS[@]}" && phase "pytest" .venv/bin/pytest "$@"
 fi
 rc=$?
 set -e

@@ -22,16 +22,18 @@ _phase_clock() {
   if ((seconds >= 60)); then printf '%dm%02ds' $((seconds / 60)) $((seconds % 60)); else printf '%ds' "$seconds"; fi
 }
 
+# _phase_heartbeat NAME STARTED [PID]: while the script (and PID, if given) runs, say so.
 _phase_heartbeat() {
-  local name=$1 started=$2
+  local name=$1 started=$2 watched=${3:-$$}
   # Stopped by its phase's end: take the sleep along, which would otherwise linger with
   # the script's output still open (a caller reading it would wait for that sleep).
   trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM
-  # $$ is the script itself: the heartbeat ends with it, even when it is interrupted.
-  while kill -0 $$ 2>/dev/null; do
+  # $$ is the script itself: the heartbeat ends with it, even when it is interrupted; a
+  # background phase's heartbeat also ends with that phase, before anyone waits for it.
+  while kill -0 $$ 2>/dev/null && kill -0 "$watched" 2>/dev/null; do
     sleep "$PHASE_HEARTBEAT_S" &
     wait $!
-    kill -0 $$ 2>/dev/null || break
+    kill -0 $$ 2>/dev/null && kill -0 "$watched" 2>/dev/null || break
     echo "    ... $name: still running ($(_phase_clock $(($(date +%s) - started))))" >&2
   done
 }
@@ -64,10 +66,12 @@ phase_start() {
   started=$(date +%s)
   log="$(mktemp -t "modelserve-phase.XXXXXX.log")"
   echo "==> [$(_phase_clock $((started - PHASES_STARTED)))] $name (in the background; log: $log)" >&2
-  # Its own process group, so that an early exit can stop all of it (see phase_table).
-  setsid "$@" >"$log" 2>&1 &
+  # Its own process group, so that an early exit can stop all of it (see phase_table). It
+  # writes the time it ended beside its log: the table shows how long it ran, not how long
+  # until someone waited for it.
+  setsid bash -c '"$@"; rc=$?; date +%s >"$0.ended"; exit $rc' "$log" "$@" >"$log" 2>&1 &
   PHASE_BACKGROUND_PID[$name]=$!
-  _phase_heartbeat "$name" "$started" &
+  _phase_heartbeat "$name" "$started" "${PHASE_BACKGROUND_PID[$name]}" &
   PHASE_BACKGROUND_HEARTBEAT[$name]=$!
   PHASE_BACKGROUND_STARTED[$name]=$started
   PHASE_BACKGROUND_LOG[$name]=$log
@@ -91,18 +95,21 @@ phase_wait() {
 }
 
 _phase_record_background() {
-  local name=$1 rc=$2
+  local name=$1 rc=$2 ended log=${PHASE_BACKGROUND_LOG[$name]}
   kill "${PHASE_BACKGROUND_HEARTBEAT[$name]}" 2>/dev/null || true
   wait "${PHASE_BACKGROUND_HEARTBEAT[$name]}" 2>/dev/null || true
-  _phase_record "$name (background)" "${PHASE_BACKGROUND_STARTED[$name]}" "$rc"
+  ended="$(cat "$log.ended" 2>/dev/null || date +%s)"
+  rm -f "$log.ended"
+  _phase_record "$name (background)" "${PHASE_BACKGROUND_STARTED[$name]}" "$rc" "$ended"
   unset "PHASE_BACKGROUND_PID[$name]"
 }
 
-# _phase_record NAME STARTED RC: one line of the table; RC is an exit status or "stopped".
+# _phase_record NAME STARTED RC [ENDED]: one line of the table; RC is an exit status or
+# "stopped"; ENDED (epoch seconds) defaults to now.
 _phase_record() {
-  local name=$1 started=$2 rc=$3
+  local name=$1 started=$2 rc=$3 ended=${4:-$(date +%s)}
   PHASE_NAMES+=("$name")
-  PHASE_SECONDS+=($(($(date +%s) - started)))
+  PHASE_SECONDS+=($((ended - started)))
   case "$rc" in
     0) PHASE_RESULTS+=(ok) ;;
     stopped) PHASE_RESULTS+=("stopped: an earlier phase failed") ;;

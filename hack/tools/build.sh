@@ -23,9 +23,15 @@ out_dir="${MODELSERVE_CACHE:-$HOME/.cache/modelserve}/tools-r${RECIPE}"
 binary="$out_dir/$name-$digest"
 if [[ ! -x "$binary" ]]; then
   mkdir -p "$out_dir"
-  echo "building $name from Go modules (once per machine)" >&2
-  (cd "$source_dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod \
-    go build -trimpath -ldflags "-s -w" -o "$binary.partial" "$target")
-  mv "$binary.partial" "$binary"
+  # A test harness and hack/test.sh may ask for the same tool at once (CI builds the tools
+  # beside the tests): the second waits for the first, then finds the binary built.
+  exec 9>"$binary.lock"
+  flock 9
+  if [[ ! -x "$binary" ]]; then
+    echo "building $name from Go modules (once per machine)" >&2
+    (cd "$source_dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod \
+      go build -trimpath -ldflags "-s -w" -o "$binary.partial" "$target")
+    mv "$binary.partial" "$binary"
+  fi
 fi
 echo "$binary"

@@ -16,6 +16,13 @@ sklearn="$("$python" -c 'import sklearn; print(sklearn.__version__)')"
 py="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 venv="${MODELSERVE_CACHE:-$HOME/.cache/modelserve}/mlflow-${MLFLOW_VERSION}-py${py}-sklearn${sklearn}-r${RECIPE}"
 if [[ ! -x "$venv/bin/mlflow" ]]; then
+  # One install at a time (a test harness and hack/test.sh may ask at once); the second
+  # waits for the first, then finds the venv installed.
+  mkdir -p "$(dirname "$venv")"
+  exec 9>"$venv.lock"
+  flock 9
+fi
+if [[ ! -x "$venv/bin/mlflow" ]]; then
   echo "installing mlflow $MLFLOW_VERSION into $venv (once per machine)" >&2
   base="$("$python" -c 'import sys; print(sys.base_prefix)')/bin/python$py"
   rm -rf "$venv.partial"

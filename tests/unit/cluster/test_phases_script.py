@@ -71,3 +71,17 @@ def test_a_background_phase_is_stopped_when_an_earlier_phase_fails() -> None:
 
 def _running(command_line: str) -> bool:
     return subprocess.run(["pgrep", "-f", f"^{command_line}$"], capture_output=True).returncode == 0
+
+
+def test_a_background_phase_is_timed_until_it_ended_not_until_it_was_waited_for() -> None:
+    result = _run(
+        'PHASE_HEARTBEAT_S=1 phase_start "quick" true\n'
+        'phase "slow" sleep 3\n'
+        'phase_wait "quick"\n'
+        "phase_table"
+    )
+    assert result.returncode == 0, result.stderr
+    assert _table_line(result.stdout, "quick").split()[-2] == "0s"
+    assert _table_line(result.stdout, "slow").split()[-2] == "3s"
+    # Its heartbeat stopped when it ended: no "still running" while "slow" ran.
+    assert "quick: still running" not in result.stderr
