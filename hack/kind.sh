@@ -13,6 +13,8 @@
 #   KIND_SKIP_IMAGE_BUILD=1 hack/kind.sh
 #                         # load the modelserve images already built, do not rebuild them
 #   KIND_CLUSTER_NAME=NAME  # another cluster name (default: modelserve)
+#   KIND_KUBECONFIG=FILE    # the cluster's kubeconfig (default: ~/.modelserve/kind-kubeconfig);
+#                           # $KUBECONFIG and ~/.kube/config are never written
 #
 # Needs: docker, kind, helm and kubectl on PATH (or built by cluster/build-binaries.sh),
 # and Python 3.11 with the project's venv (hack/setup.sh makes it).
@@ -33,8 +35,11 @@ if [[ -n "${KIND_LOCAL_NODE_IMAGE:-}" ]]; then
   PATH="$(dirname "$(bash -c 'source hack/kind/lib.sh && echo "$KIND_BIN"')"):$PATH"
 fi
 
+# kind writes its context into $KUBECONFIG (or ~/.kube/config) unless told where: the
+# local cluster's kubeconfig, which the quickstart tells users to export, would lose its
+# current context. kind only ever touches its own file.
 if [[ "${1:-}" == "down" ]]; then
-  exec kind delete cluster --name "$CLUSTER_NAME"
+  exec kind delete cluster --name "$CLUSTER_NAME" --kubeconfig "$KUBECONFIG_PATH"
 fi
 
 for tool in docker kind; do
@@ -42,10 +47,11 @@ for tool in docker kind; do
 done
 [[ -x .venv/bin/python ]] || ./hack/setup.sh
 
-if ! kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
-  kind create cluster --name "$CLUSTER_NAME" --config kind-config.yaml "${create_args[@]}"
-fi
 mkdir -p "$(dirname "$KUBECONFIG_PATH")"
+if ! kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
+  kind create cluster --name "$CLUSTER_NAME" --config kind-config.yaml \
+    --kubeconfig "$KUBECONFIG_PATH" "${create_args[@]}"
+fi
 kind get kubeconfig --name "$CLUSTER_NAME" >"$KUBECONFIG_PATH"
 
 [[ -n "${KIND_SKIP_IMAGE_BUILD:-}" ]] || ./images/build.sh all

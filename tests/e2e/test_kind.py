@@ -24,22 +24,43 @@ CLUSTER = "modelserve-e2e-kind"
 OPERATOR_NAMESPACE = "modelserve-system"
 
 
-def _kind_env(kubeconfig: Path) -> dict[str, str]:
+# A kubeconfig of the user's own, exported as the quickstart's next steps say: kind must
+# leave it alone.
+USERS_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: local, cluster: {server: "https://127.0.0.1:16443"}}]
+users: [{name: me, user: {}}]
+contexts: [{name: local, context: {cluster: local, user: me}}]
+current-context: local
+"""
+
+
+def _kind_env(kubeconfig: Path, users_kubeconfig: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         KIND_LOCAL_NODE_IMAGE="1",  # no registry here: kind and its node image built locally
         KIND_SKIP_IMAGE_BUILD="1",  # app_images built this tree's images already
         KIND_CLUSTER_NAME=CLUSTER,
         KIND_KUBECONFIG=str(kubeconfig),
+        KUBECONFIG=str(users_kubeconfig),
     )
     return env
 
 
 @pytest.fixture(scope="module")
-def kind_walkthrough(app_images: dict[str, str], tmp_path_factory) -> Iterator[tuple[str, Path]]:
+def users_kubeconfig(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("user") / "config"
+    path.write_text(USERS_KUBECONFIG)
+    return path
+
+
+@pytest.fixture(scope="module")
+def kind_walkthrough(
+    app_images: dict[str, str], users_kubeconfig: Path, tmp_path_factory
+) -> Iterator[tuple[str, Path]]:
     """What `hack/kind.sh` printed, and the cluster's kubeconfig; the cluster is deleted after."""
     kubeconfig = tmp_path_factory.mktemp("kind") / "kubeconfig"
-    env = _kind_env(kubeconfig)
+    env = _kind_env(kubeconfig, users_kubeconfig)
     script = str(REPO / "hack" / "kind.sh")
     # A cluster left by an interrupted run would be reused with whatever it held.
     subprocess.run([script, "down"], env=env, capture_output=True, text=True, timeout=300)
@@ -112,3 +133,9 @@ def test_kind_runs_the_operator_from_this_trees_image(kind_walkthrough, app_imag
         app_images["modelserve/operator"]
     }
     assert {p["status"]["phase"] for p in pods} == {"Running"}
+
+
+def test_kind_leaves_the_kubeconfig_the_user_exported_alone(
+    kind_walkthrough, users_kubeconfig: Path
+) -> None:
+    assert users_kubeconfig.read_text() == USERS_KUBECONFIG
