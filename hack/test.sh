@@ -57,9 +57,10 @@ BUILD_TEST_TOOLS=(bash -c './hack/kind/build.sh && ./hack/tools/build.sh kstatus
 # that collects nothing fails: tests/conftest.py turns its exit status 5 into 1.)
 #
 # The cluster tiers spend most of their time waiting on pods and the control plane (the
-# CPUs are about 40 % busy then), so the unit and data-plane tiers run beside them, and so
-# do kind's node image and the test tools, which are Go builds of minutes on a cold
-# machine and nothing on a warm one. The READMEs go first: their waits are the longest and
+# CPUs are about 40 % busy then), so the unit and data-plane tiers run beside the
+# end-to-end tier, so does the integration tier on a control plane of its own, and so do
+# kind's node image and the test tools, which are Go builds of minutes on a cold machine
+# and nothing on a warm one. The READMEs go first: their waits are the longest and
 # the most patient (kubectl wait ... --timeout=300s). The tests that use those builds (the
 # stores of tests/storage and of the MLflow e2e test, kind's test) run after them; the
 # builds take a lock, so a harness that asks for a tool early waits instead of racing.
@@ -70,6 +71,10 @@ pytest_tiers() {
   phase_start "pytest: unit, data plane" nice -n 10 .venv/bin/pytest -p no:cacheprovider \
     tests/unit tests/dataplane
   phase_start "kind node image, test tools" nice -n 19 "${BUILD_TEST_TOOLS[@]}"
+  # The integration tier, on a kwokctl control plane of its own (hack/test-integration.sh),
+  # so that it does not share the home-made one with the end-to-end tier.
+  phase_start "pytest: integration (kwokctl)" nice -n 5 ./hack/test-integration.sh \
+    -p no:cacheprovider
   # Files, not folders: pytest runs the files of a folder in its own order, whatever the
   # order of the arguments.
   local first=(tests/e2e/test_quickstart.py tests/e2e/test_readmes.py)
@@ -78,13 +83,15 @@ pytest_tiers() {
   for file in tests/e2e/test_*.py; do
     [[ " ${first[*]} ${later[*]} " == *" $file "* ]] || e2e+=("$file")
   done
-  phase "pytest: end-to-end, integration" .venv/bin/pytest "${first[@]}" "${e2e[@]}" \
-    tests/integration || rc=1
+  phase "pytest: end-to-end" .venv/bin/pytest "${first[@]}" "${e2e[@]}" || rc=1
   phase_wait "kind node image, test tools" || rc=1
   phase "pytest: storage, kind, MLflow on pods" .venv/bin/pytest tests/storage "${later[@]}" || rc=1
-  phase_wait "pytest: unit, data plane" || rc=1
-  # Its output, whole: on success too, the counts and durations belong in the CI log.
-  cat "${PHASE_BACKGROUND_LOG["pytest: unit, data plane"]}"
+  local tier
+  for tier in "pytest: unit, data plane" "pytest: integration (kwokctl)"; do
+    phase_wait "$tier" || rc=1
+    # Its output, whole: on success too, the counts and durations belong in the CI log.
+    cat "${PHASE_BACKGROUND_LOG["$tier"]}"
+  done
   return "$rc"
 }
 
