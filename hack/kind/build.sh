@@ -287,13 +287,13 @@ node_is_current() {
 node() {
   node_is_current && return
   image_names
-  local bin_dir="$SERVER_BIN" build="kind-build-$$-$RANDOM" b
+  local build="kind-build-$$-$RANDOM"
   kind_log "building $NODE_IMAGE in container $build"
   docker run -d --name "$build" --entrypoint sleep --security-opt seccomp=unconfined "$BASE_IMAGE" infinity >/dev/null
   NODE_BUILD_CONTAINER="$build"
   trap 'docker rm -f -v "$NODE_BUILD_CONTAINER" >/dev/null 2>&1 || true' EXIT
-  docker cp "$bin_dir/kubelet" "$build:/usr/bin/kubelet"
-  docker cp "$bin_dir/kubectl" "$build:/usr/bin/kubectl"
+  docker cp "$SERVER_BIN/kubelet" "$build:/usr/bin/kubelet"
+  docker cp "$SERVER_BIN/kubectl" "$build:/usr/bin/kubectl"
   docker cp "$KUBEADM" "$build:/usr/bin/kubeadm"
   docker exec "$build" chown root:root /usr/bin/kubelet /usr/bin/kubectl /usr/bin/kubeadm
   echo -n "$K8S_VERSION" | docker exec -i "$build" sh -c 'cat >/kind/version'
