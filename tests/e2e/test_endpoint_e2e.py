@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import re
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -167,7 +168,19 @@ class Site(NamespaceSite):
             "the replaced router pods to be gone",
             timeout=120,
         )
+        # Ready follows the router pods; the Service's address forwards a moment later, on
+        # any cluster: the EndpointSlice is updated, then kube-proxy syncs its rules. Until
+        # then a call is refused (seen under CI's load), so the tests call once it connects.
+        wait_for(self._service_connects, f"the {ENDPOINT} Service to accept calls", timeout=60)
         return endpoint
+
+    def _service_connects(self) -> bool:
+        service = self.get("service", ENDPOINT) or {}
+        try:
+            with socket.create_connection((service["spec"]["clusterIP"], 80), timeout=5):
+                return True
+        except OSError:
+            return False
 
     def client(self) -> EndpointClient:
         service = self.get("service", ENDPOINT)

@@ -187,25 +187,33 @@ def _job_condition(cluster, name: str, namespace: str) -> str | None:
 def test_simulated_nodes_keep_their_leases_renewed(cluster):
     # The node-lifecycle controller watches these leases: a node whose lease goes stale is
     # marked Unknown and every pod on it NotReady, which would flap endpoints in tests.
-    def renew_times() -> dict[str, str]:
-        leases = json.loads(
+    def leases() -> dict[str, dict]:
+        items = json.loads(
             cluster.kubectl("get", "leases", "-n", "kube-node-lease", "-o", "json").stdout
         )["items"]
         return {
-            lease["metadata"]["name"]: lease["spec"].get("renewTime", "")
-            for lease in leases
+            lease["metadata"]["name"]: lease["spec"]
+            for lease in items
             if lease["metadata"]["name"] in FAKE_NODE_NAMES
         }
+
+    def renew_times() -> dict[str, str]:
+        return {name: spec.get("renewTime", "") for name, spec in leases().items()}
+
+    def lease_durations() -> dict[str, int]:
+        return {name: spec["leaseDurationSeconds"] for name, spec in leases().items()}
 
     first = cluster.wait_for(
         lambda: (times := renew_times()) and set(times) == set(FAKE_NODE_NAMES) and times,
         "a lease for every simulated node",
-        timeout=30,
     )
+    # KWOK renews every quarter of the lease's duration; the wait allows the whole duration
+    # twice over, for a CI machine busy enough to starve KWOK and the API server a while.
+    duration = max(lease_durations().values())
     cluster.wait_for(
         lambda: all(renew_times()[n] != first[n] for n in FAKE_NODE_NAMES),
         "every simulated node's lease to be renewed",
-        timeout=40,
+        timeout=2 * duration,
     )
 
 
