@@ -1,9 +1,12 @@
 """uvicorn's httptools protocol with two guards uvicorn lacks: a deadline for a request's headers
-(idle and slowloris connections are closed) and a ceiling on open connections."""
+(idle and slowloris connections are closed) and a ceiling on open connections; and an answer
+written to the socket once, not once for its head and again for its body."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -20,6 +23,60 @@ def _refusal(max_connections: int) -> bytes:
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     )
     return head.encode() + body
+
+
+class OneWriteAnswers:
+    """The transport an answer is written through: the status line and headers are held until
+    the body comes, then both go out in one write.
+
+    uvicorn writes an answer's head and body separately: two send() calls and, with
+    TCP_NODELAY, two segments for the client to read. One write saved 10 µs of a one-row
+    prediction's ~80 µs of server CPU at the socket (bench/scoring.py, 2026-12-06).
+    """
+
+    __slots__ = ("_then", "head", "transport")
+
+    def __init__(self, transport: asyncio.Transport, then: Callable[[], None]) -> None:
+        self.transport = transport
+        self.head: bytes | None = None
+        self._then = then
+
+    def write(self, data: bytes) -> None:
+        """Hold a final answer's head (not a 1xx's); send anything else with what is held."""
+        head = self.head
+        if head is not None:
+            self.head = None
+            self.transport.write(head + data)
+        elif data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 1"):
+            self.head = data
+        else:
+            self.transport.write(data)
+
+    def flush(self) -> None:
+        """Send a head still held (an answer without a body: HEAD, 204, 304)."""
+        head = self.head
+        if head is not None:
+            self.head = None
+            self.transport.write(head)
+
+    def answered(self) -> None:
+        """The answer is complete: send what is held, then go on as uvicorn does (`then`)."""
+        self.flush()
+        self._then()
+
+    def close(self) -> None:
+        """Send what is held, then close."""
+        if not self.transport.is_closing():
+            self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        """As the socket's transport."""
+        return self.transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """As the socket's transport."""
+        return self.transport.get_extra_info(name, default)
 
 
 def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[HttpToolsProtocol]:
@@ -59,6 +116,12 @@ def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[Http
         def on_headers_complete(self) -> None:
             self.headers_due = None
             super().on_headers_complete()
+            cycle = self.cycle
+            if cycle is not None and cycle.transport is self.transport:
+                # the answer's head waits for its body; a bodiless answer's, for its end
+                writes = OneWriteAnswers(self.transport, cycle.on_response)
+                cycle.transport = writes  # type: ignore[assignment]
+                cycle.on_response = writes.answered
 
         def on_response_complete(self) -> None:
             super().on_response_complete()

@@ -4,8 +4,11 @@ request, and a drain that ends. Raw sockets play the hostile clients."""
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import socket
+import struct
 import threading
 
 import requests
@@ -200,3 +203,66 @@ def test_a_large_body_decoded_in_the_worker_gives_the_models_answers(start_serve
         thread.join()
     assert [r.status_code for r in results] == [200] * 4
     assert all(r.json() == expected for r in results)
+
+
+# struct tcp_info (linux/tcp.h): tcpi_data_segs_in, the segments received that carried data
+_TCP_INFO_DATA_SEGS_IN = 152
+
+
+def _data_segments_received(sock: socket.socket) -> int:
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    return struct.unpack_from("I", info, _TCP_INFO_DATA_SEGS_IN)[0]
+
+
+def _read_answer(sock: socket.socket) -> tuple[bytes, bytes]:
+    """One keep-alive answer: (head, body), read by its Content-Length."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)\r\ncontent-length: (\d+)", head).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head, body
+
+
+def test_each_answer_reaches_the_client_as_one_segment(start_server, iris_classifier):
+    # uvicorn writes an answer's head and body separately: two sends, and (TCP_NODELAY) two
+    # segments for the client to read, for every call
+    server = _iris(start_server, iris_classifier)
+    body = json.dumps({"data": [ROW]}).encode()
+    request = (
+        b"POST /score HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    sock = _open(server)
+    try:
+        before = _data_segments_received(sock)
+        for _ in range(20):
+            sock.sendall(request)
+            head, answer = _read_answer(sock)
+            assert head.startswith(b"HTTP/1.1 200 "), head
+            assert json.loads(answer) == [0], answer
+        assert _data_segments_received(sock) - before == 20
+    finally:
+        sock.close()
+
+
+def test_an_answer_without_a_body_is_sent_and_the_connection_goes_on(start_server, iris_classifier):
+    # a HEAD answer has no body to carry its head: it goes out when the answer is complete
+    server = _iris(start_server, iris_classifier)
+    sock = _open(server)
+    try:
+        sock.settimeout(10)
+        sock.sendall(b"HEAD /openapi.json HTTP/1.1\r\nHost: test\r\n\r\n")
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += sock.recv(65536)
+        assert received.startswith(b"HTTP/1.1 200 "), received[:200]
+        assert received.endswith(b"\r\n\r\n"), "a HEAD answer carries no body"
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: test\r\n\r\n")
+        head, answer = _read_answer(sock)
+        assert head.startswith(b"HTTP/1.1 200 "), head
+        assert json.loads(answer) == {"status": "ok"}
+    finally:
+        sock.close()
