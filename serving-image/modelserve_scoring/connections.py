@@ -79,29 +79,42 @@ class OneWriteAnswers:
         return self.transport.get_extra_info(name, default)
 
 
-def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[HttpToolsProtocol]:
+def guarded_protocol(
+    header_timeout_s: float, max_connections: int, keep_alive_s: float
+) -> type[HttpToolsProtocol]:
     """The protocol class to give uvicorn.Config(http=...)."""
     refusal = _refusal(max_connections)
-    # one sweep over the connections instead of a timer per request (a timer costs ~10 us
-    # under uvloop, bench/scoring.py); a late connection is closed at most one period late
-    period_s = min(1.0, header_timeout_s / 2)
+    # One sweep over the connections instead of a timer per answer: uvicorn arms a keep-alive
+    # timer after every answer and cancels it at the next request, 3 to 6 µs per call under
+    # uvloop (bench/scoring.py). A connection is closed at most one period late.
+    period_s = min(1.0, header_timeout_s / 2, keep_alive_s / 2)
     sweeper: list[asyncio.TimerHandle | None] = [None]
 
     def sweep(loop: asyncio.AbstractEventLoop, connections: set) -> None:
         now = loop.time()
         for connection in list(connections):
-            due = getattr(connection, "headers_due", None)
-            if due is not None and due <= now and not connection.transport.is_closing():
+            if connection.transport.is_closing():
+                continue
+            headers_due = getattr(connection, "headers_due", None)
+            idle_due = getattr(connection, "idle_due", None)
+            if (headers_due is not None and headers_due <= now) or (
+                idle_due is not None and idle_due <= now
+            ):
                 connection.transport.close()
         sweeper[0] = loop.call_later(period_s, sweep, loop, connections) if connections else None
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Closes a connection whose next request's headers are not complete within
-        `header_timeout_s` of it opening or of its previous answer; refuses connections over
+        `header_timeout_s` of it opening or of its previous answer, or whose next request has
+        not begun `keep_alive_s` after that answer; refuses connections over
         `max_connections`."""
 
         #: loop time by which the next request's headers must be complete (None: they are)
         headers_due: float | None = None
+        #: loop time by which the next request must begin (None: one has, or none answered yet)
+        idle_due: float | None = None
+        #: a request has begun whose headers are not complete yet
+        reading_headers = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -113,8 +126,14 @@ def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[Http
             if sweeper[0] is None:
                 sweeper[0] = self.loop.call_later(period_s, sweep, self.loop, self.connections)
 
+        def on_message_begin(self) -> None:
+            self.idle_due = None
+            self.reading_headers = True
+            super().on_message_begin()
+
         def on_headers_complete(self) -> None:
             self.headers_due = None
+            self.reading_headers = False
             super().on_headers_complete()
             cycle = self.cycle
             if cycle is not None and cycle.transport is self.transport:
@@ -124,9 +143,19 @@ def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[Http
                 cycle.on_response = writes.answered
 
         def on_response_complete(self) -> None:
-            super().on_response_complete()
-            # a pipelined request already parsed is being served: its headers came in time
-            if not self.transport.is_closing() and self.cycle.response_complete:
-                self.headers_due = self.loop.time() + header_timeout_s
+            # uvicorn's own, but the keep-alive deadline is the sweep's instead of a timer
+            self.server_state.total_requests += 1
+            if self.transport.is_closing():
+                return
+            self.flow.resume_reading()
+            if self.pipeline:
+                # a pipelined request already parsed is served next: its headers came in time
+                cycle, app = self.pipeline.pop()
+                self._start_asgi_task(cycle, app)
+            else:
+                now = self.loop.time()
+                self.headers_due = now + header_timeout_s
+                if not self.reading_headers:
+                    self.idle_due = now + keep_alive_s
 
     return GuardedHttpToolsProtocol

@@ -106,7 +106,10 @@ def serve(settings: ScoringSettings) -> int:
         host=settings.host,
         port=settings.http_port,
         loop="uvloop",
-        http=guarded_protocol(settings.header_timeout_s, settings.max_connections),
+        # the protocol closes idle keep-alive connections itself (KEEP_ALIVE_TIMEOUT_S)
+        http=guarded_protocol(
+            settings.header_timeout_s, settings.max_connections, settings.keep_alive_timeout_s
+        ),
         lifespan="on",
         # no WebSocket routes: an Upgrade request is plain HTTP, and no WebSocket library is
         # imported at start-up
@@ -114,7 +117,6 @@ def serve(settings: ScoringSettings) -> int:
         access_log=False,
         log_level=settings.log_level.lower(),
         server_header=False,
-        timeout_keep_alive=settings.keep_alive_timeout_s,  # type: ignore[arg-type]
     )
     drain_ms = settings.drain_timeout_ms or settings.request_timeout_ms + 2000
     server = DrainingServer(config, dataplane, drain_ms / 1000)

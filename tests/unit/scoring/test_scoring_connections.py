@@ -10,6 +10,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 
 import requests
 from scoring_helpers import wait_until
@@ -264,5 +265,29 @@ def test_an_answer_without_a_body_is_sent_and_the_connection_goes_on(start_serve
         head, answer = _read_answer(sock)
         assert head.startswith(b"HTTP/1.1 200 "), head
         assert json.loads(answer) == {"status": "ok"}
+    finally:
+        sock.close()
+
+
+def test_a_request_begun_is_not_cut_as_idle_however_slowly_its_headers_come(
+    start_server, iris_classifier
+):
+    # idle means no request under way: a keep-alive connection that has begun its next
+    # request is bound by the header deadline, not by KEEP_ALIVE_TIMEOUT_S
+    server = _iris(start_server, iris_classifier, keep_alive_timeout_s=1, header_timeout_s=10)
+    sock = _open(server, b"GET /v2/health/live HTTP/1.1\r\nHost: test\r\n\r\n")
+    try:
+        sock.settimeout(10)
+        head, _ = _read_answer(sock)
+        assert head.startswith(b"HTTP/1.1 200 "), head
+        for piece in (b"GET /v2/health/live HTTP/1.1\r\n", b"Host: test\r\n", b"Accept: */*\r\n"):
+            sock.sendall(piece)
+            time.sleep(1.2)
+        sock.sendall(b"\r\n")
+        head, answer = _read_answer(sock)
+        assert head.startswith(b"HTTP/1.1 200 "), head
+        assert json.loads(answer) == {"status": "ok"}
+        # then, with nothing begun, the connection is idle and closed
+        wait_until(lambda: _closed_by_server(sock), 10, "the idle connection to be closed")
     finally:
         sock.close()
