@@ -117,6 +117,9 @@ def serve(settings: ScoringSettings) -> int:
         access_log=False,
         log_level=settings.log_level.lower(),
         server_header=False,
+        # nothing here reads the caller's address or scheme: X-Forwarded-* is not trusted, and
+        # the middleware that would apply it is one layer less on every call
+        proxy_headers=False,
     )
     drain_ms = settings.drain_timeout_ms or settings.request_timeout_ms + 2000
     server = DrainingServer(config, dataplane, drain_ms / 1000)
