@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from modelserve_scoring.dataplane import DataPlane, InferenceCall, Reply
+from modelserve_scoring.dataplane import BodyReader, DataPlane, InferenceCall, Reply
 from modelserve_scoring.deadlines import DeadlineSweep
 from modelserve_scoring.errors import (
     BodyTimeout,
@@ -29,6 +29,8 @@ ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict]]
 _JSON = (b"content-type", b"application/json")
 Handler = Callable[[dict, Receive, Callable, dict[str, str]], Awaitable[None]]
+#: most paths kept resolved (a client sending many model names gets no unbounded memory)
+_RESOLVED_PATHS = 256
 
 
 async def respond(send: Callable, reply: Reply, extra: list[tuple[bytes, bytes]] = ()) -> None:
@@ -36,7 +38,7 @@ async def respond(send: Callable, reply: Reply, extra: list[tuple[bytes, bytes]]
     headers = [_JSON, (b"content-length", str(len(reply.body)).encode()), *extra]
     if reply.request_id is not None:
         headers.append((b"x-request-id", reply.request_id.encode()))
-    if reply.close_connection:
+    if reply.error is not None and reply.close_connection:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
@@ -49,14 +51,11 @@ class ReadDeadlines:
     def __init__(self) -> None:
         self._expired: set[asyncio.Task] = set()
         self._sweep: DeadlineSweep[asyncio.Task] = DeadlineSweep(self._cancel)
-
-    def track(self, task: asyncio.Task, deadline: float) -> None:
-        """`task` is about to wait for body chunks until `deadline` (loop time)."""
-        self._sweep.track(task, deadline)
-
-    def untrack(self, task: asyncio.Task) -> None:
-        """`task` is done reading."""
-        self._sweep.untrack(task)
+        #: track(task, deadline): `task` is about to wait for body chunks until `deadline`
+        #: (loop time); untrack(task): it is done reading. The sweep's own methods, not
+        #: wrappers: a call less each, twice a request.
+        self.track = self._sweep.track
+        self.untrack = self._sweep.untrack
 
     def expired(self, task: asyncio.Task) -> bool:
         """Whether `task` was cancelled here (and no longer is); else a cancel is someone else's."""
@@ -72,20 +71,18 @@ class ReadDeadlines:
         task.cancel()
 
 
-def body_reader(
-    receive: Receive, declared: bytes | None, deadlines: ReadDeadlines
-) -> Callable[[int, float], Awaitable[bytes]]:
+def body_reader(receive: Receive, declared: bytes | None, deadlines: ReadDeadlines) -> BodyReader:
     """Reads a request body (of `declared` Content-Length, if any) up to a size limit and a
     deadline (loop time)."""
 
-    async def read(limit: int, deadline: float) -> bytes:
+    async def read(limit: int, deadline: float, loop: asyncio.AbstractEventLoop) -> bytes:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(
                 f"request body of {int(declared)} bytes is over the {limit}-byte limit"
             )
         chunks: list[bytes] = []
         size = 0
-        task = asyncio.current_task()
+        task = asyncio.current_task(loop)
         assert task is not None
         deadlines.track(task, deadline)
         try:
@@ -157,6 +154,10 @@ class RestTransport:
                 self._exact[(route.method, route.path)] = handler
                 self._methods.setdefault(route.path, set()).add(route.method)
         self._patterns = {pattern.pattern: pattern for pattern, _, _ in self._templates}
+        #: (method, path) -> (handler, path parameters) for paths a template matched: a
+        #: server sees the same few model paths on every call, and a dict lookup is cheaper
+        #: than a regex match and its groupdict (about 1,000 instructions, callgrind)
+        self._resolved: dict[tuple[str, str], tuple[Handler, dict[str, str]]] = {}
 
     def _handler(self, route: Route) -> Handler:
         dataplane = self.dataplane
@@ -186,15 +187,23 @@ class RestTransport:
     async def __call__(self, scope: dict, receive: Receive, send: Callable) -> None:
         """Dispatch on method and path."""
         if scope["type"] == "http":
-            method, path = scope["method"], scope["path"]
-            handler = self._exact.get((method, path))
+            key = scope["method"], scope["path"]
+            handler = self._exact.get(key)
             if handler is not None:
                 return await handler(scope, receive, send, {})
+            resolved = self._resolved.get(key)
+            if resolved is not None:
+                return await resolved[0](scope, receive, send, resolved[1])
+            method, path = key
             for pattern, route_method, handler in self._templates:
                 if route_method == method:
                     match = pattern.match(path)
                     if match is not None:
-                        return await handler(scope, receive, send, match.groupdict())
+                        params = match.groupdict()
+                        if len(self._resolved) >= _RESOLVED_PATHS:
+                            self._resolved.clear()  # many distinct paths: start again
+                        self._resolved[key] = handler, params
+                        return await handler(scope, receive, send, params)
             allowed = self._allowed(path)
             if allowed:
                 return await self._not_allowed(send, method, path, allowed)

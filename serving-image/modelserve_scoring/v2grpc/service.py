@@ -3,14 +3,15 @@ DataPlane that REST calls, with the refusal's HTTP status turned into its gRPC s
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 import orjson
 from google.protobuf.message import DecodeError
 
-from modelserve_scoring.dataplane import DataPlane, InferenceCall, Reply
+from modelserve_scoring.dataplane import BodyReader, DataPlane, InferenceCall, Reply
 from modelserve_scoring.errors import PayloadTooLarge
 from modelserve_scoring.service import SERVER_VERSION
 from modelserve_scoring.v2grpc import protocol as pb
@@ -121,10 +122,10 @@ class InferenceServicer:
         return reply.body
 
 
-def _read_once(body: bytes) -> Callable[[int, float], Awaitable[bytes]]:
+def _read_once(body: bytes) -> BodyReader:
     """A BodyReader for a message gRPC has already received whole."""
 
-    async def read(limit: int, deadline: float) -> bytes:
+    async def read(limit: int, deadline: float, loop: asyncio.AbstractEventLoop) -> bytes:
         if len(body) > limit:
             raise PayloadTooLarge(f"request message is over the {limit}-byte limit")
         return body
