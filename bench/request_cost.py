@@ -104,9 +104,8 @@ async def _serve(requests: int, connections: int, request: bytes) -> None:
     protocol = config.http_protocol_class
     lifespan = LifespanOn(config)
     await lifespan.startup()
-    ready = service.ready
-    # polled: the trees differ in how readiness is signalled (a method or an attribute)
-    while not (ready() if callable(ready) else ready):  # noqa: ASYNC110
+    # polled: the trees differ in how readiness is told (a method, or before, a property)
+    while not (service.ready() if callable(service.ready) else service.ready):  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     loop = asyncio.get_running_loop()
     state = ServerState()
