@@ -30,8 +30,9 @@ class OneWriteAnswers:
     the body comes, then both go out in one write.
 
     uvicorn writes an answer's head and body separately: two send() calls and, with
-    TCP_NODELAY, two segments for the client to read. One write saved 10 µs of a one-row
-    prediction's ~80 µs of server CPU at the socket (bench/scoring.py, 2026-12-06).
+    TCP_NODELAY, two segments for the client to read. Held, it is one of each (strace -c of
+    the server under load; bench/README.md, "The request path against the tree before
+    issue 15").
     """
 
     __slots__ = ("_then", "head", "transport")
@@ -85,8 +86,9 @@ def guarded_protocol(
     """The protocol class to give uvicorn.Config(http=...)."""
     refusal = _refusal(max_connections)
     # One sweep over the connections instead of a timer per answer: uvicorn arms a keep-alive
-    # timer after every answer and cancels it at the next request, 3 to 6 µs per call under
-    # uvloop (bench/scoring.py). A connection is closed at most one period late.
+    # timer after every answer and cancels it at the next request, about 3 µs a pair under
+    # uvloop (a timeit loop of call_later and cancel). A connection is closed at most one
+    # period late.
     period_s = min(1.0, header_timeout_s / 2, keep_alive_s / 2)
     sweeper: list[asyncio.TimerHandle | None] = [None]
 
