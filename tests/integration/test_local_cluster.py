@@ -197,21 +197,19 @@ def test_simulated_nodes_keep_their_leases_renewed(cluster):
             if lease["metadata"]["name"] in FAKE_NODE_NAMES
         }
 
-    def renew_times() -> dict[str, str]:
-        return {name: spec.get("renewTime", "") for name, spec in leases().items()}
-
-    def lease_durations() -> dict[str, int]:
-        return {name: spec["leaseDurationSeconds"] for name, spec in leases().items()}
+    def renew_times(specs: dict[str, dict]) -> dict[str, str]:
+        return {name: spec.get("renewTime", "") for name, spec in specs.items()}
 
     first = cluster.wait_for(
-        lambda: (times := renew_times()) and set(times) == set(FAKE_NODE_NAMES) and times,
+        lambda: (specs := leases()) and set(specs) == set(FAKE_NODE_NAMES) and specs,
         "a lease for every simulated node",
     )
     # KWOK renews every quarter of the lease's duration; the wait allows the whole duration
     # twice over, for a CI machine busy enough to starve KWOK and the API server a while.
-    duration = max(lease_durations().values())
+    duration = max(spec["leaseDurationSeconds"] for spec in first.values())
+    renewed = renew_times(first)
     cluster.wait_for(
-        lambda: all(renew_times()[n] != first[n] for n in FAKE_NODE_NAMES),
+        lambda: all(renew_times(leases())[n] != renewed[n] for n in FAKE_NODE_NAMES),
         "every simulated node's lease to be renewed",
         timeout=2 * duration,
     )
