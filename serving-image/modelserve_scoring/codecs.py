@@ -31,6 +31,7 @@ V2_DTYPES: dict[str, np.dtype] = {
     "FP64": np.dtype(np.float64),
 }
 _NUMERIC_KINDS = frozenset("biuf")
+_FP64 = V2_DTYPES["FP64"]
 _DUMP_OPTS = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -281,10 +282,13 @@ _MAX_HEADER_LENGTH_DIGITS = 18
 
 def tensor_dims(shape: Any, field: str) -> list[int]:
     """A tensor's shape, checked: a short list of non-negative integers."""
-    if not isinstance(shape, list) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-    ):
+    # a loop, not all() over a generator: three frames fewer on every request (callgrind)
+    if type(shape) is not list:
         raise BadRequest(f"{field}.shape must be a list of non-negative integers")
+    for d in shape:
+        # type(), not isinstance(): a JSON true is a bool, an int subclass, and no dimension
+        if type(d) is not int or d < 0:
+            raise BadRequest(f"{field}.shape must be a list of non-negative integers")
     if len(shape) > _MAX_DIMENSIONS:
         raise BadRequest(f"{field}.shape has {len(shape)} dimensions; at most 2 are used")
     return shape
@@ -434,8 +438,13 @@ def _tensor(
     dims = tensor_dims(tensor.get("shape"), field)
     datatype = tensor.get("datatype")
     name = tensor.get("name")
-    np_type = tensor_type(datatype, field, shape)
-    size = tensor_size(dims, field)
+    # the checks are called only when the common case does not hold (a call less each)
+    np_type = V2_DTYPES.get(datatype)
+    if np_type is None:
+        np_type = tensor_type(datatype, field, shape)  # BYTES (None), or a refusal
+    size = math.prod(dims)
+    if size == 0:
+        tensor_size(dims, field)  # refuses the empty tensor
     params = tensor.get("parameters") or {}
     if isinstance(params, dict) and "binary_data_size" in params:
         nbytes = params["binary_data_size"]
@@ -463,7 +472,9 @@ def _tensor(
             arr = arr if filled is None else filled
         if arr.size != size:
             raise BadRequest(f"{field}.data has {arr.size} elements but shape {dims} needs {size}")
-        if np_type is not None:
+        if np_type is _FP64 and arr.dtype.kind in "iuf" and not may_hold_bools:
+            pass  # numbers for a float64 tensor: nothing _check_datatype refuses, so not called
+        elif np_type is not None:
             _check_datatype(arr, raw, datatype, np_type, _DataLabel(field, name), may_hold_bools)
         else:
             _check_strings(arr, raw, f"{field}.data{_named(name)}")
@@ -471,10 +482,8 @@ def _tensor(
     return arr.reshape(dims), offset
 
 
-def parse_header_length(value: bytes | None) -> int | None:
+def parse_header_length(value: bytes) -> int:
     """The Inference-Header-Content-Length header (binary tensor extension) as a number."""
-    if value is None:
-        return None
     if not value.isdigit() or len(value) > _MAX_HEADER_LENGTH_DIGITS:
         raise BadRequest(
             "Inference-Header-Content-Length must be the length in bytes of the JSON part of "
@@ -515,10 +524,13 @@ def parse_v2(body: bytes, header_length: int | None, shape: ModelShape) -> Infer
     # a scan for JSON booleans (which numpy would read as 0 and 1) only where the text has any
     may_hold_bools = _may_hold_bools(body)
     tensors = []
+    names = []
     offset = 0
     for i, tensor in enumerate(inputs):
         arr, offset = _tensor(tensor, f"inputs[{i}]", shape, binary, offset, may_hold_bools)
-        tensors.append((str(tensor.get("name", "")), arr))
+        name = str(tensor.get("name", ""))
+        tensors.append((name, arr))
+        names.append(name)
     rows = rows_from_tensors(tensors, shape)
     want_predict, want_proba = _requested_outputs(payload)
     request_id = payload.get("id")
@@ -527,7 +539,7 @@ def parse_v2(body: bytes, header_length: int | None, shape: ModelShape) -> Infer
         want_predict,
         want_proba,
         request_id if isinstance(request_id, str) else None,
-        inputs=tuple(name for name, _ in tensors),
+        inputs=tuple(names),
         tensors=True,
     )
 
@@ -588,6 +600,8 @@ def _columns_to_rows(tensors: list[tuple[str, np.ndarray]], shape: ModelShape) -
 
 def _requested_outputs(payload: dict) -> tuple[bool, bool]:
     params = payload.get("parameters")
+    if params is None and "outputs" not in payload:
+        return True, False  # the common request: predictions, as requested_outputs answers
     probabilities = None
     if isinstance(params, dict) and "probabilities" in params:
         probabilities = params["probabilities"]

@@ -62,7 +62,10 @@ class OneWriteAnswers:
 
     def answered(self) -> None:
         """The answer is complete: send what is held, then go on as uvicorn does (`then`)."""
-        self.flush()
+        head = self.head  # flush(), inline: this runs on every answer
+        if head is not None:
+            self.head = None
+            self.transport.write(head)
         self._then()
 
     def close(self) -> None:

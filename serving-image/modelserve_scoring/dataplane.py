@@ -279,9 +279,9 @@ class DataPlane:
         service = self.service
         header_length = None
         if call.protocol == "v2_infer" and call.transport == "rest":
-            header_length = codecs.parse_header_length(
-                call.headers.get(b"inference-header-content-length")
-            )
+            value = call.headers.get(b"inference-header-content-length")
+            if value is not None:
+                header_length = codecs.parse_header_length(value)
         decode = self._codecs[call.transport].decode
         args = (call.protocol, body, header_length, call.query, service.shape)
         if not self.decode_offload_bytes or len(body) < self.decode_offload_bytes:

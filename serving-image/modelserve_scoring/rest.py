@@ -38,7 +38,7 @@ async def respond(send: Callable, reply: Reply, extra: list[tuple[bytes, bytes]]
     headers = [_JSON, (b"content-length", str(len(reply.body)).encode()), *extra]
     if reply.request_id is not None:
         headers.append((b"x-request-id", reply.request_id.encode()))
-    if reply.close_connection:
+    if reply.error is not None and reply.close_connection:  # the property only for a refusal
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})

@@ -63,6 +63,11 @@ GARBAGE = [
         ["inputs[0].shape", "no elements"],
     ),
     ("too-many-dimensions", _v2("FP64", [1.0], shape=[1] * 40), None, ["dimensions"]),
+    # JSON true is 1 to Python's int checks; it is no dimension
+    ("boolean-dimension", _v2("FP64", [5.1, 3.5, 1.4, 0.2], shape=[True, 4]), None, ["shape"]),
+    ("negative-dimension", _v2("FP64", [5.1, 3.5, 1.4, 0.2], shape=[-1, 4]), None, ["shape"]),
+    ("fractional-dimension", _v2("FP64", [5.1, 3.5, 1.4, 0.2], shape=[1.0, 4]), None, ["shape"]),
+    ("shape-not-a-list", _v2("FP64", [5.1, 3.5, 1.4, 0.2], shape={"rows": 1}), None, ["shape"]),
     ("bool-holding-integers", _v2("BOOL", [2, -5]), None, ["inputs[0].data", "'x'", "2", "BOOL"]),
     ("int8-over-range", _v2("INT8", [1000, 1, 2, 3]), None, ["'x'", "1000", "INT8", "-128 to 127"]),
     ("uint8-negative", _v2("UINT8", [1, -1, 2, 3]), None, ["'x'", "-1", "UINT8", "0 to 255"]),
