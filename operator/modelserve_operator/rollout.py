@@ -411,7 +411,10 @@ def _start(view: RolloutView, record: dict[str, Any], read: ReadCounters) -> Rol
             base[key] = record[key]
     if view.version_changes:
         base["versionChanges"] = [dict(change) for change in view.version_changes]
-    gone = sorted(set(stable) - view.deployments)
+    # a candidate of a version change is named in status only, never in the spec: serving,
+    # it has not left the spec (a change of spec while it hands over is stepped as any other)
+    candidates = {change["candidate"] for change in view.version_changes}
+    gone = sorted(set(stable) - view.deployments - candidates)
     immediate = (
         view.policy.strategy == "immediate"
         or not stable

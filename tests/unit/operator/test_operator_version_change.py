@@ -185,3 +185,37 @@ def test_a_failed_change_rolls_back_to_the_deployment_and_stays_there():
     assert record["phase"] == "RolledBack" and record["traffic"] == {"main": 100}
     again = decide(view(record, {"main": 100}), reads)
     assert again.traffic == {"main": 100} and again.record["phase"] == "RolledBack"
+
+
+def test_a_spec_change_while_handing_over_is_stepped_from_what_callers_get():
+    first = decide(view({}, {"main": 100}), reads)
+    later = START + dt.timedelta(seconds=11)
+    promoted = decide(view(first.record, first.traffic, now=later), reads)
+    assert promoted.record["phase"] == HANDING_OVER
+    # meanwhile the spec adds a deployment with a share: a new target, to be stepped, and the
+    # candidate (named in status only, never in the spec) has not "left the spec"
+    blue = {"name": "blue", "model": {"name": "iris", "version": "2"}}
+    target = {"main-next": 80, "blue": 20}
+    changed = RolloutView(
+        policy=RolloutPolicy.model_validate(
+            {"steps": [50, 100], "intervalSeconds": 10, "minCalls": 10}
+        ),
+        target=target,
+        target_hash=target_hash(target, {"main-next": CANDIDATE, "blue": blue}),
+        generation=3,
+        applied=promoted.traffic,
+        record=promoted.record,
+        ready={"main": True, "main-next": True, "blue": True},
+        deployments=frozenset({"main", "blue"}),
+        control=None,
+        now=later,
+        version_changes=(CHANGE,),
+        handed_over=frozenset(),
+        final_hash=target_hash({"main": 80, "blue": 20}, {"main": MAIN, "blue": blue}),
+    )
+    started = decide(changed, reads)
+    assert started.record["phase"] == "Progressing", started.record["message"]
+    assert started.record["stable"] == {"main-next": 100}
+    # blue's share comes in steps; the rest stays on the candidate, which serves the new model
+    assert started.traffic == {"main-next": 90, "blue": 10}
+    assert started.record["versionChanges"] == [CHANGE]
