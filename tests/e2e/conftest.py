@@ -13,8 +13,11 @@ from typing import Any
 
 import pytest
 import yaml
+from e2e_target import ON_KIND, shared_dir
+from kind_cluster import KindCluster, cluster_name
 from modelserve_cluster import node as real_node
 from modelserve_cluster.app_images import app_images as listed_app_images
+from modelserve_cluster.binaries import cached_binaries, ensure_binaries
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,14 +79,61 @@ def operator_image(app_images: dict[str, str]) -> str:
     return app_images["modelserve/operator"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kind_e2e() -> Iterator[KindCluster | None]:
+    """With MODELSERVE_E2E_CLUSTER=kind, the kind cluster the tier runs on; else None.
+
+    Reused when it exists, else created from kind-config.yaml and the node image
+    hack/kind/build.sh makes (and deleted at the end, unless MODELSERVE_KEEP_CLUSTER=1).
+    The `cluster` fixture (tests/conftest.py) then uses its kubeconfig as it is.
+    """
+    if not ON_KIND:
+        yield None
+        return
+    name = cluster_name()
+    kind = KindCluster(
+        name,
+        shared_dir().parent / f"{name}.kubeconfig",
+        shared_dir(),
+        (cached_binaries() or ensure_binaries()) / "kubectl",
+    )
+    created = False
+    if not kind.exists():
+        image = subprocess.run(
+            [str(REPO_ROOT / "hack" / "kind" / "build.sh")],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()[-1]
+        seconds = kind.create(image)
+        print(f"\nkind create cluster {name} ({image}): every node Ready after {seconds:.1f} s")
+        created = True
+    kind.write_kubeconfig()
+    kind.add_routes()
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("MODELSERVE_TEST_KUBECONFIG", str(kind.kubeconfig))
+    yield kind
+    monkeypatch.undo()
+    if created and os.environ.get("MODELSERVE_KEEP_CLUSTER") != "1":
+        kind.delete()
+
+
 @pytest.fixture(scope="session")
-def node(cluster, app_images: dict[str, str]) -> Iterator[real_node.NodeStatus]:
+def node(
+    cluster, app_images: dict[str, str], kind_e2e: KindCluster | None
+) -> Iterator[real_node.NodeStatus | KindCluster]:
     """A real node on the shared control plane (`cluster`, tests/conftest.py); down at the end.
+
+    On kind, the worker node, with this tree's images loaded (`kind load docker-image`).
 
     It is left running afterwards, so the next run starts warm (a minute saved) and other
     test runs sharing it are not cut off; `modelserve-cluster down` stops it (CI does).
     Set MODELSERVE_KEEP_NODE=0 to stop it when the session ends.
     """
+    if kind_e2e is not None:
+        kind_e2e.load_images(list(app_images.values()))
+        yield kind_e2e
+        return
     # up() loads every listed image and fails on one Docker lacks.
     status = real_node.up(app_images=tuple(app_images.values()))
     assert status.healthy, f"node not healthy: {status}"

@@ -25,7 +25,7 @@ import joblib
 import pytest
 import yaml
 from cluster_objects import condition, configmap_model
-from modelserve_cluster.node.layout import NODE_NAME
+from e2e_target import NODE_NAME
 from operator_pods import LeaseView, NodeRuntime, iptables_in, lease_view, parse_time
 from polling import wait_for
 from sklearn.datasets import load_iris

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from modelserve_cluster.node.layout import NODE_NAME
+from e2e_target import NODE_NAME
 from readme_blocks import ShellBlock, output_matches, shell_blocks
 from walkthrough_module import walkthrough
 

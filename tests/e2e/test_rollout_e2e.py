@@ -29,10 +29,10 @@ import pytest
 import requests
 import yaml
 from cluster_objects import condition, configmap_model
+from e2e_target import NODE_NAME
 from endpoint_traffic import SERVED_HEADER, EndpointClient, SteadyLoad
 from iris_objects import SMALL_RESOURCES, iris_endpoint, iris_model
 from modelserve_api import constants as c
-from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
 from operator_pods import OPERATOR_CONTAINER, NodeRuntime
 from polling import wait_for
