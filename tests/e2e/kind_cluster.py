@@ -128,8 +128,10 @@ class KindCluster:
         lowered: set[str] = set()
         while create.poll() is None:
             for container in set(self.node_containers()) - lowered:
-                _run("docker", "update", "--cpu-shares", NODE_CPU_SHARES, container, check=False)
-                lowered.add(container)
+                # Refused while Docker is still creating the container: tried again.
+                update = ("docker", "update", "--cpu-shares", NODE_CPU_SHARES, container)
+                if _run(*update, check=False).returncode == 0:
+                    lowered.add(container)
             time.sleep(0.2)
         output = create.stdout.read() if create.stdout else ""
         if create.returncode != 0:
