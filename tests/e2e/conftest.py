@@ -110,6 +110,7 @@ def kind_e2e() -> Iterator[KindCluster | None]:
         created = True
     kind.write_kubeconfig()
     kind.add_routes()
+    kind.install_metrics_server()
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("MODELSERVE_TEST_KUBECONFIG", str(kind.kubeconfig))
     yield kind

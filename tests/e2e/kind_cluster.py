@@ -159,6 +159,26 @@ class KindCluster:
                 *images,
             )
 
+    def install_metrics_server(self) -> None:
+        """metrics-server (kind_metrics.py) loaded onto every node, applied, and Available."""
+        import kind_metrics
+
+        _, archive = kind_metrics.image_archive(
+            self.kubectl.parent, self.shared_dir.parent / f"{self.name}-metrics-server.tar"
+        )
+        _run(kind_binary(), "load", "image-archive", "--name", self.name, str(archive))
+        kubectl = (str(self.kubectl), f"--kubeconfig={self.kubeconfig}")
+        _run(*kubectl, "apply", "-f", "-", input=yaml.safe_dump_all(kind_metrics.manifests()))
+        _run(
+            *kubectl,
+            "-n",
+            "kube-system",
+            "rollout",
+            "status",
+            "deployment/metrics-server",
+            "--timeout=180s",
+        )
+
     def node_address(self, node: str) -> str:
         """The node's address on kind's Docker network."""
         out = _run(
