@@ -111,6 +111,7 @@ def kind_e2e() -> Iterator[KindCluster | None]:
     kind.write_kubeconfig()
     kind.add_routes()
     kind.install_metrics_server()
+    kind.install_netpol_agent()
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("MODELSERVE_TEST_KUBECONFIG", str(kind.kubeconfig))
     yield kind

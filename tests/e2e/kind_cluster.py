@@ -179,6 +179,36 @@ class KindCluster:
             "--timeout=180s",
         )
 
+    def install_netpol_agent(self) -> None:
+        """The NetworkPolicy agent (kind_netpol.py) on every node, and its queue rules there."""
+        import kind_netpol
+
+        archive = kind_netpol.image_archive(
+            self.kubectl.parent, self.shared_dir.parent / f"{self.name}-netpol-agent.tar"
+        )
+        _run(kind_binary(), "load", "image-archive", "--name", self.name, str(archive))
+        kubectl = (str(self.kubectl), f"--kubeconfig={self.kubeconfig}")
+        service = json.loads(
+            _run(*kubectl, "get", "service", "kubernetes", "-n", "default", "-o", "json").stdout
+        )
+        apiserver = f"https://{service['spec']['clusterIP']}:443"
+        objects = yaml.safe_dump_all(kind_netpol.manifests(apiserver))
+        _run(*kubectl, "apply", "-f", "-", input=objects)
+        _run(
+            *kubectl,
+            "-n",
+            kind_netpol.NAMESPACE,
+            "rollout",
+            "status",
+            f"daemonset/{kind_netpol.NAME}",
+            "--timeout=180s",
+        )
+        for node in self.node_containers():
+            for rule in kind_netpol.queue_rules(POD_SUBNET):
+                iptables = ("docker", "exec", node, "iptables", "-t", "mangle")
+                if _run(*iptables, "-C", *rule, check=False).returncode != 0:
+                    _run(*iptables, "-A", *rule)
+
     def node_address(self, node: str) -> str:
         """The node's address on kind's Docker network."""
         out = _run(
