@@ -114,6 +114,10 @@ def kind_e2e() -> Iterator[KindCluster | None]:
     kind.install_netpol_agent()
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("MODELSERVE_TEST_KUBECONFIG", str(kind.kubeconfig))
+    # The scoring pods' NetworkPolicies must admit the API server's pod proxy (the
+    # operator reads monitoring reports through it): in-process operators read this, and
+    # hack/walkthrough.py passes it to the chart (networkPolicies.apiServerCIDRs).
+    monkeypatch.setenv("MODELSERVE_API_SERVER_CIDRS", kind.apiserver_cidrs())
     yield kind
     monkeypatch.undo()
     if created and os.environ.get("MODELSERVE_KEEP_CLUSTER") != "1":

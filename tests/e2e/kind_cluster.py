@@ -204,10 +204,14 @@ class KindCluster:
             "--timeout=180s",
         )
         for node in self.node_containers():
-            for rule in kind_netpol.queue_rules(POD_SUBNET):
+            for rule in kind_netpol.queue_rules(POD_SUBNET, self.host_address()):
                 iptables = ("docker", "exec", node, "iptables", "-t", "mangle")
                 if _run(*iptables, "-C", *rule, check=False).returncode != 0:
                     _run(*iptables, "-A", *rule)
+
+    def apiserver_cidrs(self) -> str:
+        """Where the API server's connections to pods come from: the control-plane node."""
+        return f"{self.node_address(f'{self.name}-control-plane')}/32"
 
     def node_address(self, node: str) -> str:
         """The node's address on kind's Docker network."""

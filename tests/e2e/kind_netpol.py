@@ -97,9 +97,21 @@ def manifests(apiserver: str) -> list[dict[str, Any]]:
     ]
 
 
-def queue_rules(pod_subnet: str) -> list[list[str]]:
-    """The home-made node's mangle rules that send new pod connections to the agent."""
-    return netfilter.policy_queue_rules(pod_subnet)
+def queue_rules(pod_subnet: str, host_address: str) -> list[list[str]]:
+    """The home-made node's mangle rules that send new pod connections to the agent.
+
+    First, the host's own connections (the tests' calls) pass unjudged, as on the
+    home-made node, where they are root-owned host sockets that the agent lets through
+    as upstream does. The API server's pod proxy (from the control-plane node) is judged
+    like any other traffic on kind: the tier names its address to the operator
+    (`MODELSERVE_API_SERVER_CIDRS`, the chart's `networkPolicies.apiServerCIDRs`), as a
+    user on such a cluster does.
+    """
+    tag = ["-m", "comment", "--comment", "modelserve-kind-host"]
+    return [
+        ["POSTROUTING", "-s", f"{host_address}/32", "-d", pod_subnet, *tag, "-j", "ACCEPT"],
+        *netfilter.policy_queue_rules(pod_subnet),
+    ]
 
 
 def image_archive(bin_dir: Path, out: Path) -> Path:
