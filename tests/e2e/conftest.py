@@ -22,6 +22,21 @@ from modelserve_cluster.binaries import cached_binaries, ensure_binaries
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+# Files that test the home-made cluster itself (its node, the quickstart that starts it):
+# on kind there is nothing for them to test, so a kind run leaves them out.
+HOME_MADE_ONLY = ("test_node.py", "test_quickstart.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With MODELSERVE_E2E_CLUSTER=kind, deselect the files of HOME_MADE_ONLY."""
+    if not ON_KIND:
+        return
+    left_out = [item for item in items if item.path.name in HOME_MADE_ONLY]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item.path.name not in HOME_MADE_ONLY]
+
+
 class Kube:
     """kubectl against the local cluster in one namespace, JSON in and out."""
 
