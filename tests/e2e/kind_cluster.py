@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,10 +164,11 @@ class KindCluster:
         """metrics-server (kind_metrics.py) loaded onto every node, applied, and Available."""
         import kind_metrics
 
-        _, archive = kind_metrics.image_archive(
-            self.kubectl.parent, self.shared_dir.parent / f"{self.name}-metrics-server.tar"
-        )
-        _run(kind_binary(), "load", "image-archive", "--name", self.name, str(archive))
+        with tempfile.TemporaryDirectory() as scratch:  # one per session: runs may overlap
+            _, archive = kind_metrics.image_archive(
+                self.kubectl.parent, Path(scratch) / "metrics-server.tar"
+            )
+            _run(kind_binary(), "load", "image-archive", "--name", self.name, str(archive))
         kubectl = (str(self.kubectl), f"--kubeconfig={self.kubeconfig}")
         _run(*kubectl, "apply", "-f", "-", input=yaml.safe_dump_all(kind_metrics.manifests()))
         _run(
@@ -183,10 +185,11 @@ class KindCluster:
         """The NetworkPolicy agent (kind_netpol.py) on every node, and its queue rules there."""
         import kind_netpol
 
-        archive = kind_netpol.image_archive(
-            self.kubectl.parent, self.shared_dir.parent / f"{self.name}-netpol-agent.tar"
-        )
-        _run(kind_binary(), "load", "image-archive", "--name", self.name, str(archive))
+        with tempfile.TemporaryDirectory() as scratch:  # one per session: runs may overlap
+            archive = kind_netpol.image_archive(
+                self.kubectl.parent, Path(scratch) / "netpol-agent.tar"
+            )
+            _run(kind_binary(), "load", "image-archive", "--name", self.name, str(archive))
         kubectl = (str(self.kubectl), f"--kubeconfig={self.kubeconfig}")
         service = json.loads(
             _run(*kubectl, "get", "service", "kubernetes", "-n", "default", "-o", "json").stdout
