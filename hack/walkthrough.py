@@ -109,6 +109,12 @@ def install_operator(
         "watchNamespaces": [watch],
         **(extra_values or {}),
     }
+    api_server_cidrs = os.environ.get("MODELSERVE_API_SERVER_CIDRS", "")
+    if api_server_cidrs:
+        # A cluster whose network plugin applies NetworkPolicies to the API server's pod
+        # proxy, through which the operator reads the scoring pods' reports.
+        cidrs = [cidr.strip() for cidr in api_server_cidrs.split(",") if cidr.strip()]
+        values["networkPolicies"] = {**values.get("networkPolicies", {}), "apiServerCIDRs": cidrs}
     if pin_node:
         # Clusters with simulated nodes (ours) must keep real pods on the real node.
         selector = {"kubernetes.io/hostname": pin_node}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from typing import TypeVar
 import pytest
 import yaml
 from cluster_objects import MODELS_CLAIM, volume_and_claim
-from modelserve_cluster.node.layout import NODE_NAME
+from e2e_target import NODE_NAME, host_volume_dir
 from namespace_site import NamespaceSite
 from polling import wait_for
 
@@ -41,7 +40,7 @@ def claimed_site(
     """A fresh namespace `<prefix>-<random>` with the claim bound and the operator running."""
     namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
     volume = f"{namespace}-{MODELS_CLAIM}"
-    volume_dir = Path(tempfile.mkdtemp(prefix=f"modelserve-{prefix}-"))
+    volume_dir = host_volume_dir(f"modelserve-{prefix}-")
     os.chown(volume_dir, pod_uid, pod_uid)  # a hostPath volume ignores fsGroup
     volume_dir.chmod(0o755)
     cluster.kubectl("create", "namespace", namespace)

@@ -13,10 +13,28 @@ from typing import Any
 
 import pytest
 import yaml
+from e2e_target import ON_KIND, shared_dir
+from kind_cluster import KindCluster, cluster_name
 from modelserve_cluster import node as real_node
 from modelserve_cluster.app_images import app_images as listed_app_images
+from modelserve_cluster.binaries import cached_binaries, ensure_binaries
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+# Files that test the home-made cluster itself (its node, the quickstart that starts it):
+# on kind there is nothing for them to test, so a kind run leaves them out.
+HOME_MADE_ONLY = ("test_node.py", "test_quickstart.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With MODELSERVE_E2E_CLUSTER=kind, deselect the files of HOME_MADE_ONLY."""
+    if not ON_KIND:
+        return
+    left_out = [item for item in items if item.path.name in HOME_MADE_ONLY]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item.path.name not in HOME_MADE_ONLY]
 
 
 class Kube:
@@ -76,14 +94,67 @@ def operator_image(app_images: dict[str, str]) -> str:
     return app_images["modelserve/operator"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kind_e2e() -> Iterator[KindCluster | None]:
+    """With MODELSERVE_E2E_CLUSTER=kind, the kind cluster the tier runs on; else None.
+
+    Reused when it exists, else created from kind-config.yaml and the node image
+    hack/kind/build.sh makes (and deleted at the end, unless MODELSERVE_KEEP_CLUSTER=1).
+    The `cluster` fixture (tests/conftest.py) then uses its kubeconfig as it is.
+    """
+    if not ON_KIND:
+        yield None
+        return
+    name = cluster_name()
+    kind = KindCluster(
+        name,
+        shared_dir().parent / f"{name}.kubeconfig",
+        shared_dir(),
+        (cached_binaries() or ensure_binaries()) / "kubectl",
+    )
+    created = False
+    if not kind.exists():
+        image = subprocess.run(
+            [str(REPO_ROOT / "hack" / "kind" / "build.sh")],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()[-1]
+        seconds = kind.create(image)
+        print(f"\nkind create cluster {name} ({image}): every node Ready after {seconds:.1f} s")
+        created = True
+    kind.write_kubeconfig()
+    kind.add_routes()
+    kind.install_metrics_server()
+    kind.install_netpol_agent()
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("MODELSERVE_TEST_KUBECONFIG", str(kind.kubeconfig))
+    # The scoring pods' NetworkPolicies must admit the API server's pod proxy (the
+    # operator reads monitoring reports through it): in-process operators read this, and
+    # hack/walkthrough.py passes it to the chart (networkPolicies.apiServerCIDRs).
+    monkeypatch.setenv("MODELSERVE_API_SERVER_CIDRS", kind.apiserver_cidrs())
+    yield kind
+    monkeypatch.undo()
+    if created and os.environ.get("MODELSERVE_KEEP_CLUSTER") != "1":
+        kind.delete()
+
+
 @pytest.fixture(scope="session")
-def node(cluster, app_images: dict[str, str]) -> Iterator[real_node.NodeStatus]:
+def node(
+    cluster, app_images: dict[str, str], kind_e2e: KindCluster | None
+) -> Iterator[real_node.NodeStatus | KindCluster]:
     """A real node on the shared control plane (`cluster`, tests/conftest.py); down at the end.
+
+    On kind, the worker node, with this tree's images loaded (`kind load docker-image`).
 
     It is left running afterwards, so the next run starts warm (a minute saved) and other
     test runs sharing it are not cut off; `modelserve-cluster down` stops it (CI does).
     Set MODELSERVE_KEEP_NODE=0 to stop it when the session ends.
     """
+    if kind_e2e is not None:
+        kind_e2e.load_images(list(app_images.values()))
+        yield kind_e2e
+        return
     # up() loads every listed image and fails on one Docker lacks.
     status = real_node.up(app_images=tuple(app_images.values()))
     assert status.healthy, f"node not healthy: {status}"

@@ -1,4 +1,4 @@
-"""The operator's pods as the real node runs them: the leader, host PIDs, network namespaces."""
+"""The operator's pods as the node runs them: the leader, its process, its network namespace."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from modelserve_cluster.node.binaries import find_existing
-from modelserve_cluster.node.lifecycle import Node
+from e2e_target import NODE_NAME, ON_KIND
 
 OPERATOR_CONTAINER = "operator"
 
@@ -39,13 +38,29 @@ def lease_view(lease: dict[str, Any]) -> LeaseView:
 
 
 class NodeRuntime:
-    """crictl against the real node's containerd: what kubelet does not show."""
+    """crictl against the node's containerd: what kubelet does not show.
+
+    On the home-made node containerd runs on the host; on kind it runs in the worker's
+    container, so crictl, kill and nsenter run there (`docker exec`), in its PID namespace.
+    """
 
     def __init__(self) -> None:
-        self.node = Node()
-        self.bins = find_existing()
+        if ON_KIND:
+            self.node, self.bins = None, None
+        else:
+            from modelserve_cluster.node.binaries import find_existing
+            from modelserve_cluster.node.lifecycle import Node
+
+            self.node, self.bins = Node(), find_existing()
+
+    def _on_node(self, *args: str) -> str:
+        """Run a command where the node's containerd runs (the host, or kind's worker)."""
+        command = ["docker", "exec", NODE_NAME, *args] if ON_KIND else list(args)
+        return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
     def _crictl(self, *args: str) -> str:
+        if ON_KIND:
+            return self._on_node("crictl", *args)
         return self.node.crictl(self.bins, *args, check=True).stdout
 
     def sandbox(self, namespace: str, pod: str) -> str:
@@ -59,15 +74,19 @@ class NodeRuntime:
         return sandbox
 
     def container_pid(self, namespace: str, pod: str) -> int:
-        """Host PID of the pod's running operator container (its entrypoint is the operator)."""
+        """PID, on the node, of the pod's running operator container (its entrypoint)."""
         sandbox = self.sandbox(namespace, pod)
         (container,) = self._crictl(
             "ps", "--pod", sandbox, "--name", f"^{OPERATOR_CONTAINER}$", "--state", "Running", "-q"
         ).split()
         return int(json.loads(self._crictl("inspect", container))["info"]["pid"])
 
+    def kill_operator(self, namespace: str, pod: str) -> None:
+        """kill -9 the pod's operator process, as the node sees it."""
+        self._on_node("kill", "-KILL", str(self.container_pid(namespace, pod)))
+
     def netns(self, namespace: str, pod: str) -> str:
-        """Path of the pod's network namespace on the host."""
+        """Path of the pod's network namespace on the node."""
         spec = json.loads(self._crictl("inspectp", self.sandbox(namespace, pod)))
         (path,) = [
             n["path"]
@@ -76,9 +95,10 @@ class NodeRuntime:
         ]
         return path
 
-
-def iptables_in(netns: str, *args: str) -> None:
-    """iptables inside one pod's network namespace (ours: the node made it for our pod)."""
-    subprocess.run(
-        ["nsenter", f"--net={netns}", "iptables", *args], check=True, capture_output=True, text=True
-    )
+    def iptables_in(self, netns: str, *args: str, check: bool = True) -> None:
+        """iptables inside one pod's network namespace (the node made it for our pod)."""
+        try:
+            self._on_node("nsenter", f"--net={netns}", "iptables", *args)
+        except subprocess.CalledProcessError:
+            if check:
+                raise

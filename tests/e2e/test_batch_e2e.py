@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,8 +26,8 @@ import pandas as pd
 import pytest
 import yaml
 from cluster_objects import condition
+from e2e_target import NODE_NAME, host_volume_dir
 from modelserve_client.artifacts import configmap_registration
-from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -114,7 +113,7 @@ def model() -> LogisticRegression:
 @pytest.fixture
 def volumes(cluster, node, namespace: str) -> Iterator[Volumes]:
     """Claims "raw" and "scored", pre-bound to `local` volumes on the real node's disk."""
-    root = Path(tempfile.mkdtemp(prefix="modelserve-batch-e2e-"))
+    root = host_volume_dir("modelserve-batch-e2e-")
     # mkdtemp makes the directory private to root; the pods' user must reach into it.
     root.chmod(0o755)
     found = Volumes(root / "input", root / "output")

@@ -20,10 +20,10 @@ from pathlib import Path
 import joblib
 import pytest
 import yaml
+from e2e_target import NODE_NAME, host_volume_dir
 from modelserve_client import Endpoint, Kube
 from modelserve_client.cli import main
 from modelserve_client.waiting import readiness
-from modelserve_cluster.node.layout import NODE_NAME
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -67,8 +67,7 @@ def wait_for(check, what: str, timeout: float):
 def site(cluster, node, operator_factory, tmp_path_factory) -> Iterator[Site]:
     """A namespace with the operator (pods on the real node) and a claim on a host directory."""
     namespace = f"client-e2e-{uuid.uuid4().hex[:6]}"
-    claim_dir = Path(f"/tmp/modelserve-client-e2e/{namespace}")
-    claim_dir.mkdir(parents=True)
+    claim_dir = host_volume_dir(f"modelserve-client-e2e-{namespace}-")
     # hostPath volumes ignore fsGroup; the upload pod's uid must be able to write here.
     os.chmod(claim_dir, 0o777)
     volume = {

@@ -23,10 +23,10 @@ import pytest
 import requests
 import yaml
 from cluster_objects import condition
+from e2e_target import NODE_NAME
 from endpoint_traffic import EndpointClient, SteadyLoad
 from modelserve_api.constants import ROUTER_GRPC_PORT
 from modelserve_client.artifacts import configmap_registration
-from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
 from polling import wait_for
 from prometheus_client.parser import text_string_to_metric_families

@@ -20,8 +20,8 @@ import joblib
 import pytest
 import yaml
 from cluster_objects import condition
+from e2e_target import NODE_NAME
 from endpoint_traffic import EndpointClient
-from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
 from polling import wait_for
 from sklearn.datasets import load_iris

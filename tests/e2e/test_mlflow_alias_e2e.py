@@ -23,11 +23,11 @@ import joblib
 import pytest
 import requests
 from cluster_objects import condition
+from e2e_target import NODE_NAME, host_address
 from endpoint_traffic import SERVED_HEADER, EndpointClient, SteadyLoad
 from iris_objects import SMALL_RESOURCES, iris_artifact
 from mlflow_harness import MLflowServer, mlflow_binary, start_mlflow
 from modelserve_api import mlflow_registry as registry
-from modelserve_cluster.node.layout import NODE_IP, NODE_NAME
 from namespace_site import NamespaceSite
 from polling import wait_for
 from s3_harness import S3Store, start_seaweedfs, weed_binary
@@ -46,7 +46,7 @@ READER_SECRET = "iris-s3-reader"
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Store]:
     """SeaweedFS on the node's bridge address, stopped by its PID at the end."""
-    server = start_seaweedfs(weed_binary(), tmp_path_factory.mktemp("seaweedfs"), NODE_IP)
+    server = start_seaweedfs(weed_binary(), tmp_path_factory.mktemp("seaweedfs"), host_address())
     try:
         yield server.store
     finally:
@@ -56,7 +56,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Store]:
 @pytest.fixture(scope="module")
 def mlflow(store: S3Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLflowServer]:
     """`mlflow server` on the node's bridge address, its artifacts in `store`."""
-    server = start_mlflow(mlflow_binary(), tmp_path_factory.mktemp("mlflow"), store, host=NODE_IP)
+    directory = tmp_path_factory.mktemp("mlflow")
+    server = start_mlflow(mlflow_binary(), directory, store, host=host_address())
     try:
         yield server
     finally:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from e2e_target import NODE_NAME
 from iris_objects import (
     DEPLOYMENT,
     ENDPOINT,
@@ -28,7 +29,6 @@ from iris_objects import (
     iris_model,
 )
 from modelserve_api import constants as c
-from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
 from polling import wait_for
 

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from e2e_target import NODE_NAME
 from endpoint_traffic import EndpointClient
 from iris_objects import (
     DEPLOYMENT,
@@ -31,7 +32,6 @@ from iris_objects import (
     iris_endpoint,
     iris_model,
 )
-from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
 from prometheus_stack import (
     SCRAPE_INTERVAL,

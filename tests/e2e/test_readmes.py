@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from modelserve_cluster.node.layout import NODE_NAME
+from e2e_target import NODE_NAME, ON_KIND
 from readme_blocks import ShellBlock, output_matches, shell_blocks
 from walkthrough_module import walkthrough
 
@@ -78,8 +78,14 @@ class Workspace:
     namespace: str
 
 
-def _user_path(kubeconfig: Path) -> str:
-    """PATH as `eval "$(.venv/bin/modelserve-cluster env)"` sets it (README.md)."""
+def _user_path(cluster) -> str:
+    """PATH as `eval "$(.venv/bin/modelserve-cluster env)"` sets it (README.md).
+
+    On kind, whose users bring their own kubectl and Helm: the cached ones first on PATH.
+    """
+    if ON_KIND:
+        return f"{cluster.bin_dir}:{os.environ['PATH']}"
+    kubeconfig = cluster.kubeconfig
     tool = Path(sys.executable).parent / "modelserve-cluster"
     printed = subprocess.run([str(tool), "env"], capture_output=True, text=True, check=True)
     exports = dict(
@@ -101,7 +107,7 @@ def workspace(cluster, operator_release: str, tmp_path: Path) -> Workspace:
     env = {
         **os.environ,
         "KUBECONFIG": str(kubeconfig),
-        "PATH": _user_path(cluster.kubeconfig),
+        "PATH": _user_path(cluster),
         # Where the blocks' stdout goes (see _script).
         "README_OUTPUT_DIR": str(tmp_path / "output"),
     }

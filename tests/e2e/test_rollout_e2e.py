@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -29,10 +27,10 @@ import pytest
 import requests
 import yaml
 from cluster_objects import condition, configmap_model
+from e2e_target import NODE_NAME
 from endpoint_traffic import SERVED_HEADER, EndpointClient, SteadyLoad
 from iris_objects import SMALL_RESOURCES, iris_endpoint, iris_model
 from modelserve_api import constants as c
-from modelserve_cluster.node.layout import NODE_NAME
 from namespace_site import NamespaceSite
 from operator_pods import OPERATOR_CONTAINER, NodeRuntime
 from polling import wait_for
@@ -818,7 +816,7 @@ def test_killed_operator_pod_resumes_the_rollout_at_the_same_step(
             "the canary at its second step",
             POD_START_S,
         )  # fmt: skip
-        os.kill(NodeRuntime().container_pid(system, pod_name), signal.SIGKILL)
+        NodeRuntime().kill_operator(system, pod_name)
         held = rollout_of(note_step())
         wait_for(lambda: restarts() > restarts_before, "the operator container restarted", 120)
         done = wait_for(

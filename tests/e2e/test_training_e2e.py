@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 from claimed_site import ClaimedSite, claimed_site
 from cluster_objects import condition
+from e2e_target import NODE_NAME
 from endpoint_traffic import EndpointClient
-from modelserve_cluster.node.layout import NODE_NAME
 from polling import wait_for
 from sklearn.datasets import load_iris
 

@@ -21,11 +21,10 @@ import pytest
 import requests
 import yaml
 from cluster_objects import condition, configmap_model, get
+from e2e_target import NODE_NAME, load_image
 from endpoint_traffic import EndpointClient, SteadyLoad
 from modelserve_api import constants as c
 from modelserve_api.crdgen import spec_digest
-from modelserve_cluster.node import images as node_images
-from modelserve_cluster.node.layout import NODE_NAME, NodeLayout, default_node_dir
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from walkthrough_module import walkthrough
@@ -71,7 +70,7 @@ def next_operator_image(operator_image: str) -> str:
         for image in (operator_image, tag)
     ]
     assert built[0] != built[1], "the next release's operator must be another build"
-    node_images.import_docker_image(NodeLayout(default_node_dir()).containerd_socket, tag)
+    load_image(tag)
     return tag
 
 
