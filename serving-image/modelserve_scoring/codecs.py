@@ -384,6 +384,8 @@ def _check_strings(arr: np.ndarray, raw: list, where: str) -> None:
 
 def tensor_type(datatype: Any, field: str, shape: ModelShape) -> np.dtype | None:
     """The numpy type of a v2 datatype the model takes; None for BYTES (strings)."""
+    if not isinstance(datatype, str):  # a JSON list or object cannot even be looked up
+        raise BadRequest(f'{field}.datatype must be a string such as "FP64", got {datatype!r}')
     if datatype == "BYTES":
         if not shape.accepts_strings:
             raise BadRequest(f"{field}.datatype BYTES is not accepted: this model takes numbers")
@@ -439,7 +441,7 @@ def _tensor(
     datatype = tensor.get("datatype")
     name = tensor.get("name")
     # the checks are called only when the common case does not hold (a call less each)
-    np_type = V2_DTYPES.get(datatype)
+    np_type = V2_DTYPES.get(datatype) if type(datatype) is str else None
     if np_type is None:
         np_type = tensor_type(datatype, field, shape)  # BYTES (None), or a refusal
     size = math.prod(dims)

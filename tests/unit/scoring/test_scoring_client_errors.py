@@ -67,6 +67,8 @@ GARBAGE = [
     ("boolean-dimension", _v2("FP64", [5.1, 3.5, 1.4, 0.2], shape=[True, 4]), None, ["shape"]),
     ("negative-dimension", _v2("FP64", [5.1, 3.5, 1.4, 0.2], shape=[-1, 4]), None, ["shape"]),
     ("fractional-dimension", _v2("FP64", [5.1, 3.5, 1.4, 0.2], shape=[1.0, 4]), None, ["shape"]),
+    ("datatype-a-list", _v2(["FP64"], [5.1, 3.5, 1.4, 0.2]), None, ["datatype", "string"]),
+    ("datatype-an-object", _v2({"t": "FP64"}, [5.1, 3.5, 1.4, 0.2]), None, ["datatype"]),
     ("shape-not-a-list", _v2("FP64", [5.1, 3.5, 1.4, 0.2], shape={"rows": 1}), None, ["shape"]),
     ("bool-holding-integers", _v2("BOOL", [2, -5]), None, ["inputs[0].data", "'x'", "2", "BOOL"]),
     ("int8-over-range", _v2("INT8", [1000, 1, 2, 3]), None, ["'x'", "1000", "INT8", "-128 to 127"]),
