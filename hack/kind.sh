@@ -60,4 +60,12 @@ for image in $(awk '!/^#/ && NF {print $1}' images/images.txt); do
   kind load docker-image --name "$CLUSTER_NAME" "$image:$TAG"
 done
 
+# The operator reads scoring pods through the API server's pod proxy, whose connections come
+# from the control-plane node; a network plugin that applies NetworkPolicies to them (kind's
+# kindnetd does) must be told that address (networkPolicies.apiServerCIDRs, docs/security.md).
+if [[ -z "${MODELSERVE_API_SERVER_CIDRS:-}" ]]; then
+  control_plane="$(docker inspect "$CLUSTER_NAME-control-plane" \
+    --format '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' | awk '{print $1}')"
+  export MODELSERVE_API_SERVER_CIDRS="$control_plane/32"
+fi
 MODELSERVE_IMAGE_TAG="$TAG" .venv/bin/python hack/walkthrough.py up --kubeconfig "$KUBECONFIG_PATH"
