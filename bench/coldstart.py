@@ -1,4 +1,4 @@
-"""Cold start on the local cluster's real node: from `kubectl apply` to a new deployment's
+"""Cold start on the quickstart's kind cluster: from `kubectl apply` to a new deployment's
 first answer through the endpoint's router, split into where the time goes.
 
 Run after `./hack/quickstart.sh` (the operator watches the quickstart namespace and the

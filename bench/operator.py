@@ -1,4 +1,4 @@
-"""Operator benchmark on the local control plane (layer 1, KWOK nodes).
+"""Operator benchmark on a kwokctl control plane with simulated nodes (hack/kwokctl.sh).
 
 Measures, with the operator running as its own process (`modelserve-operator`):
 - apply -> children: from creating one OnlineEndpoint to its scoring Deployment and
@@ -46,12 +46,9 @@ def free_port() -> int:
 
 
 def cluster_kubeconfig() -> str:
-    subprocess.run([str(REPO / ".venv/bin/modelserve-cluster"), "up"], check=True)
+    """The kwokctl cluster of hack/kwokctl.sh (created unless it runs): its kubeconfig."""
     out = subprocess.run(
-        [str(REPO / ".venv/bin/modelserve-cluster"), "kubeconfig"],
-        capture_output=True,
-        text=True,
-        check=True,
+        [str(REPO / "hack" / "kwokctl.sh"), "up"], capture_output=True, text=True, check=True
     )
     return out.stdout.strip()
 
@@ -97,7 +94,7 @@ def add_bench_nodes(core: client.CoreV1Api) -> list[str]:
 
 
 def ensure_service_room(kubeconfig: str) -> None:
-    """Every endpoint takes two ClusterIPs; an older local cluster had only a /24 for them.
+    """Every endpoint takes two ClusterIPs; a cluster made with a /24 for them runs out.
 
     A second ServiceCIDR (networking.k8s.io/v1, GA since Kubernetes 1.33) adds room
     without restarting the API server. It is left in place: it costs nothing.

@@ -1,4 +1,4 @@
-"""The whole path through the endpoint's router on the local cluster's real node: req/s and
+"""The whole path through the endpoint's router on the quickstart's kind cluster: req/s and
 p50/p99 straight to a scoring pod against the same calls through the router's Service.
 
 Run after `./hack/quickstart.sh` (operator installed by Helm, iris Model registered):
@@ -18,8 +18,8 @@ key, so every target gets byte-identical requests (the scoring server ignores th
 the router checks it and strips it).
 
 The loader is `wrk` (one thread, closed loop, keep-alive), run on this machine inside the
-network namespace of a client pod the bench starts on the real node (the node's pause
-image, which only sleeps): `nsenter --net=/proc/<pid>/ns/net wrk ...`. So its calls take
+network namespace of a client pod the bench starts on the worker node (the router's image,
+running `sleep`): `nsenter --net=/proc/<pid>/ns/net wrk ...`. So its calls take
 the path another pod's calls take: pod veth → node bridge → kube-proxy's DNAT for a
 ClusterIP → the router pod → the deployment's Service → a scoring pod.
 
@@ -54,7 +54,8 @@ CLIENT_POD = "routerbench-client"
 SOURCE_NAMESPACE = "modelserve-quickstart"
 MODEL = "iris"
 SCORING_PORT = 8080
-PAUSE_IMAGE = "docker.io/modelserve/node-pause:r1"
+# Any image the quickstart loaded will do: the client pod only sleeps.
+CLIENT_IMAGE = "modelserve/router:dev"
 LUA_SCRIPT = REPO / "bench" / "post_json.lua"
 ROW = [5.1, 3.5, 1.4, 0.2]
 MAX_CONCURRENT = 256
@@ -117,9 +118,11 @@ def set_watched_namespaces(release: str, namespace: str, watched: list[str]) -> 
 
 
 def real_node() -> str:
-    nodes = kubectl_json("get", "nodes", "-l", "!modelserve.io/simulated")["items"]
+    """A node that runs pods: not simulated, not a tainted control plane."""
+    selector = "!modelserve.io/simulated,!node-role.kubernetes.io/control-plane"
+    nodes = kubectl_json("get", "nodes", "-l", selector)["items"]
     if not nodes:
-        raise SystemExit("no real node: run ./hack/quickstart.sh first")
+        raise SystemExit("no node runs pods: run ./hack/quickstart.sh first")
     return nodes[0]["metadata"]["name"]
 
 
@@ -201,7 +204,14 @@ def start_client_pod(namespace: str, node: str) -> None:
         "spec": {
             "nodeSelector": {"kubernetes.io/hostname": node},
             "terminationGracePeriodSeconds": 0,
-            "containers": [{"name": "sleep", "image": PAUSE_IMAGE, "imagePullPolicy": "Never"}],
+            "containers": [
+                {
+                    "name": "sleep",
+                    "image": CLIENT_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "command": ["sleep", "infinity"],
+                }
+            ],
         },
     }
     kubectl("apply", "-n", namespace, "-f", "-", input_text=json.dumps(manifest))
@@ -426,7 +436,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the namespace for a look")
     parser.add_argument("--json", type=Path, help="write every run here")
     args = parser.parse_args()
-    os.environ.setdefault("KUBECONFIG", str(Path.home() / ".modelserve/cluster/kubeconfig"))
+    os.environ.setdefault("KUBECONFIG", str(Path.home() / ".modelserve/kind-kubeconfig"))
     scenarios = [int(c) for c in args.clients.split(",")]
     phases = [int(r) for r in args.replicas.split(",")]
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The walk-through on kind, for people with Docker and kind: creates the cluster from
-# kind-config.yaml, builds and loads the images, installs the chart, applies the first
-# example and prints a prediction. After the cluster, the steps are hack/walkthrough.py:
-# the ones hack/quickstart.sh runs on the local cluster and CI runs in
-# tests/e2e/test_walkthrough.py, so the three cannot drift apart.
+# The walk-through on kind: creates the cluster from kind-config.yaml, builds and loads
+# the images, installs the chart, applies the first example and prints a prediction.
+# After the cluster, the steps are hack/walkthrough.py. hack/quickstart.sh (the README's
+# first command) runs this script on a machine with no registry, with kind and its node
+# image built here.
 #
-#   hack/kind.sh          # create (or reuse) the cluster and run the walk-through
-#   hack/kind.sh down     # delete the kind cluster
+#   hack/kind.sh              # create (or reuse) the cluster and run the walk-through
+#   hack/kind.sh cluster      # only create (or reuse) the cluster and load the images
+#   hack/kind.sh walkthrough  # only the walk-through, on the cluster made before
+#   hack/kind.sh down         # delete the kind cluster
 #   KIND_LOCAL_NODE_IMAGE=1 hack/kind.sh
 #                         # on a machine that reaches no registry (ours): build kind and
 #                         # a node image here first (hack/kind/build.sh, see its README)
@@ -21,6 +23,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+STEP="${1:-all}"
+case "$STEP" in
+  all | cluster | walkthrough | down) ;;
+  *) echo "usage: $0 [cluster|walkthrough|down]" >&2; exit 2 ;;
+esac
 CLUSTER_NAME="${KIND_CLUSTER_NAME:-modelserve}"
 TAG="${MODELSERVE_IMAGE_TAG:-dev}"
 KUBECONFIG_PATH="${KIND_KUBECONFIG:-$HOME/.modelserve/kind-kubeconfig}"
@@ -28,7 +35,7 @@ KUBECONFIG_PATH="${KIND_KUBECONFIG:-$HOME/.modelserve/kind-kubeconfig}"
 create_args=()
 if [[ -n "${KIND_LOCAL_NODE_IMAGE:-}" ]]; then
   # kind and its node image built on this machine; Docker made able to run kind's nodes.
-  if [[ "${1:-}" != "down" ]]; then
+  if [[ "$STEP" == all || "$STEP" == cluster ]]; then
     ./hack/kind/docker-runtime.sh >/dev/null
     create_args+=(--image "$(./hack/kind/build.sh)")
   fi
@@ -36,9 +43,9 @@ if [[ -n "${KIND_LOCAL_NODE_IMAGE:-}" ]]; then
 fi
 
 # kind writes its context into $KUBECONFIG (or ~/.kube/config) unless told where: the
-# local cluster's kubeconfig, which the quickstart tells users to export, would lose its
-# current context. kind only ever touches its own file.
-if [[ "${1:-}" == "down" ]]; then
+# kubeconfig a user has exported for another cluster would lose its current context.
+# kind only ever touches its own file.
+if [[ "$STEP" == down ]]; then
   exec kind delete cluster --name "$CLUSTER_NAME" --kubeconfig "$KUBECONFIG_PATH"
 fi
 
@@ -47,18 +54,21 @@ for tool in docker kind; do
 done
 [[ -x .venv/bin/python ]] || ./hack/setup.sh
 
-mkdir -p "$(dirname "$KUBECONFIG_PATH")"
-if ! kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
-  kind create cluster --name "$CLUSTER_NAME" --config kind-config.yaml \
-    --kubeconfig "$KUBECONFIG_PATH" "${create_args[@]}"
-fi
-kind get kubeconfig --name "$CLUSTER_NAME" >"$KUBECONFIG_PATH"
+if [[ "$STEP" == all || "$STEP" == cluster ]]; then
+  mkdir -p "$(dirname "$KUBECONFIG_PATH")"
+  if ! kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
+    kind create cluster --name "$CLUSTER_NAME" --config kind-config.yaml \
+      --kubeconfig "$KUBECONFIG_PATH" "${create_args[@]}"
+  fi
+  kind get kubeconfig --name "$CLUSTER_NAME" >"$KUBECONFIG_PATH"
 
-[[ -n "${KIND_SKIP_IMAGE_BUILD:-}" ]] || ./images/build.sh all
-# images/images.txt is the one list of the images the chart and the walk-through run.
-for image in $(awk '!/^#/ && NF {print $1}' images/images.txt); do
-  kind load docker-image --name "$CLUSTER_NAME" "$image:$TAG"
-done
+  [[ -n "${KIND_SKIP_IMAGE_BUILD:-}" ]] || ./images/build.sh all
+  # images/images.txt is the one list of the images the chart and the walk-through run.
+  for image in $(awk '!/^#/ && NF {print $1}' images/images.txt); do
+    kind load docker-image --name "$CLUSTER_NAME" "$image:$TAG"
+  done
+fi
+[[ "$STEP" == all || "$STEP" == walkthrough ]] || exit 0
 
 # The operator reads scoring pods through the API server's pod proxy, whose connections come
 # from the control-plane node; a network plugin that applies NetworkPolicies to them (kind's

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A modelserve cluster on `kwokctl --runtime binary`, from the binaries cluster/build-binaries.sh
-# caches (nothing is downloaded): the same KWOK stages and simulated nodes as the home-made
-# cluster, beside it on other loopback ports. docs/local-cluster.md, "kwokctl".
+# caches (nothing is downloaded), with our KWOK stages and simulated nodes, on loopback
+# ports. docs/local-cluster.md, "kwokctl".
 #
 #   hack/kwokctl.sh up       create it (or keep it if it runs) and print its kubeconfig's path
 #   hack/kwokctl.sh down     delete it
@@ -15,7 +15,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 name="${MODELSERVE_KWOKCTL_NAME:-modelserve}"
 port="${MODELSERVE_KWOKCTL_PORT:-26443}"
 export KWOK_WORKDIR="${KWOK_WORKDIR:-$HOME/.kwok}"
-kubeconfig="$KWOK_WORKDIR/clusters/$name/kubeconfig.yaml"
+state="$KWOK_WORKDIR/clusters/$name"
+kubeconfig="$state/kubeconfig.yaml"
 bin="$("$root/cluster/build-binaries.sh")"
 kwokctl=("$bin/kwokctl" --name "$name")
 
@@ -38,16 +39,20 @@ case "${1:-}" in
         --etcd-binary "$bin/etcd" \
         --wait 120s >&2
     fi
-    # The two simulated nodes the tests schedule on, as `modelserve-cluster up` makes them.
+    # The two simulated nodes the tests schedule on (modelserve_cluster.layout.FAKE_NODE_NAMES).
     for node in kwok-node-0 kwok-node-1; do
       sed "s/\${name}/$node/g" "$root/cluster/modelserve_cluster/kwok-node.yaml.tmpl"
       echo "---"
     done | "$bin/kubectl" --kubeconfig "$kubeconfig" apply --server-side -f - >&2
     "$bin/kubectl" --kubeconfig "$kubeconfig" wait --for=condition=Ready \
       node/kwok-node-0 node/kwok-node-1 --timeout=60s >&2
+    # Nothing answers the simulated pods' and nodes' addresses: calls to them must fail on
+    # this machine, not follow the default route (cluster/modelserve_cluster/unreachable.py).
+    "$root/.venv/bin/python" -m modelserve_cluster.unreachable hold "$state" >&2
     echo "$kubeconfig"
     ;;
   down)
+    "$root/.venv/bin/python" -m modelserve_cluster.unreachable release "$state" >&2
     "${kwokctl[@]}" delete cluster --kubeconfig "$kubeconfig" >&2
     ;;
   kubeconfig)

@@ -13,9 +13,7 @@ APT_PACKAGES=(
   docker.io debootstrap          # images are built locally from Debian packages
   nginx-light                    # the endpoint router, run for real in data-plane tests
   wrk                            # load for the benchmarks
-  containerd runc                # the real node's container runtime
-  containernetworking-plugins    # CNI bridge + portmap for the real node
-  conntrack iptables iproute2    # kube-proxy (iptables mode) and the node's network
+  iptables iproute2              # routes to kind's pods and kwokctl's unreachable addresses
   prometheus                     # promtool checks the chart's alert rules
   libgomp1                       # OpenMP runtime LightGBM's wheel links (dev and test venv)
 )

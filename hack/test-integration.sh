@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
 # The integration tier on a kwokctl cluster of its own (hack/kwokctl.sh), made for the run
 # and deleted after it, so that hack/test.sh can run it beside the end-to-end tier, which
-# has the home-made cluster to itself. Arguments go to pytest.
-#
-# The tier's "unreachable address" tests expect the routes the home-made cluster holds for
-# the simulated pod and node ranges (docs/local-cluster.md, "kwokctl"): hack/test.sh runs
-# this while that cluster is up.
+# has a kind cluster to itself. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MODELSERVE_KWOKCTL_NAME=modelserve-integration MODELSERVE_KWOKCTL_PORT=26444

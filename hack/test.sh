@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Run every test tier from a clean checkout: the newcomer path (the README's first
 # command), lint, unit, data plane, storage (a real S3 store on loopback), integration
-# (a real control plane) and end-to-end (real pods on a real node, and the walk-through
-# on a kind cluster).
+# (a real control plane, kwokctl's) and end-to-end (real pods on a kind cluster).
 #
 # Installs and starts what the tiers need; warm machines reuse the caches under
 # ~/.cache/modelserve. Without arguments every tier runs (pytest_tiers below: the tiers
@@ -16,12 +15,18 @@ QUICKSTART_LOG="${MODELSERVE_QUICKSTART_LOG:-$PWD/.ci-output/quickstart.log}"
 mkdir -p "$(dirname "$QUICKSTART_LOG")"
 
 newcomer_path() {
-  if [[ "${CI:-}" == "true" && -x .venv/bin/modelserve-cluster ]]; then
-    # CI walks the newcomer's path: no cluster state and no image in the node's
-    # containerd is left from an earlier run (the binary and image caches stay).
-    .venv/bin/modelserve-cluster down --purge
+  if [[ "${CI:-}" == "true" && -x .venv/bin/python ]]; then
+    # CI walks the newcomer's path: no cluster is left from an earlier run, so no image
+    # loaded before (the binary and image caches stay).
+    ./hack/quickstart.sh down >/dev/null 2>&1 || true
   fi
   ./hack/quickstart.sh 2>&1 | tee "$QUICKSTART_LOG"
+}
+
+# The end-to-end tier's kind cluster (tests/e2e/kind_cluster.py, a name of its own), kept
+# between the two pytest runs that use it and deleted at the end.
+e2e_cluster_down() {
+  "$(bash -c 'source hack/kind/lib.sh && echo "$KIND_BIN"')" delete cluster --name modelserve-e2e
 }
 
 rc=0
@@ -40,16 +45,14 @@ export MODELSERVE_QUICKSTART_LOG="$QUICKSTART_LOG"
 phase "setup" ./hack/setup.sh
 phase "docker engine" ./hack/docker.sh
 phase "images" ./images/build.sh all
-phase "local cluster" .venv/bin/modelserve-cluster up --with-node
 phase "ruff" bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check .'
-# Docker made able to run kind's --privileged nodes (a reload, not a restart; see
-# hack/kind/README.md), before anything below uses Docker.
+# Docker made able to run kind's --privileged nodes (a no-op after the quickstart).
 phase "kind: docker runtime" ./hack/kind/docker-runtime.sh
 
-# kind and its node image, from Debian packages and Go modules (no registry here), and the
-# test tools: kstatus (the GitOps health verdict, from cli-utils), seaweedfs (the
-# S3-compatible store tests/storage starts on loopback), both from Go modules, and mlflow
-# (the tracking server tests/storage starts, in its own venv from PyPI).
+# kind and its node image (built by the quickstart, a no-op then), and the test tools:
+# kstatus (the GitOps health verdict, from cli-utils), seaweedfs (the S3-compatible store
+# tests/storage starts on loopback), both from Go modules, and mlflow (the tracking server
+# tests/storage starts, in its own venv from PyPI).
 BUILD_TEST_TOOLS=(bash -c './hack/kind/build.sh && ./hack/tools/build.sh kstatus &&
   ./hack/tools/build.sh seaweedfs && ./hack/tools/mlflow.sh')
 
@@ -59,33 +62,37 @@ BUILD_TEST_TOOLS=(bash -c './hack/kind/build.sh && ./hack/tools/build.sh kstatus
 # The cluster tiers spend most of their time waiting on pods and the control plane (the
 # CPUs are about 40 % busy then), so the unit and data-plane tiers run beside the
 # end-to-end tier, so does the integration tier on a control plane of its own, and so do
-# kind's node image and the test tools, which are Go builds of minutes on a cold machine
-# and nothing on a warm one. The READMEs go first: their waits are the longest and
-# the most patient (kubectl wait ... --timeout=300s). The tests that use those builds (the
-# stores of tests/storage and of the MLflow e2e test, kind's test) run after them; the
-# builds take a lock, so a harness that asks for a tool early waits instead of racing.
+# the test tools, which are Go builds of minutes on a cold machine and nothing on a warm
+# one. The quickstart's checks go first, and its cluster goes before the tier makes its
+# own. The READMEs go next: their waits are the longest and the most patient (kubectl wait
+# ... --timeout=300s). The tests that use the tools (the stores of tests/storage and of the
+# MLflow e2e test) run after them; the builds take a lock, so a harness that asks for a
+# tool early waits instead of racing.
 pytest_tiers() {
   local rc=0
   # Niced, so that the cluster tiers' pods (and the kubelet, and the operator) come first
   # when all want the CPUs at once: the tests beside them fill what is left idle.
   phase_start "pytest: unit, data plane" nice -n 10 .venv/bin/pytest -p no:cacheprovider \
     tests/unit tests/dataplane
-  phase_start "kind node image, test tools" nice -n 19 "${BUILD_TEST_TOOLS[@]}"
-  # The integration tier, on a kwokctl control plane of its own (hack/test-integration.sh),
-  # so that it does not share the home-made one with the end-to-end tier.
+  phase_start "test tools" nice -n 19 "${BUILD_TEST_TOOLS[@]}"
+  # The integration tier, on a kwokctl control plane of its own (hack/test-integration.sh).
   phase_start "pytest: integration (kwokctl)" nice -n 5 ./hack/test-integration.sh \
     -p no:cacheprovider
+  phase "pytest: the quickstart's cluster" .venv/bin/pytest tests/e2e/test_quickstart.py || rc=1
+  phase "quickstart down" ./hack/quickstart.sh down || rc=1
   # Files, not folders: pytest runs the files of a folder in its own order, whatever the
   # order of the arguments.
-  local first=(tests/e2e/test_quickstart.py tests/e2e/test_readmes.py)
-  local later=(tests/e2e/test_kind.py tests/e2e/test_mlflow_alias_e2e.py)
+  local first=(tests/e2e/test_readmes.py)
+  local later=(tests/e2e/test_mlflow_alias_e2e.py)
   local file e2e=()
   for file in tests/e2e/test_*.py; do
-    [[ " ${first[*]} ${later[*]} " == *" $file "* ]] || e2e+=("$file")
+    [[ " tests/e2e/test_quickstart.py ${first[*]} ${later[*]} " == *" $file "* ]] || e2e+=("$file")
   done
-  phase "pytest: end-to-end" .venv/bin/pytest "${first[@]}" "${e2e[@]}" || rc=1
-  phase_wait "kind node image, test tools" || rc=1
-  phase "pytest: storage, kind, MLflow on pods" .venv/bin/pytest tests/storage "${later[@]}" || rc=1
+  phase "pytest: end-to-end (kind)" env MODELSERVE_KEEP_CLUSTER=1 \
+    .venv/bin/pytest "${first[@]}" "${e2e[@]}" || rc=1
+  phase_wait "test tools" || rc=1
+  phase "pytest: storage, MLflow on pods (kind)" .venv/bin/pytest tests/storage "${later[@]}" || rc=1
+  phase "end-to-end cluster down" e2e_cluster_down || rc=1
   local tier
   for tier in "pytest: unit, data plane" "pytest: integration (kwokctl)"; do
     phase_wait "$tier" || rc=1
@@ -99,11 +106,8 @@ set +e
 if [[ $# -eq 0 ]]; then
   pytest_tiers
 else
-  phase "kind node image, test tools" "${BUILD_TEST_TOOLS[@]}" && phase "pytest" .venv/bin/pytest "$@"
+  phase "test tools" "${BUILD_TEST_TOOLS[@]}" && phase "pytest" .venv/bin/pytest "$@"
 fi
 rc=$?
 set -e
-if [[ "${CI:-}" == "true" ]]; then
-  phase "cluster down" .venv/bin/modelserve-cluster down || true
-fi
 exit $rc

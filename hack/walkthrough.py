@@ -264,10 +264,10 @@ def _give_up(cluster: Cluster, namespace: str, headline: str, problems: list[Pod
 def _what_to_do(problem: PodProblem) -> str:
     if problem.reason in IMAGE_MISSING:
         return (
-            f"Image {problem.image} is not on node {problem.node or '(unscheduled)'}: on the local "
-            "cluster run `images/build.sh all && .venv/bin/modelserve-cluster up --with-node` "
-            f"(it loads every image of images/images.txt); on kind, `kind load docker-image "
-            f"{problem.image} --name modelserve`."
+            f"Image {problem.image} is not on node {problem.node or '(unscheduled)'}: "
+            "`hack/kind.sh cluster` builds every image of images/images.txt and loads them "
+            f"onto the quickstart's kind cluster; `kind load docker-image {problem.image} "
+            "--name modelserve` loads one."
         )
     if problem.reason == "Unschedulable":
         return (

@@ -1,4 +1,4 @@
-"""Shared fixtures: the local control plane, a fresh namespace per test, the in-process operator."""
+"""Shared fixtures: the test cluster, a fresh namespace per test, the in-process operator."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from modelserve_cluster.binaries import cached_binaries, ensure_binaries
-from modelserve_cluster.cluster import LocalCluster, run_kubectl
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -30,14 +31,21 @@ class ClusterHandle:
 
     kubeconfig: Path
     bin_dir: Path
-    # The home-made cluster behind it; None when MODELSERVE_TEST_KUBECONFIG names another.
-    local: LocalCluster | None = None
 
     def kubectl(
         self, *args: str, input_text: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        """Run the cluster's kubectl; with check=True a failure fails the test with stderr."""
-        return run_kubectl(self.bin_dir, self.kubeconfig, *args, input_text=input_text, check=check)
+        """Run the cached kubectl; with check=True a failure raises with its stderr."""
+        result = subprocess.run(
+            [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
 
     def api_client(self):  # -> kubernetes.client.ApiClient (import kept lazy)
         """A new client per caller: ApiClient holds a connection pool that is not shareable."""
@@ -71,36 +79,34 @@ def wait_for(check, what: str, timeout: float = 60.0, interval: float = 0.25):
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[ClusterHandle]:
-    """The local cluster: reused if one is healthy, else started (and stopped at the end).
+    """The test cluster: MODELSERVE_TEST_KUBECONFIG's, else a kwokctl one (hack/kwokctl.sh).
 
-    Set MODELSERVE_KEEP_CLUSTER=1 to leave a cluster this run started running afterwards.
-    Set MODELSERVE_TEST_KUBECONFIG to run against another cluster instead (a kwokctl one,
-    say; docs/local-cluster.md): it is used as it is, never started or stopped here.
-    A cluster that cannot start fails the test; it is never skipped.
+    A cluster named by MODELSERVE_TEST_KUBECONFIG (the e2e tier's kind cluster sets it,
+    tests/e2e/conftest.py) is used as it is, never started or stopped here. Otherwise the
+    kwokctl cluster is reused if it runs, else created and deleted at the end (set
+    MODELSERVE_KEEP_CLUSTER=1 to keep it). A cluster that cannot start fails the test; it
+    is never skipped.
     """
+    try:
+        # kubectl and helm come from the project's own build (cluster/build-binaries.sh).
+        bin_dir = cached_binaries() or ensure_binaries()
+    except Exception as error:
+        pytest.fail(f"could not build kubectl and helm: {error}", pytrace=False)
     other = os.environ.get("MODELSERVE_TEST_KUBECONFIG")
     if other:
-        try:
-            # kubectl and helm still come from the cache the home-made cluster uses.
-            bin_dir = cached_binaries() or ensure_binaries()
-        except Exception as error:
-            pytest.fail(f"could not build kubectl and helm: {error}", pytrace=False)
         yield ClusterHandle(Path(other), bin_dir)
         return
-    local = LocalCluster()
-    started_here = False
-    try:
-        reusable = local.status().healthy
-        # A running cluster needs only kubectl from the cache; building is for starting.
-        bin_dir = (cached_binaries() if reusable else None) or ensure_binaries()
-        if not reusable:
-            local.up(bin_dir)
-            started_here = True
-    except Exception as error:  # any reason the cluster is unusable must fail loudly
-        pytest.fail(f"could not start the local cluster: {error}", pytrace=False)
-    yield ClusterHandle(local.kubeconfig, bin_dir, local)
+    kwokctl = str(REPO_ROOT / "hack" / "kwokctl.sh")
+    running = subprocess.run(
+        [str(bin_dir / "kwokctl"), "get", "clusters"], capture_output=True, text=True
+    ).stdout.split()
+    started_here = os.environ.get("MODELSERVE_KWOKCTL_NAME", "modelserve") not in running
+    up = subprocess.run([kwokctl, "up"], capture_output=True, text=True)
+    if up.returncode != 0:
+        pytest.fail(f"could not start the kwokctl cluster:\n{up.stderr}", pytrace=False)
+    yield ClusterHandle(Path(up.stdout.strip()), bin_dir)
     if started_here and os.environ.get("MODELSERVE_KEEP_CLUSTER") != "1":
-        local.down()
+        subprocess.run([kwokctl, "down"], capture_output=True, text=True)
 
 
 @pytest.fixture
@@ -119,9 +125,6 @@ def namespace(cluster: ClusterHandle, request: pytest.FixtureRequest) -> Iterato
     )
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
-
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:

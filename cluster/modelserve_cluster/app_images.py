@@ -17,9 +17,7 @@ def image_tag() -> str:
 def build_targets(image_list: Path = IMAGE_LIST) -> dict[str, str]:
     """Image name (without tag) → the images/build.sh target that builds it."""
     if not image_list.is_file():
-        raise FileNotFoundError(
-            f"{image_list} not found: modelserve-cluster runs from a modelserve checkout"
-        )
+        raise FileNotFoundError(f"{image_list} not found: the tests run from a modelserve checkout")
     targets = {}
     for line in image_list.read_text().splitlines():
         fields = line.split("#", 1)[0].split()

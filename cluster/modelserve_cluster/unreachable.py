@@ -93,3 +93,25 @@ def release(state_dir: Path) -> None:
             _run("ip", "route", "del", "unreachable", network, "proto", ROUTE_PROTOCOL)
     while rule_present(service_rule()):
         _run("iptables", "-D", *service_rule())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m modelserve_cluster.unreachable hold|release STATE_DIR`, for hack/kwokctl.sh.
+
+    A kwokctl cluster gives its simulated pods and nodes the same addresses, so it holds
+    the routes the same way, under its own state directory.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["hold", "release"])
+    parser.add_argument("state_dir", type=Path)
+    args = parser.parse_args(argv)
+    if not permitted():
+        return 0
+    (hold if args.action == "hold" else release)(args.state_dir.resolve())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Fixtures for the real-node tier: one real node joined to the shared control plane."""
+"""Fixtures for the e2e tier: a kind cluster (kind_cluster.py) whose worker runs the pods."""
 
 from __future__ import annotations
 
@@ -13,32 +13,16 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_target import ON_KIND, shared_dir
+from e2e_target import shared_dir
 from kind_cluster import KindCluster, cluster_name
-from modelserve_cluster import node as real_node
 from modelserve_cluster.app_images import app_images as listed_app_images
 from modelserve_cluster.binaries import cached_binaries, ensure_binaries
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-# Files that test the home-made cluster itself (its node, the quickstart that starts it):
-# on kind there is nothing for them to test, so a kind run leaves them out.
-HOME_MADE_ONLY = ("test_node.py", "test_quickstart.py")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With MODELSERVE_E2E_CLUSTER=kind, deselect the files of HOME_MADE_ONLY."""
-    if not ON_KIND:
-        return
-    left_out = [item for item in items if item.path.name in HOME_MADE_ONLY]
-    if left_out:
-        config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if item.path.name not in HOME_MADE_ONLY]
-
-
 class Kube:
-    """kubectl against the local cluster in one namespace, JSON in and out."""
+    """kubectl against the test cluster in one namespace, JSON in and out."""
 
     def __init__(self, kubectl: Path, kubeconfig: Path, namespace: str) -> None:
         self.kubectl, self.kubeconfig, self.namespace = kubectl, kubeconfig, namespace
@@ -68,9 +52,9 @@ def app_images() -> dict[str, str]:
 
     Built every session, not only when Docker lacks them: an image left from an older
     tree would test old code (a scoring image without the trainer, say). Docker's layer
-    cache makes a build of unchanged sources take seconds. The node loads the same list
-    (`modelserve-cluster up --with-node`), which the quickstart checks from a clean node
-    before any test runs (hack/test.sh), so nothing here can hide a missing image.
+    cache makes a build of unchanged sources take seconds. The quickstart loads the same
+    list onto a new kind cluster before any test runs (hack/test.sh), so nothing here can
+    hide a missing image.
     """
     subprocess.run([str(REPO_ROOT / "images" / "build.sh"), "all"], check=True)
     return {image.rsplit(":", 1)[0]: image for image in listed_app_images()}
@@ -94,17 +78,15 @@ def operator_image(app_images: dict[str, str]) -> str:
     return app_images["modelserve/operator"]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def kind_e2e() -> Iterator[KindCluster | None]:
-    """With MODELSERVE_E2E_CLUSTER=kind, the kind cluster the tier runs on; else None.
+@pytest.fixture(scope="session")
+def kind_e2e() -> Iterator[KindCluster]:
+    """The kind cluster the tier runs on.
 
     Reused when it exists, else created from kind-config.yaml and the node image
     hack/kind/build.sh makes (and deleted at the end, unless MODELSERVE_KEEP_CLUSTER=1).
-    The `cluster` fixture (tests/conftest.py) then uses its kubeconfig as it is.
+    Made only for the tests that ask for a cluster (`cluster` below): not for
+    test_quickstart.py, which reads the quickstart's own, nor for the image tests.
     """
-    if not ON_KIND:
-        yield None
-        return
     name = cluster_name()
     kind = KindCluster(
         name,
@@ -140,31 +122,20 @@ def kind_e2e() -> Iterator[KindCluster | None]:
 
 
 @pytest.fixture(scope="session")
-def node(
-    cluster, app_images: dict[str, str], kind_e2e: KindCluster | None
-) -> Iterator[real_node.NodeStatus | KindCluster]:
-    """A real node on the shared control plane (`cluster`, tests/conftest.py); down at the end.
-
-    On kind, the worker node, with this tree's images loaded (`kind load docker-image`).
-
-    It is left running afterwards, so the next run starts warm (a minute saved) and other
-    test runs sharing it are not cut off; `modelserve-cluster down` stops it (CI does).
-    Set MODELSERVE_KEEP_NODE=0 to stop it when the session ends.
-    """
-    if kind_e2e is not None:
-        kind_e2e.load_images(list(app_images.values()))
-        yield kind_e2e
-        return
-    # up() loads every listed image and fails on one Docker lacks.
-    status = real_node.up(app_images=tuple(app_images.values()))
-    assert status.healthy, f"node not healthy: {status}"
-    yield status
-    if os.environ.get("MODELSERVE_KEEP_NODE", "1") == "0":
-        real_node.down()
+def cluster(kind_e2e: KindCluster, cluster):
+    """tests/conftest.py's `cluster`, on the kind cluster: kind_e2e names its kubeconfig first."""
+    return cluster
 
 
 @pytest.fixture(scope="session")
-def kube(cluster, node: real_node.NodeStatus) -> Iterator[Kube]:
+def node(cluster, app_images: dict[str, str], kind_e2e: KindCluster) -> KindCluster:
+    """The cluster, with this tree's images loaded on its nodes (`kind load docker-image`)."""
+    kind_e2e.load_images(list(app_images.values()))
+    return kind_e2e
+
+
+@pytest.fixture(scope="session")
+def kube(cluster, node: KindCluster) -> Iterator[Kube]:
     """A namespace of its own for the node tests."""
     admin = Kube(cluster.bin_dir / "kubectl", cluster.kubeconfig, "default")
     namespace = f"node-e2e-{uuid.uuid4().hex[:6]}"

@@ -1,12 +1,11 @@
 """A kind cluster for the e2e tier: kind-config.yaml plus a shared host directory, routes, images.
 
-`MODELSERVE_E2E_CLUSTER=kind` runs the tier on it instead of the home-made cluster. The
-cluster is made by kind itself from the repository's kind-config.yaml and the node image
-hack/kind/build.sh makes here; the tier adds only what a developer running these tests on
-kind would add by hand:
+The cluster is made by kind itself from the repository's kind-config.yaml and the node
+image hack/kind/build.sh makes here; the tier adds only what a developer running these
+tests on kind would add by hand:
 
-- its own pod and Service ranges, apart from the home-made cluster's (whose addresses
-  the host holds unreachable routes for);
+- its own pod and Service ranges, apart from the simulated ones of kwokctl clusters (whose
+  addresses the host holds unreachable routes for) and from kind's defaults;
 - one host directory mounted at the same path in every node (`extraMounts`), for the
   tier's hostPath and `local` volumes that the test reads and writes from the host;
 - host routes to each node's podCIDR and to the Service range via the node's address on
@@ -29,15 +28,15 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KIND_CONFIG = REPO_ROOT / "kind-config.yaml"
 DEFAULT_NAME = "modelserve-e2e"
-# Apart from the home-made cluster's (Services 10.0.0.0/16, KWOK pods 10.244.0.0/16, KWOK
-# nodes 10.245.0.0/16, its real node 10.246.0.0/24) and from kind's defaults, which the
-# walk-through's cluster (tests/e2e/test_kind.py) uses.
+# Apart from kwokctl clusters' (Services 10.0.0.0/16, KWOK pods 10.244.0.0/16, KWOK nodes
+# 10.245.0.0/16) and from kind's defaults, which the quickstart's cluster uses.
 POD_SUBNET = "10.250.0.0/16"
 SERVICE_SUBNET = "10.251.0.0/16"
 # Routes this harness adds carry this protocol number, so removing them touches no other.
 ROUTE_PROTO = "94"
-# Nodes run beside other work on a small machine: they get the smallest CPU weight.
-NODE_CPU_SHARES = "16"
+# Set, the nodes' CPU weight (Docker's --cpu-shares, default 1024): a low one keeps a
+# cluster run beside a benchmark from disturbing it. CI leaves it: the tier comes first.
+NODE_CPU_SHARES = os.environ.get("MODELSERVE_KIND_CPU_SHARES")
 
 
 def cluster_name() -> str:
@@ -128,7 +127,7 @@ class KindCluster:
         )
         lowered: set[str] = set()
         while create.poll() is None:
-            for container in set(self.node_containers()) - lowered:
+            for container in set(self.node_containers()) - lowered if NODE_CPU_SHARES else ():
                 # Refused while Docker is still creating the container: tried again.
                 update = ("docker", "update", "--cpu-shares", NODE_CPU_SHARES, container)
                 if _run(*update, check=False).returncode == 0:
@@ -137,7 +136,7 @@ class KindCluster:
         output = create.stdout.read() if create.stdout else ""
         if create.returncode != 0:
             raise RuntimeError(f"kind create cluster {self.name} failed:\n{output}")
-        for container in set(self.node_containers()) - lowered:
+        for container in set(self.node_containers()) - lowered if NODE_CPU_SHARES else ():
             _run("docker", "update", "--cpu-shares", NODE_CPU_SHARES, container)
         return time.monotonic() - started
 

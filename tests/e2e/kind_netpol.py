@@ -1,10 +1,10 @@
-"""NetworkPolicies enforced on the e2e tier's kind cluster: the home-made node's agent, in pods.
+"""NetworkPolicies enforced on the e2e tier's kind cluster: our agent, in pods.
 
 kind's own CNI, kindnetd, enforces NetworkPolicies; the node image built here runs podnet
-instead, which does not. The agent is the one the home-made node runs
-(kube-network-policies' controller, `cluster/binaries/netpol-agent/`), here in a
-host-network pod on each node with a ServiceAccount, and the same iptables NFQUEUE rules
-(this kernel lacks nftables' `queue`) added in each node's network namespace.
+instead, which does not. The agent (kube-network-policies' controller,
+`cluster/binaries/netpol-agent/`) runs in a host-network pod on each node with a
+ServiceAccount, and iptables NFQUEUE rules (this kernel lacks nftables' `queue`) are added
+in each node's network namespace.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from modelserve_cluster.node import addons, images, netfilter
-from modelserve_cluster.node import layout as node_layout
+from modelserve_cluster import addons
 
 NAME = "netpol-agent"
 NAMESPACE = "kube-system"
@@ -39,7 +38,7 @@ def kubeconfig(apiserver: str) -> str:
 
 
 def manifests(apiserver: str) -> list[dict[str, Any]]:
-    """RBAC of the home-made agent bound to a ServiceAccount, its kubeconfig and DaemonSet."""
+    """The agent's RBAC bound to a ServiceAccount, its kubeconfig and DaemonSet."""
     rbac = copy.deepcopy(addons.netpol_agent_rbac())
     for manifest in rbac:
         if manifest["kind"] == "ClusterRoleBinding":
@@ -54,8 +53,8 @@ def manifests(apiserver: str) -> list[dict[str, Any]]:
         "args": [
             "--kubeconfig=/etc/netpol-agent/kubeconfig",
             "--node-name=$(NODE_NAME)",
-            f"--nfqueue-id={node_layout.NETPOL_QUEUE}",
-            f"--metrics-bind-address=127.0.0.1:{node_layout.NETPOL_AGENT_PORT}",
+            f"--nfqueue-id={addons.NETPOL_QUEUE}",
+            f"--metrics-bind-address=127.0.0.1:{addons.NETPOL_AGENT_PORT}",
         ],
         "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
         "securityContext": {"privileged": True, "runAsUser": 0},
@@ -98,22 +97,21 @@ def manifests(apiserver: str) -> list[dict[str, Any]]:
 
 
 def queue_rules(pod_subnet: str, host_address: str) -> list[list[str]]:
-    """The home-made node's mangle rules that send new pod connections to the agent.
+    """The mangle rules that send new pod connections to the agent.
 
-    First, the host's own connections (the tests' calls) pass unjudged, as on the
-    home-made node, where they are root-owned host sockets that the agent lets through
-    as upstream does. The API server's pod proxy (from the control-plane node) is judged
-    like any other traffic on kind: the tier names its address to the operator
+    First, the host's own connections (the tests' calls) pass unjudged, as root-owned host
+    sockets do under upstream's agent. The API server's pod proxy (from the control-plane
+    node) is judged like any other traffic on kind: the tier names its address to the operator
     (`MODELSERVE_API_SERVER_CIDRS`, the chart's `networkPolicies.apiServerCIDRs`), as a
     user on such a cluster does.
     """
     tag = ["-m", "comment", "--comment", "modelserve-kind-host"]
     return [
         ["POSTROUTING", "-s", f"{host_address}/32", "-d", pod_subnet, *tag, "-j", "ACCEPT"],
-        *netfilter.policy_queue_rules(pod_subnet),
+        *addons.policy_queue_rules(pod_subnet),
     ]
 
 
 def image_archive(bin_dir: Path, out: Path) -> Path:
     """The agent's image (one static binary, run as root) as a `docker save` archive."""
-    return images.write_single_binary_image(bin_dir / NAME, IMAGE, out)
+    return addons.write_single_binary_image(bin_dir / NAME, IMAGE, out)

@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from e2e_target import NODE_NAME, ON_KIND
+from e2e_target import NODE_NAME
 
 OPERATOR_CONTAINER = "operator"
 
@@ -40,28 +40,17 @@ def lease_view(lease: dict[str, Any]) -> LeaseView:
 class NodeRuntime:
     """crictl against the node's containerd: what kubelet does not show.
 
-    On the home-made node containerd runs on the host; on kind it runs in the worker's
-    container, so crictl, kill and nsenter run there (`docker exec`), in its PID namespace.
+    containerd runs in kind's worker container, so crictl, kill and nsenter run there
+    (`docker exec`), in its PID namespace.
     """
 
-    def __init__(self) -> None:
-        if ON_KIND:
-            self.node, self.bins = None, None
-        else:
-            from modelserve_cluster.node.binaries import find_existing
-            from modelserve_cluster.node.lifecycle import Node
-
-            self.node, self.bins = Node(), find_existing()
-
     def _on_node(self, *args: str) -> str:
-        """Run a command where the node's containerd runs (the host, or kind's worker)."""
-        command = ["docker", "exec", NODE_NAME, *args] if ON_KIND else list(args)
+        """Run a command in the worker node's container."""
+        command = ["docker", "exec", NODE_NAME, *args]
         return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
     def _crictl(self, *args: str) -> str:
-        if ON_KIND:
-            return self._on_node("crictl", *args)
-        return self.node.crictl(self.bins, *args, check=True).stdout
+        return self._on_node("crictl", *args)
 
     def sandbox(self, namespace: str, pod: str) -> str:
         ids = self._crictl("pods", "--namespace", namespace, "--name", f"^{pod}$", "-q").split()

@@ -1,4 +1,4 @@
-"""Every example README followed as written: its ```sh blocks run in order on the real node.
+"""Every example README followed as written: its ```sh blocks run in order on kind.
 
 How (examples/README.md, "How the READMEs are tested"): the operator is installed by Helm
 the way the quickstart installs it (hack/walkthrough.py's installer); each README gets a
@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from e2e_target import NODE_NAME, ON_KIND
+from e2e_target import NODE_NAME
 from readme_blocks import ShellBlock, output_matches, shell_blocks
 from walkthrough_module import walkthrough
 
@@ -44,7 +43,7 @@ def example_readmes() -> list[Path]:
 @pytest.fixture(scope="module")
 def operator_release(cluster, node) -> Iterator[str]:
     """The chart as the quickstart installs it: release `modelserve`, watching the quickstart's
-    namespace, every pod pinned to the real node (the cluster's other nodes are simulated).
+    namespace, every pod pinned to the tier's worker node.
 
     A release that was there before (a quickstart's) is upgraded to the same values and
     left installed; one installed here is uninstalled at the end.
@@ -79,22 +78,8 @@ class Workspace:
 
 
 def _user_path(cluster) -> str:
-    """PATH as `eval "$(.venv/bin/modelserve-cluster env)"` sets it (README.md).
-
-    On kind, whose users bring their own kubectl and Helm: the cached ones first on PATH.
-    """
-    if ON_KIND:
-        return f"{cluster.bin_dir}:{os.environ['PATH']}"
-    kubeconfig = cluster.kubeconfig
-    tool = Path(sys.executable).parent / "modelserve-cluster"
-    printed = subprocess.run([str(tool), "env"], capture_output=True, text=True, check=True)
-    exports = dict(
-        line.removeprefix("export ").split("=", 1)
-        for line in printed.stdout.splitlines()
-        if line.startswith("export ")
-    )
-    assert Path(exports["KUBECONFIG"]).resolve() == kubeconfig.resolve(), exports
-    return exports["PATH"].replace("$PATH", os.environ["PATH"])
+    """PATH as the quickstart's next steps set it: the cached kubectl and Helm first."""
+    return f"{cluster.bin_dir}:{os.environ['PATH']}"
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """What the examples' READMEs cannot show: details of the children and the health verdicts.
 
-tests/e2e/test_readmes.py runs every README as written on the real node; here, on KWOK
+tests/e2e/test_readmes.py runs every README as written on kind; here, on KWOK
 nodes with the in-process operator, the autoscaling example's HPA in detail, the gitops
 directory's kstatus verdicts and the lifecycle example's first steps.
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from modelserve_cluster import unreachable
 from modelserve_cluster.layout import POD_CIDR
 
 SCRIPT = Path(__file__).resolve().parents[2] / "hack" / "kwokctl.sh"
@@ -60,11 +61,20 @@ def kwokctl(cluster, tmp_path: Path) -> Iterator[tuple[object, Path]]:
     try:
         assert up.returncode == 0, up.stderr
         # The session's handle, pointed at this cluster: same kubectl, same cache.
-        yield dataclasses.replace(cluster, kubeconfig=Path(up.stdout.strip()), local=None), workdir
+        yield dataclasses.replace(cluster, kubeconfig=Path(up.stdout.strip())), workdir
     finally:
         down = _script(env, "down")
         assert down.returncode == 0, down.stderr
         assert _processes_of(workdir) == [], "kwokctl left processes behind"
+        assert _route_holders(workdir) == [], "the cluster still holds the unreachable routes"
+
+
+def _route_holders(workdir: Path) -> list[str]:
+    """The state directories under `workdir` that hold the unreachable routes."""
+    if not unreachable.HOLDERS_DIR.exists():
+        return []
+    held = (holder.read_text().strip() for holder in unreachable.HOLDERS_DIR.iterdir())
+    return [state for state in held if state.startswith(str(workdir))]
 
 
 def _job(name: str, annotations: dict[str, str]) -> dict:
@@ -98,6 +108,9 @@ def test_kwokctl_cluster_runs_our_stages_on_our_nodes_and_listens_on_loopback_on
     handle, workdir = kwokctl
     nodes = handle.kubectl("get", "nodes", "-l", "type=kwok", "-o", "name").stdout.split()
     assert sorted(nodes) == ["node/kwok-node-0", "node/kwok-node-1"]
+    # Its simulated addresses fail on this machine instead of following the default route.
+    assert len(_route_holders(workdir)) == 1
+    assert all(unreachable.present(network) for network in unreachable.SIMULATED_NETWORKS)
 
     # Our stages, not kwokctl's defaults: an annotation decides a Job pod's outcome.
     manifests = [_job("works", {}), _job("doomed", {"kwok.modelserve.io/outcome": "Failed"})]

@@ -75,7 +75,6 @@ def test_each_command_belongs_to_its_own_distribution():
         "modelserve": "modelserve-client",
         "modelserve-operator": "modelserve-operator",
         "modelserve-scoring": "modelserve-scoring",
-        "modelserve-cluster": "modelserve-cluster",
     }
 
 

@@ -1,4 +1,4 @@
-"""The local cluster behaves like a real one: workloads run, the API validates, `down` cleans up."""
+"""The kwokctl cluster behaves like a real one: workloads run, the API validates, routes hold."""
 
 from __future__ import annotations
 
@@ -8,15 +8,13 @@ import json
 import socket
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 import yaml
 from cluster_objects import unallocated_cluster_ip
 from kubernetes import client
 from modelserve_cluster import unreachable
-from modelserve_cluster.cluster import FAKE_NODE_NAMES, LocalCluster
-from modelserve_cluster.layout import POD_CIDR
+from modelserve_cluster.layout import FAKE_NODE_NAMES, POD_CIDR
 
 pytestmark = pytest.mark.cluster
 
@@ -336,57 +334,3 @@ def test_server_side_apply_tracks_owners_and_conflicts(cluster, namespace):
         if "f:mode" in entry.get("fieldsV1", {}).get("f:data", {})
     }
     assert owners == {"bob"}
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def _environment_of(pid: int) -> dict[str, str]:
-    raw = Path(f"/proc/{pid}/environ").read_bytes()
-    return dict(item.decode().split("=", 1) for item in raw.split(b"\0") if b"=" in item)
-
-
-def test_up_is_idempotent_and_down_leaves_no_process(cluster, tmp_path, monkeypatch):
-    # A proxy in the caller's environment must not reach the components: kube-apiserver
-    # would send its pod-proxy calls through it, and a proxy elsewhere cannot reach pod IPs.
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
-    # A throw-away second cluster (own state dir, ports shifted), so the shared one lives on.
-    second = LocalCluster(tmp_path / "second", port_offset=100)
-    try:
-        first_status = second.up(cluster.bin_dir)
-        assert first_status.healthy, first_status
-        pids = {c.name: c.pid for c in first_status.components}
-        for name, pid in pids.items():
-            inherited = {"HTTPS_PROXY", "http_proxy"} & set(_environment_of(pid))
-            assert not inherited, f"{name} runs with {inherited}"
-
-        again = second.up(cluster.bin_dir)
-        assert {c.name: c.pid for c in again.components} == pids, "a healthy cluster is reused"
-
-        nodes = second.kubectl(cluster.bin_dir, "get", "nodes", "-o", "name").stdout.split()
-        assert sorted(nodes) == sorted(f"node/{n}" for n in FAKE_NODE_NAMES)
-        assert set(_processes_mentioning(str(tmp_path / "second"))) == set(pids.values())
-    finally:
-        second.down()
-
-    # Every component names the state directory on its command line, so this finds them all.
-    assert _processes_mentioning(str(tmp_path / "second")) == []
-    # The shared cluster still relies on the routes the second one held as well.
-    assert all(unreachable.present(n) for n in unreachable.SIMULATED_NETWORKS)
-    assert not second.status().any_running
-    assert not list((tmp_path / "second" / "run").glob("*.pid"))
-    second.down(purge=True)  # etcd preallocates tens of MB; do not leave them in /tmp
-    assert not (tmp_path / "second").exists()
