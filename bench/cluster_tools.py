@@ -1,4 +1,4 @@
-"""kubectl, helm and polling for the benchmarks that run on the local cluster."""
+"""kubectl, helm and polling for the benchmarks that run on a cluster (kind or kwokctl)."""
 
 from __future__ import annotations
 

@@ -223,8 +223,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the namespace to inspect")
     parser.add_argument(
         "--kubeconfig",
-        help="a running cluster with KWOK to measure on (a kwokctl one, say) instead of "
-        "starting the local cluster",
+        help="a running cluster with KWOK to measure on instead of hack/kwokctl.sh's",
     )
     args = parser.parse_args()
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install everything modelserve's tests and quickstart need on a fresh Debian machine; idempotent.
 #
-# Debian packages, the project's venv, and every binary of the local cluster, built from Go
-# modules (cached under ~/.cache/modelserve, so a warm machine skips the build).
+# Debian packages, the project's venv, and every cluster binary (for kind's node image and
+# kwokctl), built from Go modules (cached under ~/.cache/modelserve, so a warm machine skips
+# the build).
 #
 #   hack/setup.sh                     # all of it
 #   hack/setup.sh --without-binaries  # not the Go build (hack/quickstart.sh runs it beside)
@@ -53,6 +54,6 @@ if [[ $stale == 1 ]]; then
 fi
 
 if [[ "${1:-}" != "--without-binaries" ]]; then
-  echo "==> the local cluster's binaries (Kubernetes, etcd, Helm, KWOK, the node's add-ons)"
+  echo "==> the cluster binaries (Kubernetes, etcd, Helm, KWOK, the add-ons)"
   ./cluster/build-binaries.sh >/dev/null
 fi

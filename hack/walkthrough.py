@@ -1,7 +1,8 @@
 """The walk-through on any cluster: Helm-install the operator, serve a model, print a prediction.
 
-One sequence for every cluster, so they cannot drift apart: `hack/quickstart.sh` runs it
-on the local cluster, `hack/kind.sh` on kind, and tests/e2e/test_walkthrough.py in CI.
+One sequence for every cluster, so they cannot drift apart: `hack/kind.sh` runs it on
+kind (for `hack/quickstart.sh` too), and tests/e2e/test_readmes.py installs the chart with
+its `install_operator`.
 
     walkthrough.py up   --kubeconfig PATH [--pin-node NAME] [--namespace NS] [--release R]
     walkthrough.py down --kubeconfig PATH [--namespace NS] [--release R]

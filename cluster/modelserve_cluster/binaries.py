@@ -1,4 +1,4 @@
-"""Find the binaries the local cluster runs (built from Go modules), building them when cold."""
+"""Find the cluster binaries (Go modules, built by build-binaries.sh), building them when cold."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ not translate is refused ("connection refused", as kube-proxy's nftables mode do
 unallocated ClusterIP). A translated connection no longer has a Service address by the
 time the filter table sees it, so it passes.
 
-Several local clusters (tests start a second one) share the addresses, so each holds
+Several kwokctl clusters (tests start a second one) share the addresses, so each holds
 them with a file of its own and the last one to let go removes the routes and rules.
 """
 

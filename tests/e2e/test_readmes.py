@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -78,8 +79,12 @@ class Workspace:
 
 
 def _user_path(cluster) -> str:
-    """PATH as the quickstart's next steps set it: the cached kubectl and Helm first."""
-    return f"{cluster.bin_dir}:{os.environ['PATH']}"
+    """PATH as the quickstart's next steps set it (README.md).
+
+    The venv first (`modelserve`, and `python3` with scikit-learn), then the cached kubectl
+    and Helm, then the caller's PATH.
+    """
+    return f"{Path(sys.executable).parent}:{cluster.bin_dir}:{os.environ['PATH']}"
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "modelserve"
 CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
-# The Prometheus Operator's CRDs are not installed on the local cluster, and installing
+# The Prometheus Operator's CRDs are not installed on the test cluster, and installing
 # them in a shared cluster would change what other tests see; promtool and the unit
 # tests check these two kinds instead.
 NOT_SERVED_HERE = {"ServiceMonitor", "PrometheusRule"}

@@ -42,7 +42,7 @@ def connection(cluster) -> Kube:
 
 
 def cli(cluster, capsys, *argv: str) -> tuple[int, str, str]:
-    """Run `modelserve ...` in-process against the local cluster; (exit code, stdout, stderr)."""
+    """Run `modelserve ...` in-process against the test cluster; (exit code, stdout, stderr)."""
     capsys.readouterr()
     code = main([*argv, "--kubeconfig", str(cluster.kubeconfig)])
     out, err = capsys.readouterr()
