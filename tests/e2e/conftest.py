@@ -123,7 +123,18 @@ def kind_e2e() -> Iterator[KindCluster]:
 
 @pytest.fixture(scope="session")
 def cluster(kind_e2e: KindCluster, cluster):
-    """tests/conftest.py's `cluster`, on the kind cluster: kind_e2e names its kubeconfig first."""
+    """tests/conftest.py's `cluster`, on the kind cluster: kind_e2e names its kubeconfig first.
+
+    A session whose tests outside tests/e2e asked for a cluster first holds a kwokctl one,
+    on which these tests' pods would never run: refused, naming the fix.
+    """
+    if cluster.kubeconfig != kind_e2e.kubeconfig:
+        pytest.fail(
+            f"this session's test cluster is {cluster.kubeconfig}, not the e2e tier's kind "
+            "cluster: a test outside tests/e2e asked for a cluster first. Run tests/e2e in a "
+            "pytest session of its own.",
+            pytrace=False,
+        )
     return cluster
 
 
