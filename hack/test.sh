@@ -26,9 +26,8 @@ newcomer_path() {
 # The end-to-end tier's kind cluster (tests/e2e/kind_cluster.py, a name of its own), kept
 # between the two pytest runs that use it and deleted at the end.
 e2e_cluster_down() {
-  "$(bash -c 'source hack/kind/lib.sh && echo "$KIND_BIN"')" delete cluster --name modelserve-e2e
-  # And the host routes the harness added for it (protocol 94, tests/e2e/kind_cluster.py).
-  ip route flush proto 94
+  # The harness's own delete: the cluster and the host routes it added for it.
+  .venv/bin/python tests/e2e/kind_cluster.py delete modelserve-e2e
 }
 
 rc=0

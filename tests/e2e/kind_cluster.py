@@ -265,3 +265,14 @@ class KindCluster:
         """Delete the cluster and the routes to it."""
         self.delete_routes()
         _run(kind_binary(), "delete", "cluster", "--name", self.name, check=False)
+
+
+if __name__ == "__main__":
+    # `python tests/e2e/kind_cluster.py delete [NAME]`: what hack/test.sh runs after the
+    # sessions that kept the cluster (MODELSERVE_KEEP_CLUSTER=1); delete() only needs the name.
+    import sys
+
+    if sys.argv[1:2] != ["delete"]:
+        sys.exit("usage: kind_cluster.py delete [NAME]")
+    name = sys.argv[2] if len(sys.argv) > 2 else cluster_name()
+    KindCluster(name, Path(), Path(), Path()).delete()

@@ -8,6 +8,7 @@ itself. The checks read the kind cluster the quickstart left running.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from modelserve_cluster.binaries import cached_binaries, ensure_binaries
 from polling import wait_for
 from walkthrough_output import assert_prints_the_models_prediction
 
@@ -44,10 +46,15 @@ def _script_output(*command: str) -> str:
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
 
 
+@functools.cache
+def _bin_dir() -> Path:
+    """kubectl and helm as the quickstart built them (cluster/build-binaries.sh)."""
+    return cached_binaries() or ensure_binaries()
+
+
 def _kubectl(*args: str) -> dict:
-    kubectl = Path(_script_output(str(REPO / "cluster" / "build-binaries.sh"), "--print-dir"))
     out = subprocess.run(
-        [str(kubectl / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args, "-o", "json"],
+        [str(_bin_dir() / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args, "-o", "json"],
         capture_output=True,
         text=True,
         check=True,
@@ -126,6 +133,6 @@ def test_the_walkthrough_down_removes_the_release(quickstart_output) -> None:
     ]
     result = subprocess.run(down, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    bin_dir = _script_output(str(REPO / "cluster" / "build-binaries.sh"), "--print-dir")
-    releases = _script_output(f"{bin_dir}/helm", f"--kubeconfig={KUBECONFIG}", "list", "-A", "-q")
+    helm = str(_bin_dir() / "helm")
+    releases = _script_output(helm, f"--kubeconfig={KUBECONFIG}", "list", "-A", "-q")
     assert "modelserve" not in releases.split()
