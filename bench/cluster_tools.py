@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 import time
 from collections.abc import Callable
@@ -56,3 +57,59 @@ def wait(check: Callable[[], Any], what: str, timeout: float = 300.0, interval: 
             return found
         time.sleep(interval)
     raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def real_node() -> str:
+    """A node that runs pods: not simulated, not a tainted control plane."""
+    selector = "!modelserve.io/simulated,!node-role.kubernetes.io/control-plane"
+    nodes = json.loads(kubectl("get", "nodes", "-l", selector, "-o=json"))["items"]
+    if not nodes:
+        raise SystemExit("no node runs pods: run ./hack/quickstart.sh first")
+    return nodes[0]["metadata"]["name"]
+
+
+def start_client_pod(namespace: str, node: str, name: str, image: str) -> None:
+    """A pod that only sleeps, on `node`: its network namespace is where a bench's client
+    runs, so its calls take the path another pod's calls take (ClusterIP, kube-proxy)."""
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/hostname": node},
+            "terminationGracePeriodSeconds": 0,
+            "containers": [
+                {
+                    "name": "sleep",
+                    "image": image,
+                    "imagePullPolicy": "Never",
+                    "command": ["sleep", "infinity"],
+                }
+            ],
+        },
+    }
+    kubectl("apply", "-n", namespace, "-f", "-", input_text=json.dumps(manifest))
+
+
+def client_netns(namespace: str, name: str) -> str:
+    """/proc/<pid>/ns/net of a process of pod `name` (found by its cgroup): kind's nodes are
+    containers on this machine, so their pods' processes are visible here."""
+
+    def find() -> str | None:
+        pod = json.loads(kubectl("get", "pod", name, "-n", namespace, "-o=json"))
+        if (pod.get("status") or {}).get("phase") != "Running":
+            return None
+        uid = pod["metadata"]["uid"]
+        marks = (f"pod{uid}", f"pod{uid.replace('-', '_')}")
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cgroups = (entry / "cgroup").read_text()
+            except OSError:
+                continue
+            if any(mark in cgroups for mark in marks):
+                return f"/proc/{entry.name}/ns/net"
+        return None
+
+    return wait(find, f"a process of pod {name} on this machine", timeout=120, interval=0.5)

@@ -46,7 +46,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cluster_tools import REPO, helm_bin, kubectl, run, wait
+from cluster_tools import (
+    REPO,
+    client_netns,
+    helm_bin,
+    kubectl,
+    real_node,
+    run,
+    start_client_pod,
+    wait,
+)
 
 ENDPOINT = "routerbench"
 DEPLOYMENT = "blue"
@@ -117,15 +126,6 @@ def set_watched_namespaces(release: str, namespace: str, watched: list[str]) -> 
 # --- the endpoint, its model and the client pod -------------------------------------------
 
 
-def real_node() -> str:
-    """A node that runs pods: not simulated, not a tainted control plane."""
-    selector = "!modelserve.io/simulated,!node-role.kubernetes.io/control-plane"
-    nodes = kubectl_json("get", "nodes", "-l", selector)["items"]
-    if not nodes:
-        raise SystemExit("no node runs pods: run ./hack/quickstart.sh first")
-    return nodes[0]["metadata"]["name"]
-
-
 def copy_model(namespace: str) -> None:
     """The quickstart's iris artifact and a Model naming it, in the bench's namespace."""
     artifact = kubectl_json("get", "configmap", "iris-1-artifact", "-n", SOURCE_NAMESPACE)
@@ -193,52 +193,6 @@ def endpoint_ready(namespace: str, replicas: int) -> bool:
         status.get("observedGeneration") == obj["metadata"]["generation"]
         and ready.get("status") == "True"
         and len(ready_scoring_pods(namespace)) == replicas
-    )
-
-
-def start_client_pod(namespace: str, node: str) -> None:
-    manifest = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": CLIENT_POD},
-        "spec": {
-            "nodeSelector": {"kubernetes.io/hostname": node},
-            "terminationGracePeriodSeconds": 0,
-            "containers": [
-                {
-                    "name": "sleep",
-                    "image": CLIENT_IMAGE,
-                    "imagePullPolicy": "Never",
-                    "command": ["sleep", "infinity"],
-                }
-            ],
-        },
-    }
-    kubectl("apply", "-n", namespace, "-f", "-", input_text=json.dumps(manifest))
-
-
-def client_netns(namespace: str) -> str:
-    """/proc/<pid>/ns/net of a process of the client pod (found by its cgroup)."""
-
-    def find() -> str | None:
-        pod = kubectl_json("get", "pod", CLIENT_POD, "-n", namespace)
-        if (pod.get("status") or {}).get("phase") != "Running":
-            return None
-        uid = pod["metadata"]["uid"]
-        marks = (f"pod{uid}", f"pod{uid.replace('-', '_')}")
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cgroups = (entry / "cgroup").read_text()
-            except OSError:
-                continue
-            if any(mark in cgroups for mark in marks):
-                return f"/proc/{entry.name}/ns/net"
-        return None
-
-    return wait(
-        find, f"a process of pod {CLIENT_POD} on this machine", timeout=120, interval=POLL_S
     )
 
 
@@ -458,8 +412,8 @@ def main() -> int:
             print(f"operator: watching {args.namespace} as well, for the run", flush=True)
             set_watched_namespaces(*release, [*watched, args.namespace])
         copy_model(args.namespace)
-        start_client_pod(args.namespace, node)
-        netns = client_netns(args.namespace)
+        start_client_pod(args.namespace, node, CLIENT_POD, CLIENT_IMAGE)
+        netns = client_netns(args.namespace, CLIENT_POD)
         with tempfile.TemporaryDirectory(prefix="routerbench-") as scratch:
             body = Path(scratch, "body.json")
             tensor = {"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": ROW}

@@ -478,9 +478,42 @@ def render_markdown(env: dict, settings: dict, table: dict, failures: list[str])
             "|---|---|---|---|---:|---:|---|",
             *best_lines,
         ]
+    ceiling_lines = _ceiling_lines(table)
+    if ceiling_lines:
+        lines += [
+            "",
+            "## The ceiling: `bare` (decode, predict, encode; with cache=true, the transport "
+            "alone) against the better peer and ours",
+            "",
+            "| model | scenario | bare | req/s | bare / better peer | ours | ours / bare |",
+            "|---|---|---|---:|---:|---|---:|",
+            *ceiling_lines,
+        ]
     if failures:
         lines += ["", "## Failures", ""] + [f"- {failure}" for failure in failures]
     return "\n".join(lines) + "\n"
+
+
+def _ceiling_lines(table: dict) -> list[str]:
+    """Per model and scenario with a `bare` row: how far above the better peer a server doing
+    nothing but decode, predict and encode gets, on the same transport; and ours against it."""
+    lines = []
+    for (model, scenario, bare), ceiling in table.items():
+        if server_kind(bare) != "bare":
+            continue
+        same = {s: r for (m, sc, s), r in table.items() if (m, sc) == (model, scenario)}
+        peers = [r["rps"] for s, r in same.items() if server_kind(s) in PEERS]
+        best = max(peers, default=0.0)
+        versus_peer = f"{ceiling['rps'] / best:.2f}x" if best else "-"
+        for ours, row in same.items():
+            if server_kind(ours) != "ours":
+                continue
+            versus_bare = row["rps"] / ceiling["rps"] if ceiling["rps"] else float("inf")
+            lines.append(
+                f"| {model} | {scenario} | {bare} | {ceiling['rps']:.0f} | {versus_peer} | {ours} "
+                f"| {versus_bare:.2f}x |"
+            )
+    return lines
 
 
 def _better_peer_lines(table: dict) -> list[str]:
@@ -517,7 +550,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--servers",
         default="ours:runtime=auto,ours:runtime=sklearn,mlserver,kserve",
         help="comma-separated: ours[:runtime=auto|sklearn,KEY=V], mlserver[:parallel_workers=N], "
-        "kserve[:enable_latency_logging=false], bare (a raw ASGI predict loop, for reference); "
+        "kserve[:enable_latency_logging=false], bare[:cache=true] (raw ASGI and grpc.aio: "
+        "decode, predict, encode; with cache=true answers memoised, the transport alone; for "
+        "reference); "
         "a variant may have several keys (ours:source=DIR,runtime=auto,mlserver is two servers)",
     )
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""How to start each benchmarked server (ours, MLServer, KServe, a bare ASGI baseline)."""
+"""How to start each benchmarked server (ours, MLServer, KServe, a bare baseline)."""
 
 from __future__ import annotations
 
@@ -152,12 +152,18 @@ def _kserve(model: BenchModel, options: dict[str, str]) -> ServerLaunch:
 def _bare(model: BenchModel, options: dict[str, str]) -> ServerLaunch:
     argv = [
         str(PROJECT_VENV / "bin/python"),
-        str(BENCH_DIR / "peers/bare_asgi.py"),
+        str(BENCH_DIR / "peers/bare.py"),
         str(model.artifact),
         model.sha256,
         str(HTTP_PORT),
+        str(SIDE_PORT_A),
     ]
-    return ServerLaunch(label="", argv=argv)
+    # `bare:cache=true`: answers memoised per request body, the transport's own ceiling
+    if options.pop("cache", "false") == "true":
+        argv.append("--cache")
+    if options:
+        raise ValueError(f"bare takes only cache=true, not {sorted(options)}")
+    return ServerLaunch(label="", argv=argv, grpc_port=SIDE_PORT_A)
 
 
 LAUNCHERS = {"ours": _ours, "mlserver": _mlserver, "kserve": _kserve, "bare": _bare}

@@ -55,4 +55,6 @@ for venv in mlserver kserve; do
 done
 add_to_venv mlserver gbm-runtimes --no-deps "mlserver-xgboost==$MLSERVER_VERSION" \
   "mlserver-lightgbm==$MLSERVER_VERSION"
+# The Python HTTP/2 servers bench/grpc_transports.py compares with grpcio (issue 21).
+make_venv transports "uvicorn==0.55.0" "zttp==0.0.35" "hypercorn==0.18.0" "uvloop==0.23.0"
 echo "$BENCH_CACHE"
