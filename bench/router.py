@@ -30,7 +30,10 @@ Targets, each called with the same Open Inference Protocol v2 body (POST
                p50/p99 of the two), router
 Every round runs every target of a phase for every scenario, the order rotating per round;
 the table shows medians across rounds. Ratios: router throughput cost = 1 - router/direct,
-and p99 router/direct at 64 clients (issue 21: cost ≤ 15 %, p99 < 2x).
+and p99 router/direct at 64 clients (issue 21: cost ≤ 15 %, p99 < 2x). "Machine CPU µs/req"
+is what all the cores spent (/proc/stat, every process and the kernel) per request while a
+run lasted: the router's own cost where everything shares the machine. Nothing else should
+run meanwhile.
 """
 
 from __future__ import annotations
@@ -205,6 +208,17 @@ class Load:
     p50_ms: float
     p99_ms: float
     failures: int  # non-200 answers + socket errors and timeouts
+    requests: int = 0
+    #: CPU the whole machine spent per request while it ran (every process and the kernel:
+    #: the client, the router, the pods, the forwarding), from /proc/stat
+    cpu_us: float = 0.0
+
+
+def machine_busy_s() -> float:
+    """CPU seconds this machine's cores have spent busy since boot (/proc/stat: all but idle
+    and iowait; guest time is already inside user time)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def start_wrk(
@@ -248,6 +262,7 @@ def parse_wrk(process: subprocess.Popen) -> Load:
         p50_ms=raw["p50_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
         failures=failures,
+        requests=raw["requests"],
     )
 
 
@@ -265,6 +280,7 @@ def wrk_split(
         p50_ms=max(x.p50_ms for x in loads),
         p99_ms=max(x.p99_ms for x in loads),
         failures=sum(x.failures for x in loads),
+        requests=sum(x.requests for x in loads),
     )
 
 
@@ -319,11 +335,14 @@ def measure_phase(
             for name in order:
                 urls = targets[name]
                 wrk_split(netns, urls, clients, args.warmup, body, headers)
+                busy = machine_busy_s()
                 got = wrk_split(netns, urls, clients, args.duration, body, headers)
+                got.cpu_us = (machine_busy_s() - busy) * 1e6 / max(got.requests, 1)
                 results.setdefault((phase, clients, name), []).append(got)
                 print(
                     f"round {index + 1} {phase} {clients:>2} clients {name:<9} "
-                    f"{got.rps:8.0f} req/s  p50 {got.p50_ms:6.1f} ms  p99 {got.p99_ms:6.1f} ms"
+                    f"{got.rps:8.0f} req/s  p50 {got.p50_ms:6.1f} ms  p99 {got.p99_ms:6.1f} ms  "
+                    f"machine CPU {got.cpu_us:5.0f} µs/req"
                     + (f"  FAILURES {got.failures}" if got.failures else ""),
                     flush=True,
                 )
@@ -336,24 +355,28 @@ def median_load(loads: list[Load]) -> Load:
         p50_ms=statistics.median(x.p50_ms for x in loads),
         p99_ms=statistics.median(x.p99_ms for x in loads),
         failures=sum(x.failures for x in loads),
+        requests=sum(x.requests for x in loads),
+        cpu_us=statistics.median(x.cpu_us for x in loads),
     )
 
 
 def report(results: dict[tuple[str, int, str], list[Load]]) -> tuple[str, bool]:
     lines = [
-        "| scoring pods | scenario | path | req/s | p50 ms | p99 ms | failed |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| scoring pods | scenario | path | req/s | p50 ms | p99 ms | machine CPU µs/req "
+        "| failed |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     medians = {key: median_load(loads) for key, loads in results.items()}
     for (phase, clients, name), got in medians.items():
         lines.append(
             f"| {phase} | 1 row x {clients} clients | {name} | {got.rps:.0f} | "
-            f"{got.p50_ms:.1f} | {got.p99_ms:.1f} | {got.failures} |"
+            f"{got.p50_ms:.1f} | {got.p99_ms:.1f} | {got.cpu_us:.0f} | {got.failures} |"
         )
     lines += [
         "",
-        "| scoring pods | scenario | router / direct req/s | router cost | p99 router / direct |",
-        "|---|---|---:|---:|---:|",
+        "| scoring pods | scenario | router / direct req/s | router cost | p99 router / direct "
+        "| machine CPU µs/req, direct → router |",
+        "|---|---|---:|---:|---:|---|",
     ]
     met = True
     for (phase, clients, name), got in medians.items():
@@ -365,7 +388,8 @@ def report(results: dict[tuple[str, int, str], list[Load]]) -> tuple[str, bool]:
         ratio = got.rps / direct.rps if direct.rps else 0.0
         p99 = got.p99_ms / direct.p99_ms if direct.p99_ms else float("inf")
         lines.append(
-            f"| {phase} | 1 row x {clients} clients | {ratio:.2f} | {1 - ratio:.0%} | {p99:.2f}x |"
+            f"| {phase} | 1 row x {clients} clients | {ratio:.2f} | {1 - ratio:.0%} | {p99:.2f}x "
+            f"| {direct.cpu_us:.0f} → {got.cpu_us:.0f} |"
         )
         if clients == 64:
             met = met and (1 - ratio) <= 0.15 and p99 < 2.0

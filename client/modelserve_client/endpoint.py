@@ -27,6 +27,14 @@ SCORING_CONTAINER = "scoring"
 DEFAULT_INVOKE_TIMEOUT_S = 60.0
 # How long invoke waits for a router pod with the current configuration before using another.
 ROUTER_ROLLOUT_WAIT_S = 30.0
+# The router's 502 when it could not connect to a deployment (nginx.conf.j2's
+# @modelserve_bad_gateway; a unit test keeps the two equal). It happens for a moment after a
+# deployment turns Ready, until kube-proxy and the network policy agent route its Service.
+UNREACHABLE_ANSWER = "could not be reached; retry later"
+# How long invoke keeps retrying that answer, backing off from the first delay.
+UNREACHABLE_RETRY_S = 15.0
+UNREACHABLE_FIRST_DELAY_S = 0.25
+UNREACHABLE_MAX_DELAY_S = 2.0
 
 
 def keys_secret_name(endpoint: str) -> str:
@@ -186,6 +194,8 @@ class Endpoint(NamedResource):
         The request reaches a router pod through the API server's port-forward: its
         service proxy would drop the Authorization header that carries the endpoint key.
         `deployment` pins the request to one deployment instead of the traffic split.
+        The router's 502 "could not be reached; retry later" (no answer from the deployment:
+        a new pod's Service not routed yet) is retried with backoff for up to 15 s.
         """
         obj = self.get()
         self._check_deployment(obj, deployment)
@@ -197,7 +207,17 @@ class Endpoint(NamedResource):
             headers[PIN_HEADER] = deployment
         pod = self._router_pod(timeout)
         route = route if route.startswith("/") else f"/{route}"
-        result = self._post(pod, route, encode_request(data), headers, timeout)
+        body = encode_request(data)
+        result = self._post(pod, route, body, headers, timeout)
+        # The router's "could not be reached": it got no answer from the deployment (a fresh
+        # pod's Service not routed yet). Predictions have no side effects, as the router's own
+        # one retry assumes (nginx.conf.j2): send it again, for a while.
+        deadline = time.monotonic() + min(UNREACHABLE_RETRY_S, timeout)
+        delay = UNREACHABLE_FIRST_DELAY_S
+        while _unreachable(result) and time.monotonic() + delay < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, UNREACHABLE_MAX_DELAY_S)
+            result = self._post(pod, route, body, headers, timeout)
         if result.status >= 400:
             raise ModelserveError(
                 f"endpoint {self.name!r} answered HTTP {result.status}"
@@ -284,6 +304,17 @@ class Endpoint(NamedResource):
         except KubeError as error:
             raise api_error(error, f"read the logs of pod {pod}") from None
         return text or "(no log lines yet)"
+
+
+def _unreachable(result: InvokeResult) -> bool:
+    """The router's own answer that it could not connect to the deployment."""
+    if result.status != 502:
+        return False
+    try:
+        error = result.json().get("error", "")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, str) and error.endswith(UNREACHABLE_ANSWER)
 
 
 def _config_hash(pod: dict[str, Any]) -> str | None:
