@@ -48,6 +48,11 @@ def kubectl(*args: str, input_text: str | None = None, check: bool = True) -> st
     return run([kubectl_bin(), *args], input_text, check)
 
 
+def kubectl_json(*args: str) -> dict:
+    """`kubectl ARGS -o=json`, parsed."""
+    return json.loads(kubectl(*args, "-o=json"))
+
+
 def wait(check: Callable[[], Any], what: str, timeout: float = 300.0, interval: float = 0.2) -> Any:
     """The first truthy `check()`, polled every `interval` s; the bench ends after `timeout`."""
     deadline = time.monotonic() + timeout
@@ -62,7 +67,7 @@ def wait(check: Callable[[], Any], what: str, timeout: float = 300.0, interval: 
 def real_node() -> str:
     """A node that runs pods: not simulated, not a tainted control plane."""
     selector = "!modelserve.io/simulated,!node-role.kubernetes.io/control-plane"
-    nodes = json.loads(kubectl("get", "nodes", "-l", selector, "-o=json"))["items"]
+    nodes = kubectl_json("get", "nodes", "-l", selector)["items"]
     if not nodes:
         raise SystemExit("no node runs pods: run ./hack/quickstart.sh first")
     return nodes[0]["metadata"]["name"]
@@ -96,7 +101,7 @@ def client_netns(namespace: str, name: str) -> str:
     containers on this machine, so their pods' processes are visible here."""
 
     def find() -> str | None:
-        pod = json.loads(kubectl("get", "pod", name, "-n", namespace, "-o=json"))
+        pod = kubectl_json("get", "pod", name, "-n", namespace)
         if (pod.get("status") or {}).get("phase") != "Running":
             return None
         uid = pod["metadata"]["uid"]

@@ -48,7 +48,14 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-from cluster_tools import client_netns, kubectl, real_node, start_client_pod, wait
+from cluster_tools import (
+    client_netns,
+    kubectl,
+    kubectl_json,
+    real_node,
+    start_client_pod,
+    wait,
+)
 from kubernetes import client, config, watch
 
 ENDPOINT = "coldstart"
@@ -98,7 +105,7 @@ def apply_endpoint(namespace: str, deployments: list[str]) -> None:
 
 
 def endpoint_ready(namespace: str) -> bool:
-    obj = json.loads(kubectl("get", "onlineendpoint", ENDPOINT, "-n", namespace, "-o=json"))
+    obj = kubectl_json("get", "onlineendpoint", ENDPOINT, "-n", namespace)
     status = obj.get("status") or {}
     ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
     return (
@@ -162,7 +169,7 @@ def parse_time(stamp: str) -> float:
 
 def pods_of(namespace: str, deployment: str) -> list[dict]:
     selector = f"modelserve.io/endpoint={ENDPOINT},modelserve.io/deployment={deployment}"
-    return json.loads(kubectl("get", "pods", "-n", namespace, "-o=json", "-l", selector))["items"]
+    return kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"]
 
 
 def first_answer(cluster_ip: str, deployment: str, timeout: float = 300.0) -> float:
@@ -259,7 +266,7 @@ def main() -> int:
 
     apply_endpoint(args.namespace, [])
     wait(lambda: endpoint_ready(args.namespace), f"endpoint {ENDPOINT} Ready")
-    service = json.loads(kubectl("get", "service", ENDPOINT, "-n", args.namespace, "-o=json"))
+    service = kubectl_json("get", "service", ENDPOINT, "-n", args.namespace)
     cluster_ip = service["spec"]["clusterIP"]
     start_client_pod(args.namespace, real_node(), CLIENT_POD, CLIENT_IMAGE)
     netns = client_netns(args.namespace, CLIENT_POD)

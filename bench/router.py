@@ -54,6 +54,7 @@ from cluster_tools import (
     client_netns,
     helm_bin,
     kubectl,
+    kubectl_json,
     real_node,
     run,
     start_client_pod,
@@ -73,10 +74,6 @@ ROW = [5.1, 3.5, 1.4, 0.2]
 MAX_CONCURRENT = 256
 # nothing here is timed while polling: every half second is enough
 POLL_S = 0.5
-
-
-def kubectl_json(*args: str) -> dict:
-    return json.loads(kubectl(*args, "-o=json"))
 
 
 # --- the operator must watch the bench's namespace ---------------------------------------

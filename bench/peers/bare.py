@@ -74,8 +74,10 @@ def build_app(estimator: object, cache: dict | None) -> object:
 
 
 def build_grpc_server(estimator: object, port: int, cache: dict | None) -> grpc.aio.Server:
-    async def model_ready(request, context):
-        return pb.ModelReadyResponse(ready=True)
+    ready = pb.ModelReadyResponse(ready=True).SerializeToString()
+
+    async def model_ready(body: bytes, context) -> bytes:
+        return ready
 
     async def model_infer(body: bytes, context) -> bytes:
         if cache is not None and body in cache:
@@ -92,18 +94,10 @@ def build_grpc_server(estimator: object, port: int, cache: dict | None) -> grpc.
             cache[body] = answer
         return answer
 
-    def unary(method, request_type=None):
-        if request_type is None:  # bytes in, bytes out
-            return grpc.unary_unary_rpc_method_handler(method)
-        return grpc.unary_unary_rpc_method_handler(
-            method,
-            request_deserializer=request_type.FromString,
-            response_serializer=lambda message: message.SerializeToString(),
-        )
-
+    # bytes in, bytes out: the handlers parse only what they read
     handlers = {
-        "ModelReady": unary(model_ready, pb.ModelReadyRequest),
-        "ModelInfer": unary(model_infer),
+        "ModelReady": grpc.unary_unary_rpc_method_handler(model_ready),
+        "ModelInfer": grpc.unary_unary_rpc_method_handler(model_infer),
     }
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(pb.SERVICE, handlers),))
